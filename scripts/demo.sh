@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The demo: a throwaway nats-server 2.14 with JetStream on a free port and temporary storage,
+# the sample incident published into SYSDIG_EVENTS, the window planned and exported to Parquet,
+# a few questions asked in SQL, and everything stopped and removed again.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/jsreplay"
+server="$root/.tools/nats-server-2.14.0/nats-server"
+[ -x "$bin" ] || { echo "demo: $bin missing: run 'make demo'" >&2; exit 1; }
+[ -x "$server" ] || { echo "demo: $server missing: run scripts/install-deps.sh" >&2; exit 1; }
+
+work="$(mktemp -d -t jsreplay-demo.XXXXXX)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$server" -a 127.0.0.1 -p "$port" -js -sd "$work/js" >"$work/server.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q "Server is ready" "$work/server.log" && break; sleep 0.1; done
+export NATS_URL="nats://127.0.0.1:$port"
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+
+step "load the sample incident (SysArmor events of three hosts) into SYSDIG_EVENTS" \
+  "$bin" publish --stream SYSDIG_EVENTS --create "$root/sample-data/incident.ndjson.zst"
+step "plan: what does the last 10 minutes of the stream hold?" \
+  "$bin" plan --stream SYSDIG_EVENTS --since 10m
+step "export the window to Parquet" \
+  "$bin" export --stream SYSDIG_EVENTS --since 10m -o "$work/incident"
+step "the dataset" find "$work/incident" -type f -printf '%P  %s bytes\n'
+step "what happened on the network: outbound connections to public addresses" \
+  "$bin" query "$work/incident" "SELECT collector_id AS host, event_time, proc_name, proc_pname, fd_sip, fd_sport FROM events WHERE evt_type = 'connect' AND fd_sip NOT LIKE '10.%' AND fd_sip NOT LIKE '127.%' AND fd_sip <> '' ORDER BY event_time"
+step "sensitive files read by whom" \
+  "$bin" query "$work/incident" "SELECT collector_id AS host, event_time, proc_name, proc_pname, fd_name FROM events WHERE fd_name IN ('/etc/shadow', '/home/deploy/.ssh/id_rsa') ORDER BY event_time"
+step "payloads that needed repair or could not be read (kept as rows, raw bytes intact)" \
+  "$bin" query "$work/incident" "SELECT parse_status, shape, count(*) AS n FROM events GROUP BY 1, 2 ORDER BY 3 DESC"
+echo
+echo "demo: done; the server and the dataset in $work are removed now."

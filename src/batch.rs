@@ -1,0 +1,318 @@
+//! The dataset's Arrow schema and the builder that turns replayed messages into record batches.
+//!
+//! The schema is a contract with every reader of an export (DuckDB, pyarrow, Spark, the tool's own
+//! hunts): signed integers, microsecond UTC timestamps, no unsigned or nanosecond types. Every
+//! message becomes exactly one row whatever its payload: provenance from NATS, the detected shape
+//! and parse status, the typed sysdig fields and the raw payload bytes.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::decode::{decode, Status};
+
+/// One message as read from the stream.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub stream_seq: u64,
+    pub subject: String,
+    /// JetStream receive time, nanoseconds since the epoch.
+    pub time_ns: i64,
+    /// Headers as a JSON object (`{"name":["v1","v2"]}`), when the message had any.
+    pub headers: Option<String>,
+    pub payload: bytes::Bytes,
+}
+
+/// Microsecond UTC timestamps: what Spark, DuckDB and pyarrow all read without conversion.
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use DataType::{Binary, Int32, Int64, Utf8};
+    let f = |name: &str, dt: DataType, nullable: bool| Field::new(name, dt, nullable);
+    Arc::new(Schema::new(vec![
+        f("stream", Utf8, false),
+        f("subject", Utf8, false),
+        f("seq", Int64, false),
+        f("nats_time", ts(), false),
+        f("headers", Utf8, true),
+        f("payload", Binary, false),
+        f("shape", Utf8, false),
+        f("parse_status", Utf8, false),
+        f("parse_error", Utf8, true),
+        f("collector_id", Utf8, true),
+        f("hostname", Utf8, true),
+        f("event_time", ts(), true),
+        f("event_time_ns", Int64, true),
+        f("evt_num", Int64, true),
+        f("evt_type", Utf8, true),
+        f("evt_dir", Utf8, true),
+        f("evt_args", Utf8, true),
+        f("fd_name", Utf8, true),
+        f("fd_cip", Utf8, true),
+        f("fd_cport", Int32, true),
+        f("fd_sip", Utf8, true),
+        f("fd_sport", Int32, true),
+        f("proc_pid", Int64, true),
+        f("proc_ppid", Int64, true),
+        f("proc_name", Utf8, true),
+        f("proc_exepath", Utf8, true),
+        f("proc_cmdline", Utf8, true),
+        f("proc_pname", Utf8, true),
+        f("proc_pcmdline", Utf8, true),
+        f("user_name", Utf8, true),
+        f("user_uid", Int64, true),
+        f("container_id", Utf8, true),
+        f("rule", Utf8, true),
+        f("priority", Utf8, true),
+    ]))
+});
+
+/// The schema of every Parquet file an export writes (partition columns `dt` and `hour` excluded).
+pub fn event_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// The collector id carried by the subject: token 3 of `events.<source>.<collector_id>[.…]`.
+pub fn collector_from_subject(subject: &str) -> Option<&str> {
+    let mut tokens = subject.split('.');
+    (tokens.next() == Some("events"))
+        .then(|| tokens.nth(1))
+        .flatten()
+        .filter(|t| !t.is_empty())
+}
+
+/// Counts of what the builder has seen, for the manifest and the summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ParseCounts {
+    pub ok: u64,
+    pub repaired: u64,
+    pub unknown_shape: u64,
+    pub invalid: u64,
+}
+
+impl ParseCounts {
+    pub fn add(&mut self, other: ParseCounts) {
+        self.ok += other.ok;
+        self.repaired += other.repaired;
+        self.unknown_shape += other.unknown_shape;
+        self.invalid += other.invalid;
+    }
+}
+
+/// Accumulates rows for one record batch.
+pub struct BatchBuilder {
+    stream: StringBuilder,
+    subject: StringBuilder,
+    seq: Int64Builder,
+    nats_time: TimestampMicrosecondBuilder,
+    headers: StringBuilder,
+    payload: BinaryBuilder,
+    shape: StringBuilder,
+    parse_status: StringBuilder,
+    parse_error: StringBuilder,
+    collector_id: StringBuilder,
+    hostname: StringBuilder,
+    event_time: TimestampMicrosecondBuilder,
+    event_time_ns: Int64Builder,
+    evt_num: Int64Builder,
+    evt_type: StringBuilder,
+    evt_dir: StringBuilder,
+    evt_args: StringBuilder,
+    fd_name: StringBuilder,
+    fd_cip: StringBuilder,
+    fd_cport: Int32Builder,
+    fd_sip: StringBuilder,
+    fd_sport: Int32Builder,
+    proc_pid: Int64Builder,
+    proc_ppid: Int64Builder,
+    proc_name: StringBuilder,
+    proc_exepath: StringBuilder,
+    proc_cmdline: StringBuilder,
+    proc_pname: StringBuilder,
+    proc_pcmdline: StringBuilder,
+    user_name: StringBuilder,
+    user_uid: Int64Builder,
+    container_id: StringBuilder,
+    rule: StringBuilder,
+    priority: StringBuilder,
+    rows: usize,
+    payload_bytes: usize,
+    counts: ParseCounts,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchBuilder {
+    pub fn new() -> Self {
+        let s = StringBuilder::new;
+        let i = Int64Builder::new;
+        let t = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        Self {
+            stream: s(),
+            subject: s(),
+            seq: i(),
+            nats_time: t(),
+            headers: s(),
+            payload: BinaryBuilder::new(),
+            shape: s(),
+            parse_status: s(),
+            parse_error: s(),
+            collector_id: s(),
+            hostname: s(),
+            event_time: t(),
+            event_time_ns: i(),
+            evt_num: i(),
+            evt_type: s(),
+            evt_dir: s(),
+            evt_args: s(),
+            fd_name: s(),
+            fd_cip: s(),
+            fd_cport: Int32Builder::new(),
+            fd_sip: s(),
+            fd_sport: Int32Builder::new(),
+            proc_pid: i(),
+            proc_ppid: i(),
+            proc_name: s(),
+            proc_exepath: s(),
+            proc_cmdline: s(),
+            proc_pname: s(),
+            proc_pcmdline: s(),
+            user_name: s(),
+            user_uid: i(),
+            container_id: s(),
+            rule: s(),
+            priority: s(),
+            rows: 0,
+            payload_bytes: 0,
+            counts: ParseCounts::default(),
+        }
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Payload bytes appended since the last `finish` (batches are cut by size as well as rows,
+    /// so that large messages cannot overflow a Binary array's 2 GiB offsets).
+    pub fn payload_bytes(&self) -> usize {
+        self.payload_bytes
+    }
+
+    /// Decodes one message and appends it as one row.
+    pub fn append(&mut self, stream: &str, msg: &RawMessage) {
+        let d = decode(&msg.payload);
+        let ev = &d.event;
+        self.stream.append_value(stream);
+        self.subject.append_value(&msg.subject);
+        self.seq.append_value(msg.stream_seq as i64);
+        self.nats_time.append_value(msg.time_ns.div_euclid(1000));
+        self.headers.append_option(msg.headers.as_deref());
+        self.payload.append_value(&msg.payload);
+        self.shape.append_value(d.shape.as_str());
+        self.parse_status.append_value(d.status.as_str());
+        self.parse_error.append_option(d.error.as_deref());
+        let collector = collector_from_subject(&msg.subject).or(ev.collector_id.as_deref());
+        self.collector_id.append_option(collector);
+        self.hostname.append_option(ev.hostname.as_deref());
+        self.event_time
+            .append_option(ev.event_time_ns.map(|ns| ns.div_euclid(1000)));
+        self.event_time_ns.append_option(ev.event_time_ns);
+        self.evt_num.append_option(ev.evt_num);
+        self.evt_type.append_option(ev.evt_type.as_deref());
+        self.evt_dir.append_option(ev.evt_dir.as_deref());
+        self.evt_args.append_option(ev.evt_args.as_deref());
+        self.fd_name.append_option(ev.fd_name.as_deref());
+        let sock = ev.socket();
+        self.fd_cip.append_option(sock.as_ref().map(|s| s.client_ip));
+        self.fd_cport
+            .append_option(sock.as_ref().and_then(|s| s.client_port));
+        self.fd_sip.append_option(sock.as_ref().map(|s| s.server_ip));
+        self.fd_sport
+            .append_option(sock.as_ref().and_then(|s| s.server_port));
+        self.proc_pid.append_option(ev.proc_pid);
+        self.proc_ppid.append_option(ev.proc_ppid);
+        self.proc_name.append_option(ev.proc_name.as_deref());
+        self.proc_exepath.append_option(ev.proc_exepath.as_deref());
+        self.proc_cmdline.append_option(ev.proc_cmdline.as_deref());
+        self.proc_pname.append_option(ev.proc_pname.as_deref());
+        self.proc_pcmdline.append_option(ev.proc_pcmdline.as_deref());
+        self.user_name.append_option(ev.user_name.as_deref());
+        self.user_uid.append_option(ev.user_uid);
+        self.container_id.append_option(ev.container_id.as_deref());
+        self.rule.append_option(ev.rule.as_deref());
+        self.priority.append_option(ev.priority.as_deref());
+        match d.status {
+            Status::Ok => self.counts.ok += 1,
+            Status::Repaired => self.counts.repaired += 1,
+            Status::UnknownShape => self.counts.unknown_shape += 1,
+            Status::Invalid => self.counts.invalid += 1,
+        }
+        self.rows += 1;
+        self.payload_bytes += msg.payload.len();
+    }
+
+    /// Parse counts of the rows appended since the last `finish`.
+    pub fn counts(&self) -> ParseCounts {
+        self.counts
+    }
+
+    /// Takes the rows appended so far as one record batch and starts afresh.
+    pub fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.stream.finish()),
+            Arc::new(self.subject.finish()),
+            Arc::new(self.seq.finish()),
+            Arc::new(self.nats_time.finish()),
+            Arc::new(self.headers.finish()),
+            Arc::new(self.payload.finish()),
+            Arc::new(self.shape.finish()),
+            Arc::new(self.parse_status.finish()),
+            Arc::new(self.parse_error.finish()),
+            Arc::new(self.collector_id.finish()),
+            Arc::new(self.hostname.finish()),
+            Arc::new(self.event_time.finish()),
+            Arc::new(self.event_time_ns.finish()),
+            Arc::new(self.evt_num.finish()),
+            Arc::new(self.evt_type.finish()),
+            Arc::new(self.evt_dir.finish()),
+            Arc::new(self.evt_args.finish()),
+            Arc::new(self.fd_name.finish()),
+            Arc::new(self.fd_cip.finish()),
+            Arc::new(self.fd_cport.finish()),
+            Arc::new(self.fd_sip.finish()),
+            Arc::new(self.fd_sport.finish()),
+            Arc::new(self.proc_pid.finish()),
+            Arc::new(self.proc_ppid.finish()),
+            Arc::new(self.proc_name.finish()),
+            Arc::new(self.proc_exepath.finish()),
+            Arc::new(self.proc_cmdline.finish()),
+            Arc::new(self.proc_pname.finish()),
+            Arc::new(self.proc_pcmdline.finish()),
+            Arc::new(self.user_name.finish()),
+            Arc::new(self.user_uid.finish()),
+            Arc::new(self.container_id.finish()),
+            Arc::new(self.rule.finish()),
+            Arc::new(self.priority.finish()),
+        ];
+        self.rows = 0;
+        self.payload_bytes = 0;
+        self.counts = ParseCounts::default();
+        RecordBatch::try_new(event_schema(), columns)
+            .expect("builder columns match the event schema by construction")
+    }
+}

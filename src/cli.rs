@@ -1,0 +1,246 @@
+//! Command-line flags (clap) and their conversion into the library's validated requests.
+//!
+//! Flags follow the NATS CLI where they overlap (`-s`, `--creds`, `--nkey`, `--user`,
+//! `--password`, `--token`, `--tlsca`, `--tlscert`, `--tlskey`, `--context`), so a responder's
+//! muscle memory and existing contexts carry over. Nothing below this module sees clap types.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+
+use crate::connect::ConnectSpec;
+use crate::error::Result;
+use crate::query::Format;
+use crate::window::Window;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    failure (I/O, unexpected server answer, accounting mismatch)
+  2    bad flags or arguments
+  3    cannot connect: server down, wrong credentials, TLS failure
+  4    stream not found, or JetStream not enabled
+  5    SQL error (does not parse, unknown table or column, fails while running)
+  6    export finished but the range had gaps and --fail-on-gaps was given
+  130  interrupted (SIGINT); 143 terminated (SIGTERM): nothing is left on the server or on disk";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jsreplay",
+    version,
+    about = "Replay NATS JetStream windows of EDR/XDR events into Parquet, and hunt through them with SQL",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export a window of a stream to a Hive-partitioned Parquet dataset with a manifest.
+    #[command(after_help = "Examples:
+  jsreplay export --stream SYSDIG_EVENTS --since 2025-07-10T02:10:00Z --until 2025-07-10T02:30:00Z -o incident/
+  jsreplay export --stream SYSDIG_EVENTS --since 2h --subject 'events.sysdig.web-01' -o web01/
+  jsreplay export --stream SYSDIG_EVENTS --start-seq 1000 --end-seq 1999 -o slice/ --json")]
+    Export(ExportArgs),
+    /// Resolve a window to a sequence range and show what an export would read, without reading it.
+    #[command(after_help = "Example:
+  jsreplay plan --stream SYSDIG_EVENTS --since 30m")]
+    Plan(PlanArgs),
+    /// Run SQL over a dataset; the data is the table `events`.
+    #[command(after_help = "Examples:
+  jsreplay query incident/ \"SELECT collector_id, count(*) FROM events GROUP BY 1\"
+  jsreplay query incident/ -f queries/timeline.sql --format csv -o timeline.csv")]
+    Query(QueryArgs),
+    /// Publish NDJSON lines ({\"subject\":…,\"payload\":…}) to a stream, with acknowledgements.
+    #[command(after_help = "Example:
+  jsreplay publish --stream SYSDIG_EVENTS --create sample-data/incident.ndjson")]
+    Publish(PublishArgs),
+    /// Write the deterministic sample incident (see sample-data/README.md) as NDJSON publish lines.
+    #[command(after_help = "Example:
+  jsreplay generate --noise 20000 -o sample-data/incident.ndjson")]
+    Generate(GenerateArgs),
+}
+
+/// Connection flags, as the NATS CLI spells them.
+#[derive(Debug, Args, Clone)]
+pub struct ConnArgs {
+    /// NATS server URL(s), comma separated.
+    #[arg(short = 's', long = "server", env = "NATS_URL")]
+    pub server: Option<String>,
+    /// NATS CLI context to read connection settings from (name or path to its JSON file).
+    #[arg(long, env = "NATS_CONTEXT")]
+    pub context: Option<String>,
+    /// User credentials file (JWT + nkey seed).
+    #[arg(long)]
+    pub creds: Option<PathBuf>,
+    /// User nkey seed file.
+    #[arg(long)]
+    pub nkey: Option<PathBuf>,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate to verify the server with (enables TLS).
+    #[arg(long)]
+    pub tlsca: Option<PathBuf>,
+    /// Client certificate for mutual TLS.
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// Client key for mutual TLS.
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
+    /// Connect with TLS before the INFO exchange (servers with handshake_first).
+    #[arg(long)]
+    pub tlsfirst: bool,
+}
+
+impl ConnArgs {
+    /// The connection settings, with the context's values under the flags.
+    pub fn spec(&self) -> Result<ConnectSpec> {
+        ConnectSpec {
+            server: self.server.clone(),
+            creds: self.creds.clone(),
+            nkey: self.nkey.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            tls_ca: self.tlsca.clone(),
+            tls_cert: self.tlscert.clone(),
+            tls_key: self.tlskey.clone(),
+            tls_first: self.tlsfirst,
+            context: self.context.clone(),
+            connect_timeout: None,
+        }
+        .resolve_context()
+    }
+}
+
+/// The window flags shared by `export` and `plan`.
+#[derive(Debug, Args, Clone)]
+pub struct WindowArgs {
+    /// Stream to read.
+    #[arg(long, default_value = "SYSDIG_EVENTS")]
+    pub stream: String,
+    /// Start time, inclusive: RFC 3339 or a duration before now (30m, 2h, 1d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End time, exclusive: RFC 3339 or a duration before now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// First stream sequence, inclusive.
+    #[arg(long)]
+    pub start_seq: Option<u64>,
+    /// Last stream sequence, inclusive.
+    #[arg(long)]
+    pub end_seq: Option<u64>,
+    /// Subject filter (repeatable; wildcards `*` and `>`).
+    #[arg(long = "subject")]
+    pub subjects: Vec<String>,
+}
+
+impl WindowArgs {
+    pub fn window(&self) -> Result<Window> {
+        Window::parse(
+            self.since.as_deref(),
+            self.until.as_deref(),
+            self.start_seq,
+            self.end_seq,
+            &self.subjects,
+            Utc::now(),
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Output directory (created; must be empty if it exists).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with code 6 when part of the range is gone from the stream.
+    #[arg(long)]
+    pub fail_on_gaps: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    pub dataset: PathBuf,
+    /// SQL to run (or use -f).
+    #[arg(conflicts_with = "file", required_unless_present = "file")]
+    pub sql: Option<String>,
+    /// File holding the SQL (one or more statements).
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write the results to this file instead (.parquet, .csv, .json, .ndjson).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// No "N rows" line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Stream the subjects belong to (created with --create).
+    #[arg(long, default_value = "SYSDIG_EVENTS")]
+    pub stream: String,
+    /// Create the stream with the SysArmor guide's settings if it does not exist.
+    #[arg(long)]
+    pub create: bool,
+    /// Subjects of the created stream.
+    #[arg(long = "stream-subject", default_value = "events.sysdig.*")]
+    pub stream_subjects: Vec<String>,
+    /// Replicas of the created stream (the guide uses 3 on a cluster).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// NDJSON files to publish (`-` for stdin).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Background events around the incident.
+    #[arg(long, default_value_t = 60_000)]
+    pub noise: u64,
+    /// Random seed (the committed sample uses the default).
+    #[arg(long, default_value_t = 20250710)]
+    pub seed: u64,
+    /// Output file (stdout if absent).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}

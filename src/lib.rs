@@ -1,0 +1,241 @@
+//! jsreplay: replay windows of a NATS JetStream stream of EDR/XDR events into Parquet and hunt
+//! through them with SQL.
+//!
+//! The pipeline runs one way, one module per stage (see `shared/design/ARCHITECTURE.md`):
+//! [`cli`] flags become a validated [`window::Window`]; [`plan`] freezes it into a sequence range;
+//! [`replay`] reads the range; [`decode`] and [`batch`] turn messages into Arrow rows; [`sink`]
+//! writes Parquet parts and [`manifest`] accounts for every sequence; [`query`] runs DataFusion
+//! SQL over the result. [`export`] ties the stages together; [`publish`] and [`sample`] load data.
+
+pub mod batch;
+pub mod cli;
+pub mod connect;
+pub mod decode;
+pub mod error;
+pub mod export;
+pub mod manifest;
+pub mod plan;
+pub mod progress;
+pub mod publish;
+pub mod query;
+pub mod replay;
+pub mod sample;
+pub mod sink;
+pub mod subject;
+pub mod window;
+
+use std::io::Write;
+use std::time::Instant;
+
+use cli::{Cli, Command};
+use error::{exit, Error, Result};
+
+/// Runs one command; returns the exit code for a run that did not fail.
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Export(a) => cmd_export(a).await,
+        Command::Plan(a) => cmd_plan(a).await,
+        Command::Query(a) => cmd_query(a).await,
+        Command::Publish(a) => cmd_publish(a).await,
+        Command::Generate(a) => cmd_generate(a),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).expect("summaries serialize");
+    writeln!(out).map_err(|e| Error::io("stdout", e))
+}
+
+async fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
+    let window = a.window.window()?;
+    let spec = a.conn.spec()?;
+    let client = spec.connect().await?;
+    let req = export::ExportRequest {
+        stream: a.window.stream.clone(),
+        out_dir: a.output.clone(),
+        window,
+        quiet: a.quiet,
+        server_display: connect::redact_url(&spec.server()),
+    };
+    let summary = export::export(&client, &req).await?;
+    for w in &summary.warnings {
+        eprintln!("jsreplay: warning: {w}");
+    }
+    eprintln!("{}", summary.line());
+    if a.json {
+        print_json(&summary)?;
+    }
+    Ok(if a.fail_on_gaps && summary.gap_messages > 0 {
+        exit::GAPS
+    } else {
+        exit::OK
+    })
+}
+
+async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
+    let window = a.window.window()?;
+    let client = a.conn.spec()?.connect().await?;
+    let p = plan::resolve(&client, &a.window.stream, &window, true).await?;
+    if a.json {
+        print_json(&p)?;
+        return Ok(exit::OK);
+    }
+    let mut out = String::new();
+    let s = &p.stream;
+    out += &format!(
+        "stream       {} (server {}, {} retention, {} storage, R{}, subjects {})\n",
+        s.name,
+        p.server_version,
+        s.retention,
+        s.storage,
+        s.replicas,
+        s.subjects.join(" ")
+    );
+    out += &format!(
+        "stream state seq {}..={}, {} messages, {} bytes, {} deleted, first {} last {}\n",
+        s.first_seq,
+        s.last_seq,
+        s.messages,
+        s.bytes,
+        s.num_deleted,
+        s.first_ts.as_deref().unwrap_or("-"),
+        s.last_ts.as_deref().unwrap_or("-")
+    );
+    match p.range {
+        Some((first, last)) => {
+            out += &format!(
+                "range        seq {first}..={last} ({} sequences, frozen at the stream's last sequence)\n",
+                last - first + 1
+            )
+        }
+        None => out += "range        empty: no message of the stream falls in the window\n",
+    }
+    out += &format!(
+        "messages     {} matching (estimate ~{:.1} MiB)\n",
+        p.estimated_messages,
+        p.estimated_bytes as f64 / (1024.0 * 1024.0)
+    );
+    let filter = match &p.filter {
+        plan::FilterMode::None => "none".to_string(),
+        plan::FilterMode::Server(f) => format!("{} (applied by the server)", f.join(" ")),
+        plan::FilterMode::Client(f) => format!(
+            "{} (applied by jsreplay: this server cannot apply several or overlapping filters)",
+            f.join(" ")
+        ),
+    };
+    out += &format!("filter       {filter}\n");
+    out += &format!("read path    {}: {}\n", p.read_path, p.read_path_reason);
+    for w in &p.warnings {
+        out += &format!("warning      {w}\n");
+    }
+    if !p.subject_counts.is_empty() {
+        out += "subjects     (whole-stream counts)\n";
+        for (subj, n) in p.subject_counts.iter().take(50) {
+            out += &format!("  {n:>10}  {subj}\n");
+        }
+        if p.subject_counts.len() > 50 {
+            out += &format!("  … and {} more\n", p.subject_counts.len() - 50);
+        }
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .map_err(|e| Error::io("stdout", e))?;
+    Ok(exit::OK)
+}
+
+async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
+    let sql = match (&a.sql, &a.file) {
+        (Some(s), None) => s.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
+        _ => return Err(Error::Usage("give the SQL as an argument or with -f FILE".into())),
+    };
+    let started = Instant::now();
+    let ctx = query::open(&a.dataset).await?;
+    let target = match &a.output {
+        Some(p) => query::Target::File(p.clone()),
+        None => query::Target::Stdout(a.format),
+    };
+    let streams = query::run_sql(&ctx, &sql).await?;
+    let mut rows = 0;
+    for stream in streams {
+        rows += query::write_result(stream, &target).await?;
+    }
+    if !a.quiet {
+        eprintln!(
+            "{rows} rows in set ({:.3} s){}",
+            started.elapsed().as_secs_f64(),
+            a.output
+                .as_ref()
+                .map(|p| format!(", written to {}", p.display()))
+                .unwrap_or_default()
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_publish(a: cli::PublishArgs) -> Result<u8> {
+    let client = a.conn.spec()?.connect().await?;
+    let js = async_nats::jetstream::new(client.clone());
+    if a.create {
+        publish::ensure_stream(
+            &js,
+            &publish::StreamSpec {
+                name: a.stream.clone(),
+                subjects: a.stream_subjects.clone(),
+                replicas: a.replicas,
+            },
+        )
+        .await?;
+    } else {
+        plan::stream_state(&client, &a.stream, false).await?;
+    }
+    let summary = publish::publish_files(&js, &a.files).await?;
+    eprintln!(
+        "published {} messages ({:.1} MiB) to {} in {:.1} s ({:.0} msg/s), seq {}..={}",
+        summary.published,
+        summary.bytes as f64 / (1024.0 * 1024.0),
+        a.stream,
+        summary.seconds,
+        summary.published as f64 / summary.seconds.max(1e-9),
+        summary.first_seq.unwrap_or(0),
+        summary.last_seq.unwrap_or(0)
+    );
+    if a.json {
+        print_json(&summary)?;
+    }
+    client.flush().await.ok();
+    Ok(exit::OK)
+}
+
+fn cmd_generate(a: cli::GenerateArgs) -> Result<u8> {
+    let cfg = sample::Config {
+        noise: a.noise,
+        seed: a.seed,
+    };
+    match &a.output {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+            let io = |e| Error::io(path, e);
+            let n = if path.extension().is_some_and(|e| e == "zst") {
+                let mut z = zstd::Encoder::new(file, 19).map_err(io)?;
+                let n = sample::write_ndjson(&cfg, &mut z).map_err(io)?;
+                z.finish().map_err(io)?.sync_all().map_err(io)?;
+                n
+            } else {
+                let mut w = std::io::BufWriter::new(file);
+                let n = sample::write_ndjson(&cfg, &mut w).map_err(io)?;
+                w.flush().map_err(io)?;
+                n
+            };
+            eprintln!("wrote {n} publish lines to {}", path.display());
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            sample::write_ndjson(&cfg, &mut out).map_err(|e| Error::io("stdout", e))?;
+            out.flush().map_err(|e| Error::io("stdout", e))?;
+        }
+    }
+    Ok(exit::OK)
+}

