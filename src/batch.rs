@@ -238,10 +238,12 @@ impl BatchBuilder {
         self.evt_args.append_option(ev.evt_args.as_deref());
         self.fd_name.append_option(ev.fd_name.as_deref());
         let sock = ev.socket();
-        self.fd_cip.append_option(sock.as_ref().map(|s| s.client_ip));
+        self.fd_cip
+            .append_option(sock.as_ref().map(|s| s.client_ip));
         self.fd_cport
             .append_option(sock.as_ref().and_then(|s| s.client_port));
-        self.fd_sip.append_option(sock.as_ref().map(|s| s.server_ip));
+        self.fd_sip
+            .append_option(sock.as_ref().map(|s| s.server_ip));
         self.fd_sport
             .append_option(sock.as_ref().and_then(|s| s.server_port));
         self.proc_pid.append_option(ev.proc_pid);
@@ -250,7 +252,8 @@ impl BatchBuilder {
         self.proc_exepath.append_option(ev.proc_exepath.as_deref());
         self.proc_cmdline.append_option(ev.proc_cmdline.as_deref());
         self.proc_pname.append_option(ev.proc_pname.as_deref());
-        self.proc_pcmdline.append_option(ev.proc_pcmdline.as_deref());
+        self.proc_pcmdline
+            .append_option(ev.proc_pcmdline.as_deref());
         self.user_name.append_option(ev.user_name.as_deref());
         self.user_uid.append_option(ev.user_uid);
         self.container_id.append_option(ev.container_id.as_deref());

@@ -102,10 +102,16 @@ impl ConnectSpec {
                 .join(format!("{name}.json"))
         };
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::Usage(format!("cannot read NATS context {name:?} ({}): {e}", path.display()))
+            Error::Usage(format!(
+                "cannot read NATS context {name:?} ({}): {e}",
+                path.display()
+            ))
         })?;
         let ctx: ContextFile = serde_json::from_str(&text).map_err(|e| {
-            Error::Usage(format!("NATS context {} is not valid JSON: {e}", path.display()))
+            Error::Usage(format!(
+                "NATS context {} is not valid JSON: {e}",
+                path.display()
+            ))
         })?;
         self.server = self.server.or(non_empty(ctx.url));
         self.creds = self.creds.or(non_empty(ctx.creds).map(expand_home));
@@ -136,7 +142,10 @@ impl ConnectSpec {
             .subscription_capacity(1 << 20);
         if let Some(creds) = &self.creds {
             opts = opts.credentials_file(creds).await.map_err(|e| {
-                Error::Usage(format!("cannot use credentials file {}: {e}", creds.display()))
+                Error::Usage(format!(
+                    "cannot use credentials file {}: {e}",
+                    creds.display()
+                ))
             })?;
         }
         if let Some(path) = &self.nkey {
@@ -174,7 +183,21 @@ impl ConnectSpec {
     /// Connects, failing fast with a clear reason when the server is down or refuses us.
     pub async fn connect(&self) -> Result<Client> {
         let server = self.server();
-        let opts = self.options().await?;
+        // async-nats ignores credentials inside URLs; the NATS CLI honours them, and so do we.
+        let (clean, userinfo) = split_userinfo(&server);
+        let mut spec = self.clone();
+        if let Some((user, pass)) = userinfo {
+            match pass {
+                _ if spec.user.is_some() || spec.token.is_some() => {}
+                Some(p) => {
+                    spec.user = Some(user);
+                    spec.password = Some(p);
+                }
+                None => spec.token = Some(user),
+            }
+        }
+        let opts = spec.options().await?;
+        let server = clean;
         opts.connect(server.as_str()).await.map_err(|e| {
             let reason = match e.kind() {
                 ConnectErrorKind::AuthorizationViolation => {
@@ -197,7 +220,10 @@ fn require_file(p: &Path, flag: &str) -> Result<()> {
     if p.is_file() {
         Ok(())
     } else {
-        Err(Error::Usage(format!("{flag}: no such file {}", p.display())))
+        Err(Error::Usage(format!(
+            "{flag}: no such file {}",
+            p.display()
+        )))
     }
 }
 
@@ -215,6 +241,52 @@ fn read_nkey_seed(path: &Path) -> Result<String> {
                 path.display()
             ))
         })
+}
+
+/// Removes `user:password@` (or `token@`) from each URL; returns the first credentials found.
+fn split_userinfo(urls: &str) -> (String, Option<(String, Option<String>)>) {
+    let mut found = None;
+    let clean: Vec<String> = urls
+        .split(',')
+        .map(|one| {
+            let (scheme, rest) = match one.split_once("://") {
+                Some((s, r)) => (format!("{s}://"), r),
+                None => (String::new(), one),
+            };
+            match rest.rsplit_once('@') {
+                Some((auth, host)) => {
+                    if found.is_none() {
+                        found = Some(match auth.split_once(':') {
+                            Some((u, p)) => (percent_decode(u), Some(percent_decode(p))),
+                            None => (percent_decode(auth), None),
+                        });
+                    }
+                    format!("{scheme}{host}")
+                }
+                None => one.to_string(),
+            }
+        })
+        .collect();
+    (clean.join(","), found)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `nats://user:secret@host:4222` -> `nats://user:***@host:4222`; a lone token becomes `***`.
@@ -245,12 +317,23 @@ mod tests {
     fn redaction() {
         assert_eq!(redact_url("nats://a:b@h:1"), "nats://a:***@h:1");
         assert_eq!(redact_url("nats://tok@h:1"), "nats://***@h:1");
-        assert_eq!(redact_url("nats://h:1,tls://u:p@x"), "nats://h:1,tls://u:***@x");
+        assert_eq!(
+            redact_url("nats://h:1,tls://u:p@x"),
+            "nats://h:1,tls://u:***@x"
+        );
         let spec = ConnectSpec {
             password: Some("hunter2".into()),
             token: Some("s3cret".into()),
             ..Default::default()
         };
+        assert_eq!(
+            split_userinfo("nats://u:p%40ss@h:1,nats://h2:2"),
+            (
+                "nats://h:1,nats://h2:2".to_string(),
+                Some(("u".into(), Some("p@ss".into())))
+            )
+        );
+        assert_eq!(split_userinfo("tok@h:1").1, Some(("tok".into(), None)));
         let dbg = format!("{spec:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("s3cret"));
     }

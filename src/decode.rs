@@ -849,17 +849,34 @@ done","proc.ppid":"1","proc.pname":"init","proc.pcmdline":"init"}}"#;
 
     #[test]
     fn odd_input_still_yields_a_row() {
-        for p in [&b""[..], b"null", b"[1,2]", b"\"x\"", b"{}", b"\xff\xfe{", b"{\"event\":5}"] {
+        for p in [
+            &b""[..],
+            b"null",
+            b"[1,2]",
+            b"\"x\"",
+            b"{}",
+            b"\xff\xfe{",
+            b"{\"event\":5}",
+        ] {
             let d = decode(p);
-            assert!(matches!(d.status, Status::Invalid | Status::UnknownShape), "{p:?}");
+            assert!(
+                matches!(d.status, Status::Invalid | Status::UnknownShape),
+                "{p:?}"
+            );
         }
-        assert_eq!(decode(b"{\"event\":{\"evt.num\":\"x\"").status, Status::Invalid);
+        assert_eq!(
+            decode(b"{\"event\":{\"evt.num\":\"x\"").status,
+            Status::Invalid
+        );
     }
 
     #[test]
     fn times() {
         assert_eq!(parse_time_ns("1752113801"), Some(1_752_113_801_000_000_000));
-        assert_eq!(parse_time_ns("1752113801512"), Some(1_752_113_801_512_000_000));
+        assert_eq!(
+            parse_time_ns("1752113801512"),
+            Some(1_752_113_801_512_000_000)
+        );
         assert_eq!(
             parse_time_ns("2025-07-10 02:16:41.5"),
             Some(1_752_113_801_500_000_000)

@@ -56,9 +56,9 @@ pub struct ExportSummary {
 impl ExportSummary {
     /// The one line printed on stderr at the end.
     pub fn line(&self) -> String {
-        let range = self
-            .range
-            .map_or("empty window".to_string(), |r| format!("seq {}..={}", r.first, r.last));
+        let range = self.range.map_or("empty window".to_string(), |r| {
+            format!("seq {}..={}", r.first, r.last)
+        });
         format!(
             "exported {} rows ({range}) from {} to {} in {:.1} s ({:.0} msg/s): {} files, {:.1} MiB; \
              {} gaps ({} messages), {} invalid, {} repaired, {} filtered out{}",

@@ -149,7 +149,11 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
     let sql = match (&a.sql, &a.file) {
         (Some(s), None) => s.clone(),
         (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
-        _ => return Err(Error::Usage("give the SQL as an argument or with -f FILE".into())),
+        _ => {
+            return Err(Error::Usage(
+                "give the SQL as an argument or with -f FILE".into(),
+            ))
+        }
     };
     let started = Instant::now();
     let ctx = query::open(&a.dataset).await?;

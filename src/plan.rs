@@ -177,7 +177,11 @@ pub async fn stream_state(
     }
     let (config, state) = match (info.config, info.state) {
         (Some(c), Some(s)) => (c, s),
-        _ => return Err(Error::JetStream("stream info without config or state".into())),
+        _ => {
+            return Err(Error::JetStream(
+                "stream info without config or state".into(),
+            ))
+        }
     };
     let deleted = state.deleted.clone().unwrap_or_default();
     Ok((
@@ -232,7 +236,10 @@ pub fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
 
 /// The ephemeral consumer configuration every read uses: no acks, memory storage, one replica,
 /// a short inactivity threshold so the server removes it by itself if the tool dies.
-pub fn ephemeral_config(deliver: consumer::DeliverPolicy, filter: &FilterMode) -> consumer::pull::Config {
+pub fn ephemeral_config(
+    deliver: consumer::DeliverPolicy,
+    filter: &FilterMode,
+) -> consumer::pull::Config {
     let mut cfg = consumer::pull::Config {
         deliver_policy: deliver,
         ack_policy: consumer::AckPolicy::None,
@@ -262,7 +269,7 @@ async fn probe_consumer(
         .create_consumer(cfg)
         .await
         .map_err(|e| Error::JetStream(format!("creating an ephemeral consumer: {e}")))?;
-    let info = c.info().await.map(|i| i.clone());
+    let info = c.info().await.cloned();
     let name = c.cached_info().name.clone();
     // Deleting is best effort: the inactivity threshold removes it anyway.
     let _ = stream.delete_consumer(&name).await;
@@ -278,7 +285,10 @@ pub async fn seq_at_time(stream: &jetstream::stream::Stream<()>, t: DateTime<Utc
     .map_err(|e| Error::Usage(format!("time {t}: {e}")))?;
     let info = probe_consumer(
         stream,
-        ephemeral_config(consumer::DeliverPolicy::ByStartTime { start_time }, &FilterMode::None),
+        ephemeral_config(
+            consumer::DeliverPolicy::ByStartTime { start_time },
+            &FilterMode::None,
+        ),
     )
     .await?;
     Ok(info.delivered.stream_sequence + 1)
@@ -395,11 +405,7 @@ pub async fn resolve(
         }
         _ => (0, Vec::new()),
     };
-    let avg = if state.messages > 0 {
-        state.bytes / state.messages
-    } else {
-        0
-    };
+    let avg = state.bytes.checked_div(state.messages).unwrap_or(0);
     let (read_path, read_path_reason) = (
         "consumer".to_string(),
         "ephemeral no-ack pull consumer (memory, R1): works on every server version and retention \

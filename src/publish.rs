@@ -141,9 +141,10 @@ pub async fn publish_files(js: &jetstream::Context, files: &[PathBuf]) -> Result
             let (line, payload) = parse_line(&text, &name, i + 1)?;
             summary.bytes += payload.len() as u64;
             let fut = match &line.headers {
-                Some(h) => js
-                    .publish_with_headers(line.subject.clone(), headers(h), payload.into())
-                    .await,
+                Some(h) => {
+                    js.publish_with_headers(line.subject.clone(), headers(h), payload.into())
+                        .await
+                }
                 None => js.publish(line.subject.clone(), payload.into()).await,
             }
             .map_err(|e| Error::JetStream(format!("{name}:{}: publish: {e}", i + 1)))?;
@@ -168,7 +169,15 @@ fn record_ack(
         .expect("called only while acknowledgements are outstanding")
         .map_err(|e| Error::JetStream(format!("publish not acknowledged: {e}")))?;
     summary.published += 1;
-    summary.first_seq = Some(summary.first_seq.map_or(ack.sequence, |f| f.min(ack.sequence)));
-    summary.last_seq = Some(summary.last_seq.map_or(ack.sequence, |l| l.max(ack.sequence)));
+    summary.first_seq = Some(
+        summary
+            .first_seq
+            .map_or(ack.sequence, |f| f.min(ack.sequence)),
+    );
+    summary.last_seq = Some(
+        summary
+            .last_seq
+            .map_or(ack.sequence, |l| l.max(ack.sequence)),
+    );
     Ok(())
 }

@@ -84,7 +84,13 @@ pub async fn open(path: &Path) -> Result<SessionContext> {
     };
     ctx.register_listing_table(TABLE, url, options, schema, None)
         .await
-        .map_err(|e| Error::Input(format!("cannot open dataset {}: {}", path.display(), e.strip_backtrace())))?;
+        .map_err(|e| {
+            Error::Input(format!(
+                "cannot open dataset {}: {}",
+                path.display(),
+                e.strip_backtrace()
+            ))
+        })?;
     Ok(ctx)
 }
 
@@ -119,7 +125,9 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<SendableReco
 }
 
 /// Collects one result stream.
-pub async fn collect(mut stream: SendableRecordBatchStream) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+pub async fn collect(
+    mut stream: SendableRecordBatchStream,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let schema = stream.schema();
     let mut batches = Vec::new();
     while let Some(b) = stream.next().await {
@@ -166,7 +174,9 @@ impl Writer {
                 let w = match ext.as_str() {
                     "parquet" => Writer::Parquet(ArrowWriter::try_new(file, schema.clone(), None)?),
                     "csv" => Writer::Csv(datafusion::arrow::csv::Writer::new(Box::new(file))),
-                    "json" => Writer::Json(datafusion::arrow::json::ArrayWriter::new(Box::new(file))),
+                    "json" => {
+                        Writer::Json(datafusion::arrow::json::ArrayWriter::new(Box::new(file)))
+                    }
                     "ndjson" | "jsonl" => Writer::Ndjson(
                         datafusion::arrow::json::LineDelimitedWriter::new(Box::new(file)),
                     ),

@@ -121,7 +121,9 @@ pub async fn read_range(
                 if failures > MAX_RETRIES {
                     return Err(Error::Replay(format!("cannot create a consumer: {e}")));
                 }
-                report.recoveries.push(format!("consumer create failed: {e}"));
+                report
+                    .recoveries
+                    .push(format!("consumer create failed: {e}"));
                 tokio::time::sleep(backoff(failures)).await;
                 continue;
             }
@@ -129,7 +131,17 @@ pub async fn read_range(
         report.consumers_created += 1;
         let name = consumer.cached_info().name.clone();
         registry.add(stream_name, &name);
-        let outcome = drain(&consumer, next, end, filter, &mut chunk, &tx, &mut report, &progress).await;
+        let outcome = drain(
+            &consumer,
+            next,
+            end,
+            filter,
+            &mut chunk,
+            &tx,
+            &mut report,
+            &progress,
+        )
+        .await;
         // The consumer is gone with this read either way; deletion is best effort.
         let _ = tokio::time::timeout(Duration::from_secs(3), stream.delete_consumer(&name)).await;
         registry.remove(&name);
@@ -214,7 +226,9 @@ async fn drain(
             Ok(Some(Err(e))) => {
                 let reason = match e.kind() {
                     MessagesErrorKind::MissingHeartbeat => "missed heartbeat".to_string(),
-                    MessagesErrorKind::ConsumerDeleted => "consumer deleted by the server".to_string(),
+                    MessagesErrorKind::ConsumerDeleted => {
+                        "consumer deleted by the server".to_string()
+                    }
                     _ => e.to_string(),
                 };
                 return Drained::Retry(next, reason);
@@ -224,7 +238,9 @@ async fn drain(
         };
         let info = match msg.info() {
             Ok(i) => i,
-            Err(e) => return Drained::Retry(next, format!("message without JetStream metadata: {e}")),
+            Err(e) => {
+                return Drained::Retry(next, format!("message without JetStream metadata: {e}"))
+            }
         };
         let seq = info.stream_sequence;
         if info.consumer_sequence != last_consumer_seq + 1 {
@@ -262,7 +278,11 @@ async fn drain(
             report.filtered_out += 1;
         }
         if chunk.len() >= CHUNK {
-            if tx.send(std::mem::replace(chunk, Vec::with_capacity(CHUNK))).await.is_err() {
+            if tx
+                .send(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
+                .await
+                .is_err()
+            {
                 return Drained::Closed;
             }
             progress(seq);

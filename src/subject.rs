@@ -40,9 +40,7 @@ pub fn valid_filter(f: &str) -> bool {
     tokens.iter().enumerate().all(|(i, t)| {
         !t.is_empty()
             && !t.contains(char::is_whitespace)
-            && (*t == ">" && i == tokens.len() - 1
-                || *t == "*"
-                || !t.contains(['*', '>']))
+            && (*t == ">" && i == tokens.len() - 1 || *t == "*" || !t.contains(['*', '>']))
     })
 }
 

@@ -51,7 +51,9 @@ impl Window {
         }
         for f in subjects {
             if !subject::valid_filter(f) {
-                return Err(Error::Usage(format!("--subject {f:?} is not a valid subject filter")));
+                return Err(Error::Usage(format!(
+                    "--subject {f:?} is not a valid subject filter"
+                )));
             }
         }
         let mut subjects = subjects.to_vec();
@@ -80,7 +82,11 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Ok(t.and_utc());
         }
@@ -98,7 +104,9 @@ pub fn parse_duration(s: &str) -> Option<ChronoDuration> {
         return None;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
@@ -137,7 +145,9 @@ mod tests {
             "2025-07-10T01:30:00+00:00"
         );
         assert_eq!(
-            parse_time("2025-07-10T02:10:00+02:00", now).unwrap().to_rfc3339(),
+            parse_time("2025-07-10T02:10:00+02:00", now)
+                .unwrap()
+                .to_rfc3339(),
             "2025-07-10T00:10:00+00:00"
         );
         assert_eq!(
@@ -155,8 +165,15 @@ mod tests {
         assert!(Window::parse(None, None, Some(5), Some(4), &[], now).is_err());
         assert!(Window::parse(None, None, Some(0), None, &[], now).is_err());
         assert!(Window::parse(None, None, None, None, &["a..b".into()], now).is_err());
-        let w = Window::parse(Some("2h"), Some("1h"), None, None, &["b".into(), "a".into(), "b".into()], now)
-            .unwrap();
+        let w = Window::parse(
+            Some("2h"),
+            Some("1h"),
+            None,
+            None,
+            &["b".into(), "a".into(), "b".into()],
+            now,
+        )
+        .unwrap();
         assert_eq!(w.subjects, vec!["a", "b"]);
     }
 }

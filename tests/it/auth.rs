@@ -11,12 +11,19 @@ use crate::both_servers;
 use crate::util::*;
 
 fn fixture(name: &str) -> String {
-    repo_root().join("tests/fixtures").join(name).display().to_string()
+    repo_root()
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 fn run(args: &[String], env: &[(&str, &Path)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-    c.args(args).env_remove("NATS_URL").env_remove("NATS_CONTEXT").stdin(Stdio::null());
+    c.args(args)
+        .env_remove("NATS_URL")
+        .env_remove("NATS_CONTEXT")
+        .stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -24,7 +31,7 @@ fn run(args: &[String], env: &[(&str, &Path)]) -> Output {
 }
 
 /// Loads a few messages with `publish --create`, exports them, and checks nothing leaks `secret`.
-fn round_trip(server: &Server, auth: &[String], secret: &str, env: &[(&str, &Path)]) {
+fn round_trip(auth: &[String], secret: &str, env: &[(&str, &Path)]) {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.ndjson");
     let line = serde_json::json!({"subject": "events.sysdig.web-01", "payload": String::from_utf8(template("web-01", 1)).unwrap()});
@@ -35,7 +42,13 @@ fn round_trip(server: &Server, auth: &[String], secret: &str, env: &[(&str, &Pat
     let o = run(&args, env);
     assert_ok(&o);
     let out = tmp.path().join("ds");
-    let mut args: Vec<String> = vec!["export".into(), "-q".into(), "--json".into(), "-o".into(), out.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "export".into(),
+        "-q".into(),
+        "--json".into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
     args.extend(auth.iter().cloned());
     let o = run(&args, env);
     assert_ok(&o);
@@ -43,17 +56,25 @@ fn round_trip(server: &Server, auth: &[String], secret: &str, env: &[(&str, &Pat
     assert_eq!(m["rows"], 2);
     if !secret.is_empty() {
         let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
-        for text in [manifest, String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into()] {
+        for text in [
+            manifest,
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        ] {
             assert!(!text.contains(secret), "secret leaked: {text}");
         }
     }
 }
 
-fn refused(server: &Server, auth: &[String], env: &[(&str, &Path)]) {
+fn refused(auth: &[String], env: &[(&str, &Path)]) {
     let tmp = tempfile::tempdir().unwrap();
-    let mut args: Vec<String> = vec!["export".into(), "-q".into(), "-o".into(), tmp.path().join("x").display().to_string()];
+    let mut args: Vec<String> = vec![
+        "export".into(),
+        "-q".into(),
+        "-o".into(),
+        tmp.path().join("x").display().to_string(),
+    ];
     args.extend(auth.iter().cloned());
-    let _ = server;
     let o = run(&args, env);
     assert_code(&o, 3, "cannot connect");
 }
@@ -63,38 +84,84 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 async fn user_password(kind: Kind) {
-    let server = Server::start_with(kind, "authorization { users = [ {user: \"responder\", password: \"pa55-w0rd\"} ] }");
-    round_trip(&server, &strings(&["-s", &server.url, "--user", "responder", "--password", "pa55-w0rd"]), "pa55-w0rd", &[]);
+    let server = Server::start_with(
+        kind,
+        "authorization { users = [ {user: \"responder\", password: \"pa55-w0rd\"} ] }",
+    );
+    round_trip(
+        &strings(&[
+            "-s",
+            &server.url,
+            "--user",
+            "responder",
+            "--password",
+            "pa55-w0rd",
+        ]),
+        "pa55-w0rd",
+        &[],
+    );
     // The password inside the URL works too, and is redacted in the manifest.
     let url = format!("nats://responder:pa55-w0rd@127.0.0.1:{}", server.port);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ds");
-    let o = run(&strings(&["export", "-q", "-s", &url, "-o", out.to_str().unwrap()]), &[]);
+    let o = run(
+        &strings(&["export", "-q", "-s", &url, "-o", out.to_str().unwrap()]),
+        &[],
+    );
     assert_ok(&o);
-    assert!(!std::fs::read_to_string(out.join("manifest.json")).unwrap().contains("pa55-w0rd"));
-    refused(&server, &strings(&["-s", &server.url, "--user", "responder", "--password", "wrong"]), &[]);
-    refused(&server, &strings(&["-s", &server.url]), &[]);
+    assert!(!std::fs::read_to_string(out.join("manifest.json"))
+        .unwrap()
+        .contains("pa55-w0rd"));
+    refused(
+        &strings(&[
+            "-s",
+            &server.url,
+            "--user",
+            "responder",
+            "--password",
+            "wrong",
+        ]),
+        &[],
+    );
+    refused(&strings(&["-s", &server.url]), &[]);
 }
 both_servers!(user_password);
 
 async fn token(kind: Kind) {
     let server = Server::start_with(kind, "authorization { token: \"t0ken-abc\" }");
-    round_trip(&server, &strings(&["-s", &server.url, "--token", "t0ken-abc"]), "t0ken-abc", &[]);
-    refused(&server, &strings(&["-s", &server.url, "--token", "nope"]), &[]);
+    round_trip(
+        &strings(&["-s", &server.url, "--token", "t0ken-abc"]),
+        "t0ken-abc",
+        &[],
+    );
+    refused(&strings(&["-s", &server.url, "--token", "nope"]), &[]);
 }
 both_servers!(token);
 
 async fn nkey(kind: Kind) {
     let user = nkeys::KeyPair::new_user();
-    let server = Server::start_with(kind, &format!("authorization {{ users = [ {{nkey: \"{}\"}} ] }}", user.public_key()));
+    let server = Server::start_with(
+        kind,
+        &format!(
+            "authorization {{ users = [ {{nkey: \"{}\"}} ] }}",
+            user.public_key()
+        ),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let seed_file = tmp.path().join("user.nk");
     let seed = user.seed().unwrap();
     std::fs::write(&seed_file, format!("{seed}\n")).unwrap();
-    round_trip(&server, &strings(&["-s", &server.url, "--nkey", seed_file.to_str().unwrap()]), &seed, &[]);
+    round_trip(
+        &strings(&["-s", &server.url, "--nkey", seed_file.to_str().unwrap()]),
+        &seed,
+        &[],
+    );
     let other = tmp.path().join("other.nk");
     std::fs::write(&other, nkeys::KeyPair::new_user().seed().unwrap()).unwrap();
-    refused(&server, &strings(&["-s", &server.url, "--nkey", other.to_str().unwrap()]), &[]);
+    refused(
+        &strings(&["-s", &server.url, "--nkey", other.to_str().unwrap()]),
+        &[],
+    );
 }
 both_servers!(nkey);
 
@@ -117,14 +184,22 @@ fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Val
 }
 
 fn rand_id() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 async fn creds(kind: Kind) {
     let operator = nkeys::KeyPair::new_operator();
     let account = nkeys::KeyPair::new_account();
     let user = nkeys::KeyPair::new_user();
-    let op_jwt = jwt(&operator, &operator.public_key(), "test-op", serde_json::json!({"type": "operator", "version": 2}));
+    let op_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        "test-op",
+        serde_json::json!({"type": "operator", "version": 2}),
+    );
     let acc_jwt = jwt(
         &operator,
         &account.public_key(),
@@ -141,14 +216,25 @@ async fn creds(kind: Kind) {
         "responder",
         serde_json::json!({"type": "user", "version": 2, "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1}),
     );
+    // JetStream in operator mode needs a system account.
+    let system = nkeys::KeyPair::new_account();
+    let sys_jwt = jwt(
+        &operator,
+        &system.public_key(),
+        "SYS",
+        serde_json::json!({"type": "account", "version": 2}),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let op_file = tmp.path().join("op.jwt");
     std::fs::write(&op_file, &op_jwt).unwrap();
     let extra = format!(
-        "operator: \"{}\"\nresolver: MEMORY\nresolver_preload: {{ {}: \"{}\" }}\n",
+        "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{ {}: \"{}\", {}: \"{}\" }}\n",
         op_file.display(),
+        system.public_key(),
         account.public_key(),
-        acc_jwt
+        acc_jwt,
+        system.public_key(),
+        sys_jwt
     );
     let server = Server::start_with(kind, &extra);
     let seed = user.seed().unwrap();
@@ -163,8 +249,12 @@ async fn creds(kind: Kind) {
         ),
     )
     .unwrap();
-    round_trip(&server, &strings(&["-s", &server.url, "--creds", creds.to_str().unwrap()]), &seed, &[]);
-    refused(&server, &strings(&["-s", &server.url]), &[]);
+    round_trip(
+        &strings(&["-s", &server.url, "--creds", creds.to_str().unwrap()]),
+        &seed,
+        &[],
+    );
+    refused(&strings(&["-s", &server.url]), &[]);
 }
 both_servers!(creds);
 
@@ -181,34 +271,55 @@ async fn tls(kind: Kind) {
     // Server TLS only.
     let server = Server::start_with(kind, &tls_block(false));
     let url = format!("tls://127.0.0.1:{}", server.port);
-    round_trip(&server, &strings(&["-s", &url, "--tlsca", &fixture("tls/ca.pem")]), "", &[]);
+    round_trip(
+        &strings(&["-s", &url, "--tlsca", &fixture("tls/ca.pem")]),
+        "",
+        &[],
+    );
     // An untrusted server certificate is refused.
-    refused(&server, &strings(&["-s", &url]), &[]);
+    refused(&strings(&["-s", &url]), &[]);
     drop(server);
 
     // Mutual TLS: the client must present a certificate.
     let server = Server::start_with(kind, &tls_block(true));
     let url = format!("tls://127.0.0.1:{}", server.port);
-    let cert = strings(&["--tlscert", &fixture("tls/client.pem"), "--tlskey", &fixture("tls/client-key.pem")]);
+    let cert = strings(&[
+        "--tlscert",
+        &fixture("tls/client.pem"),
+        "--tlskey",
+        &fixture("tls/client-key.pem"),
+    ]);
     let mut args = strings(&["-s", &url, "--tlsca", &fixture("tls/ca.pem")]);
     args.extend(cert);
-    round_trip(&server, &args, "", &[]);
-    refused(&server, &strings(&["-s", &url, "--tlsca", &fixture("tls/ca.pem")]), &[]);
+    round_trip(&args, "", &[]);
+    refused(
+        &strings(&["-s", &url, "--tlsca", &fixture("tls/ca.pem")]),
+        &[],
+    );
 }
 both_servers!(tls);
 
 async fn context(kind: Kind) {
-    let server = Server::start_with(kind, "authorization { users = [ {user: \"ctx\", password: \"ctx-secret\"} ] }");
+    let server = Server::start_with(
+        kind,
+        "authorization { users = [ {user: \"ctx\", password: \"ctx-secret\"} ] }",
+    );
     let config_home = tempfile::tempdir().unwrap();
     let dir: PathBuf = config_home.path().join("nats/context");
     std::fs::create_dir_all(&dir).unwrap();
     let ctx = serde_json::json!({"description": "incident", "url": server.url, "user": "ctx", "password": "ctx-secret"});
     std::fs::write(dir.join("incident.json"), ctx.to_string()).unwrap();
     let env = [("XDG_CONFIG_HOME", config_home.path())];
-    round_trip(&server, &strings(&["--context", "incident"]), "ctx-secret", &env);
+    round_trip(&strings(&["--context", "incident"]), "ctx-secret", &env);
     // Flags win over the context.
-    refused(&server, &strings(&["--context", "incident", "--password", "wrong"]), &env);
-    let o = run(&strings(&["export", "--context", "missing", "-o", "/tmp/never"]), &env);
+    refused(
+        &strings(&["--context", "incident", "--password", "wrong"]),
+        &env,
+    );
+    let o = run(
+        &strings(&["export", "--context", "missing", "-o", "/tmp/never"]),
+        &env,
+    );
     assert_code(&o, 2, "cannot read NATS context");
 }
 both_servers!(context);

@@ -13,8 +13,19 @@ fn s(v: &str) -> String {
     v.to_string()
 }
 
-async fn export_args(server: &Server, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![s("export"), s("-s"), server.url.clone(), s("--stream"), s(STREAM), s("-o")];
+async fn export_args(
+    server: &Server,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        s("export"),
+        s("-s"),
+        server.url.clone(),
+        s("--stream"),
+        s(STREAM),
+        s("-o"),
+    ];
     args.push(out.display().to_string());
     args.extend(extra.iter().map(|a| a.to_string()));
     jsreplay_async(args).await
@@ -44,11 +55,19 @@ async fn seq_window(kind: Kind) {
     assert_eq!(published, (1..=500).collect::<Vec<u64>>());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ds");
-    let o = export_args(&server, &out, &["--start-seq", "101", "--end-seq", "400", "--json", "-q"]).await;
+    let o = export_args(
+        &server,
+        &out,
+        &["--start-seq", "101", "--end-seq", "400", "--json", "-q"],
+    )
+    .await;
     assert_ok(&o);
     let m = check_manifest(&out);
     let rows = read_rows(&out);
-    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (101..=400).collect::<Vec<i64>>());
+    assert_eq!(
+        rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (101..=400).collect::<Vec<i64>>()
+    );
     for r in &rows {
         let (subject, payload) = &msgs[(r.seq - 1) as usize];
         assert_eq!(&r.subject, subject);
@@ -60,7 +79,10 @@ async fn seq_window(kind: Kind) {
     assert_eq!(m["invalid"], 6); // 150, 200, …, 400
     assert_eq!(m["first_seq"], 101);
     assert_eq!(m["last_seq"], 400);
-    assert!(m["server_version"].as_str().unwrap().starts_with(kind.version_prefix()));
+    assert!(m["server_version"]
+        .as_str()
+        .unwrap()
+        .starts_with(kind.version_prefix()));
     assert_eq!(m["gaps"].as_array().unwrap().len(), 0);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
     assert_eq!(summary["rows"], 300);
@@ -86,7 +108,14 @@ async fn time_window(kind: Kind) {
     create_stream(&js, STREAM).await;
     // Three bursts, apart in time.
     for burst in 0..3u64 {
-        let msgs: Vec<_> = (0..100).map(|i| (s("events.sysdig.web-01"), template("web-01", burst * 100 + i))).collect();
+        let msgs: Vec<_> = (0..100)
+            .map(|i| {
+                (
+                    s("events.sysdig.web-01"),
+                    template("web-01", burst * 100 + i),
+                )
+            })
+            .collect();
         publish(&js, &msgs).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
@@ -105,13 +134,26 @@ async fn time_window(kind: Kind) {
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ds");
-    let o = export_args(&server, &out, &["--since", &rfc3339_ns(since), "--until", &rfc3339_ns(until), "-q"]).await;
+    let o = export_args(
+        &server,
+        &out,
+        &[
+            "--since",
+            &rfc3339_ns(since),
+            "--until",
+            &rfc3339_ns(until),
+            "-q",
+        ],
+    )
+    .await;
     assert_ok(&o);
     check_manifest(&out);
     let rows = read_rows(&out);
     let got: Vec<i64> = rows.iter().map(|r| r.seq).collect();
     assert_eq!(got, (first_at_since as i64..=250).collect::<Vec<_>>());
-    assert!(rows.iter().all(|r| (r.nats_time_us as i128) * 1000 >= since - 999));
+    assert!(rows
+        .iter()
+        .all(|r| (r.nats_time_us as i128) * 1000 >= since - 999));
 
     // A window after the last message is empty, and says so.
     let out2 = tmp.path().join("empty");
@@ -122,7 +164,14 @@ async fn time_window(kind: Kind) {
     assert!(m["range"].is_null());
     assert!(parquet_files(&out2).is_empty());
     // And querying the empty dataset works.
-    let o = jsreplay(&["query", out2.to_str().unwrap(), "SELECT count(*) AS n FROM events", "--format", "csv", "-q"]);
+    let o = jsreplay(&[
+        "query",
+        out2.to_str().unwrap(),
+        "SELECT count(*) AS n FROM events",
+        "--format",
+        "csv",
+        "-q",
+    ]);
     assert_ok(&o);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "n\n0");
 
@@ -150,8 +199,14 @@ async fn subject_filters(kind: Kind) {
     };
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["events.sysdig.web-01"], vec!["web-01"]),
-        (vec!["events.sysdig.web-01", "events.sysdig.db-01"], vec!["web-01", "db-01"]),
-        (vec!["events.sysdig.*", "events.sysdig.db-01"], vec!["web-01", "db-01", "app-01"]),
+        (
+            vec!["events.sysdig.web-01", "events.sysdig.db-01"],
+            vec!["web-01", "db-01"],
+        ),
+        (
+            vec!["events.sysdig.*", "events.sysdig.db-01"],
+            vec!["web-01", "db-01", "app-01"],
+        ),
         (vec!["events.>"], vec!["web-01", "db-01", "app-01"]),
         (vec!["events.sysdig.nobody"], vec![]),
     ];
@@ -167,7 +222,11 @@ async fn subject_filters(kind: Kind) {
         let m = check_manifest(&out);
         let want: Vec<i64> = expect(hosts).into_iter().filter(|s| *s >= 2).collect();
         assert_eq!(seqs(&out), want, "filters {filters:?}");
-        assert_eq!(m["gaps"].as_array().unwrap().len(), 0, "filters {filters:?}: {m:#}");
+        assert_eq!(
+            m["gaps"].as_array().unwrap().len(),
+            0,
+            "filters {filters:?}: {m:#}"
+        );
         assert_eq!(m["filtered_out"].as_u64().unwrap(), 299 - want.len() as u64);
     }
     assert_eq!(consumer_count(&server.client().await, STREAM).await, 0);
@@ -186,26 +245,61 @@ async fn gaps_from_deleted(kind: Kind) {
     let tmp = tempfile::tempdir().unwrap();
     // Whole stream from seq 1: 1-2 are below the first sequence now, 200 is the last one deleted.
     let out = tmp.path().join("all");
-    let o = export_args(&server, &out, &["-q", "--start-seq", "1", "--end-seq", "200"]).await;
+    let o = export_args(
+        &server,
+        &out,
+        &["-q", "--start-seq", "1", "--end-seq", "200"],
+    )
+    .await;
     assert_ok(&o);
     let m = check_manifest(&out);
-    let gaps: Vec<(u64, u64)> = m["gaps"].as_array().unwrap().iter().map(|g| (g[0].as_u64().unwrap(), g[1].as_u64().unwrap())).collect();
+    let gaps: Vec<(u64, u64)> = m["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g[0].as_u64().unwrap(), g[1].as_u64().unwrap()))
+        .collect();
     // Asked for 1..=200: 1-2 (below the stream's first sequence now) and 200 (deleted last
     // message; last_seq stays 200) are gaps like the interior deletions.
     assert_eq!(m["range"], serde_json::json!({"first": 1, "last": 200}));
-    assert_eq!(gaps, vec![(1, 2), (10, 12), (77, 77), (150, 150), (200, 200)]);
-    let want: Vec<i64> = (3..=199).filter(|s| ![10, 11, 12, 77, 150].contains(s)).collect();
+    assert_eq!(
+        gaps,
+        vec![(1, 2), (10, 12), (77, 77), (150, 150), (200, 200)]
+    );
+    let want: Vec<i64> = (3..=199)
+        .filter(|s| ![10, 11, 12, 77, 150].contains(s))
+        .collect();
     assert_eq!(seqs(&out), want);
 
     // With a subject filter, deleted messages are gaps and other subjects are filtered out.
     let out = tmp.path().join("web");
-    let o = export_args(&server, &out, &["-q", "--subject", "events.sysdig.web-01", "--start-seq", "5", "--end-seq", "160"]).await;
+    let o = export_args(
+        &server,
+        &out,
+        &[
+            "-q",
+            "--subject",
+            "events.sysdig.web-01",
+            "--start-seq",
+            "5",
+            "--end-seq",
+            "160",
+        ],
+    )
+    .await;
     assert_ok(&o);
     let m = check_manifest(&out);
-    let gaps: Vec<(u64, u64)> = m["gaps"].as_array().unwrap().iter().map(|g| (g[0].as_u64().unwrap(), g[1].as_u64().unwrap())).collect();
+    let gaps: Vec<(u64, u64)> = m["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g[0].as_u64().unwrap(), g[1].as_u64().unwrap()))
+        .collect();
     // Every deleted sequence inside the range is a gap, whatever its subject.
     assert_eq!(gaps, vec![(10, 12), (77, 77), (150, 150)], "{m:#}");
-    let want: Vec<i64> = (5..=160).filter(|s| s % 3 == 0 && ![10, 11, 12, 77, 150].contains(s)).collect();
+    let want: Vec<i64> = (5..=160)
+        .filter(|s| s % 3 == 0 && ![10, 11, 12, 77, 150].contains(s))
+        .collect();
     assert_eq!(seqs(&out), want);
 }
 both_servers!(gaps_from_deleted);
@@ -219,7 +313,15 @@ async fn errors_are_clear(kind: Kind) {
     let out = tmp.path().join("x");
     let out_s = out.display().to_string();
 
-    let o = jsreplay(&["export", "-s", &server.url, "--stream", "NOPE", "-o", &out_s]);
+    let o = jsreplay(&[
+        "export",
+        "-s",
+        &server.url,
+        "--stream",
+        "NOPE",
+        "-o",
+        &out_s,
+    ]);
     assert_code(&o, 4, "stream \"NOPE\" not found");
     assert!(!out.exists(), "no output directory for a failed export");
 
@@ -227,9 +329,27 @@ async fn errors_are_clear(kind: Kind) {
     let o = jsreplay(&["export", "-s", &dead, "--stream", STREAM, "-o", &out_s]);
     assert_code(&o, 3, "cannot connect");
 
-    let o = jsreplay(&["export", "-s", &server.url, "--since", "yesterday", "-o", &out_s]);
+    let o = jsreplay(&[
+        "export",
+        "-s",
+        &server.url,
+        "--since",
+        "yesterday",
+        "-o",
+        &out_s,
+    ]);
     assert_code(&o, 2, "cannot read time");
-    let o = jsreplay(&["export", "-s", &server.url, "--start-seq", "9", "--end-seq", "3", "-o", &out_s]);
+    let o = jsreplay(&[
+        "export",
+        "-s",
+        &server.url,
+        "--start-seq",
+        "9",
+        "--end-seq",
+        "3",
+        "-o",
+        &out_s,
+    ]);
     assert_code(&o, 2, "before --start-seq");
     let o = jsreplay(&["export", "-s", &server.url, "--bogus", "-o", &out_s]);
     assert_code(&o, 2, "--bogus");
@@ -239,10 +359,22 @@ async fn errors_are_clear(kind: Kind) {
     std::fs::write(out.join("keep.txt"), "mine").unwrap();
     let o = jsreplay(&["export", "-s", &server.url, "-o", &out_s]);
     assert_code(&o, 2, "not empty");
-    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "mine"
+    );
 
     // plan reads nothing and says what an export would read.
-    let o = jsreplay(&["plan", "-s", &server.url, "--stream", STREAM, "--start-seq", "3", "--json"]);
+    let o = jsreplay(&[
+        "plan",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--start-seq",
+        "3",
+        "--json",
+    ]);
     assert_ok(&o);
     let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(p["range"], serde_json::json!([3, 10]));
@@ -255,14 +387,16 @@ async fn interrupted_run_leaves_nothing(kind: Kind) {
     let server = Server::start(kind);
     let js = server.js().await;
     create_stream(&js, STREAM).await;
-    let msgs: Vec<_> = (0..150_000u64).map(|i| (s("events.sysdig.web-01"), template("web-01", i))).collect();
+    let msgs: Vec<_> = (0..150_000u64)
+        .map(|i| (s("events.sysdig.web-01"), template("web-01", i)))
+        .collect();
     publish(&js, &msgs).await;
     let client = server.client().await;
     assert_eq!(consumer_count(&client, STREAM).await, 0);
     for signal in ["INT", "TERM"] {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("ds");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_jsreplay"))
             .args(["export", "-s", &server.url, "--stream", STREAM, "-q", "-o"])
             .arg(&out)
             .stderr(std::process::Stdio::piped())
@@ -271,18 +405,40 @@ async fn interrupted_run_leaves_nothing(kind: Kind) {
         // Wait until the export is reading (its consumer exists), then signal it.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while consumer_count(&client, STREAM).await == 0 {
-            assert!(std::time::Instant::now() < deadline, "export never started reading");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "export never started reading"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let pid = child.id().to_string();
-        assert!(std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
-        let status = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+        assert!(std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
         let code = if signal == "INT" { 130 } else { 143 };
-        assert_eq!(status.status.code(), Some(code), "{}", String::from_utf8_lossy(&status.stderr));
+        assert_eq!(
+            status.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         assert!(!out.join("manifest.json").exists());
         assert!(!out.exists() || parquet_files(&out).is_empty());
-        assert!(!out.exists(), "the output directory the run created is removed again");
-        assert_eq!(consumer_count(&client, STREAM).await, 0, "consumer left after SIG{signal}");
+        assert!(
+            !out.exists(),
+            "the output directory the run created is removed again"
+        );
+        assert_eq!(
+            consumer_count(&client, STREAM).await,
+            0,
+            "consumer left after SIG{signal}"
+        );
     }
 }
 both_servers!(interrupted_run_leaves_nothing);

@@ -57,12 +57,20 @@ print(json.dumps(out))
 
 const PYARROW: &str = r#"
 import pyarrow.dataset as ds, json, sys
-t = ds.dataset(sys.argv[1], format="parquet", partitioning="hive").to_table()
+# manifest.json sits at the root: readers that open a folder skip it as a non-Parquet file.
+t = ds.dataset(sys.argv[1], format="parquet", partitioning="hive", exclude_invalid_files=True).to_table()
 print(json.dumps({"rows": t.num_rows, "types": {f.name: str(f.type) for f in t.schema}}))
 "#;
 
 fn jsreplay_rows(dataset: &Path, sql: &str) -> Vec<serde_json::Value> {
-    let o = jsreplay(&["query", dataset.to_str().unwrap(), sql, "--format", "ndjson", "-q"]);
+    let o = jsreplay(&[
+        "query",
+        dataset.to_str().unwrap(),
+        sql,
+        "--format",
+        "ndjson",
+        "-q",
+    ]);
     assert_ok(&o);
     String::from_utf8(o.stdout)
         .unwrap()
@@ -89,17 +97,34 @@ async fn sample_incident(kind: Kind) {
     let o = jsreplay(&["generate", "--noise", "4000", "-o", input.to_str().unwrap()]);
     assert_ok(&o);
     let lines = std::fs::read_to_string(&input).unwrap().lines().count() as u64;
-    let o = jsreplay(&["publish", "-s", &server.url, "--create", input.to_str().unwrap(), "--json"]);
+    let o = jsreplay(&[
+        "publish",
+        "-s",
+        &server.url,
+        "--create",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
     assert_ok(&o);
     let ds = tmp.path().join("ds");
-    let o = jsreplay(&["export", "-s", &server.url, "-q", "-o", ds.to_str().unwrap()]);
+    let o = jsreplay(&[
+        "export",
+        "-s",
+        &server.url,
+        "-q",
+        "-o",
+        ds.to_str().unwrap(),
+    ]);
     assert_ok(&o);
     let m = check_manifest(&ds);
     assert_eq!(m["rows"].as_u64().unwrap(), lines);
     assert!(m["invalid"].as_u64().unwrap() < lines / 100);
 
     // The reverse shell is found with its lineage, typed.
-    let rows = jsreplay_rows(&ds, "SELECT proc_pid, proc_ppid, proc_pname, fd_sport FROM events WHERE fd_sport = 4444");
+    let rows = jsreplay_rows(
+        &ds,
+        "SELECT proc_pid, proc_ppid, proc_pname, fd_sport FROM events WHERE fd_sport = 4444",
+    );
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["proc_pid"], 23030);
     assert_eq!(rows[0]["proc_ppid"], 1403);
@@ -109,17 +134,24 @@ async fn sample_incident(kind: Kind) {
     let duck_queries: Vec<&str> = PAIRS.iter().map(|p| p.1).collect();
     let duck: Vec<Vec<serde_json::Value>> = serde_json::from_str(&run_python(
         DUCK,
-        &[ds.to_str().unwrap(), &serde_json::to_string(&duck_queries).unwrap()],
+        &[
+            ds.to_str().unwrap(),
+            &serde_json::to_string(&duck_queries).unwrap(),
+        ],
     ))
     .unwrap();
     for ((ours_sql, _), theirs) in PAIRS.iter().zip(&duck) {
         let ours = jsreplay_rows(&ds, ours_sql);
         assert!(!ours.is_empty(), "{ours_sql}");
-        assert!(same_rows(&ours, theirs), "{ours_sql}\n jsreplay: {ours:?}\n duckdb:   {theirs:?}");
+        assert!(
+            same_rows(&ours, theirs),
+            "{ours_sql}\n jsreplay: {ours:?}\n duckdb:   {theirs:?}"
+        );
     }
 
     // pyarrow sees the documented types.
-    let pa: serde_json::Value = serde_json::from_str(&run_python(PYARROW, &[ds.to_str().unwrap()])).unwrap();
+    let pa: serde_json::Value =
+        serde_json::from_str(&run_python(PYARROW, &[ds.to_str().unwrap()])).unwrap();
     assert_eq!(pa["rows"].as_u64().unwrap(), lines);
     let types = &pa["types"];
     assert_eq!(types["seq"], "int64");
@@ -133,19 +165,39 @@ async fn sample_incident(kind: Kind) {
     // Results to files, by extension.
     for ext in ["csv", "parquet", "ndjson"] {
         let f = tmp.path().join(format!("out.{ext}"));
-        let o = jsreplay(&["query", ds.to_str().unwrap(), "SELECT seq, proc_name FROM events WHERE proc_name = 'curl'", "-o", f.to_str().unwrap()]);
+        let o = jsreplay(&[
+            "query",
+            ds.to_str().unwrap(),
+            "SELECT seq, proc_name FROM events WHERE proc_name = 'curl'",
+            "-o",
+            f.to_str().unwrap(),
+        ]);
         assert_ok(&o);
         assert!(std::fs::metadata(&f).unwrap().len() > 0);
     }
 
     // Bad SQL is a clear error with its own exit code, and writes nothing.
     let bad = tmp.path().join("bad.csv");
-    for sql in ["SELEC * FROM events", "SELECT nope FROM events", "SELECT * FROM missing_table"] {
-        let o = jsreplay(&["query", ds.to_str().unwrap(), sql, "-o", bad.to_str().unwrap()]);
+    for sql in [
+        "SELEC * FROM events",
+        "SELECT nope FROM events",
+        "SELECT * FROM missing_table",
+    ] {
+        let o = jsreplay(&[
+            "query",
+            ds.to_str().unwrap(),
+            sql,
+            "-o",
+            bad.to_str().unwrap(),
+        ]);
         assert_code(&o, 5, "error");
         assert!(!bad.exists());
     }
-    let o = jsreplay(&["query", tmp.path().join("nowhere").to_str().unwrap(), "SELECT 1"]);
+    let o = jsreplay(&[
+        "query",
+        tmp.path().join("nowhere").to_str().unwrap(),
+        "SELECT 1",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
 both_servers!(sample_incident);

@@ -1,7 +1,6 @@
 //! Test harness: real nats-servers on free ports with temporary storage, removed on Drop; the
 //! real `jsreplay` binary; Parquet read back with the parquet crate.
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -118,10 +117,19 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: String = text
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         panic!(
-            "nats-server {:?} did not start: {}",
-            self.kind,
-            std::fs::read_to_string(&log).unwrap_or_default()
+            "nats-server {:?} did not start; its log ends with:\n{tail}",
+            self.kind
         );
     }
 
@@ -154,14 +162,21 @@ pub async fn create_stream(js: &jetstream::Context, name: &str) -> jetstream::st
 }
 
 /// Publishes (subject, payload) pairs and waits for every acknowledgement; returns the sequences.
+/// Acknowledgements are awaited in windows: a client buffers at most 65,536 replies.
 pub async fn publish(js: &jetstream::Context, msgs: &[(String, Vec<u8>)]) -> Vec<u64> {
-    let mut acks = Vec::with_capacity(msgs.len());
-    for (s, p) in msgs {
-        acks.push(js.publish(s.clone(), p.clone().into()).await.expect("publish"));
-    }
-    let mut seqs = Vec::with_capacity(acks.len());
-    for a in acks {
-        seqs.push(a.await.expect("ack").sequence);
+    let mut seqs = Vec::with_capacity(msgs.len());
+    for window in msgs.chunks(4096) {
+        let mut acks = Vec::with_capacity(window.len());
+        for (s, p) in window {
+            acks.push(
+                js.publish(s.clone(), p.clone().into())
+                    .await
+                    .expect("publish"),
+            );
+        }
+        for a in acks {
+            seqs.push(a.await.expect("ack").sequence);
+        }
     }
     seqs
 }
@@ -260,10 +275,26 @@ pub fn read_rows(dir: &Path) -> Vec<Row> {
             .unwrap();
         for batch in reader {
             let b = batch.unwrap();
-            let seq = b.column_by_name("seq").unwrap().as_primitive::<Int64Type>().clone();
-            let subject = b.column_by_name("subject").unwrap().as_string::<i32>().clone();
-            let payload = b.column_by_name("payload").unwrap().as_binary::<i32>().clone();
-            let status = b.column_by_name("parse_status").unwrap().as_string::<i32>().clone();
+            let seq = b
+                .column_by_name("seq")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let subject = b
+                .column_by_name("subject")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let payload = b
+                .column_by_name("payload")
+                .unwrap()
+                .as_binary::<i32>()
+                .clone();
+            let status = b
+                .column_by_name("parse_status")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
             let t = b
                 .column_by_name("nats_time")
                 .unwrap()
@@ -306,20 +337,31 @@ pub fn check_manifest(dir: &Path) -> serde_json::Value {
         Some(r) => r["last"].as_u64().unwrap() - r["first"].as_u64().unwrap() + 1,
         None => 0,
     };
-    assert_eq!(rows + gap_messages + filtered, span, "manifest does not add up: {m:#}");
+    assert_eq!(
+        rows + gap_messages + filtered,
+        span,
+        "manifest does not add up: {m:#}"
+    );
     let mut file_rows = 0;
     let mut listed = Vec::new();
     for f in m["files"].as_array().unwrap() {
         let path = dir.join(f["path"].as_str().unwrap());
         let bytes = std::fs::read(&path).expect("listed file exists");
         assert_eq!(bytes.len() as u64, f["bytes"].as_u64().unwrap());
-        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(digest, f["sha256"].as_str().unwrap(), "{}", path.display());
         file_rows += f["rows"].as_u64().unwrap();
         listed.push(path);
     }
     listed.sort();
-    assert_eq!(listed, parquet_files(dir), "files on disk and in the manifest differ");
+    assert_eq!(
+        listed,
+        parquet_files(dir),
+        "files on disk and in the manifest differ"
+    );
     assert_eq!(file_rows, rows);
     assert_eq!(read_rows(dir).len() as u64, rows);
     m
@@ -341,7 +383,11 @@ pub async fn consumer_count(client: &async_nats::Client, stream: &str) -> u64 {
 /// Python with pyarrow and duckdb (the project-local venv made by scripts/install-deps.sh --python).
 pub fn python() -> PathBuf {
     let p = repo_root().join(".tools/venv/bin/python");
-    assert!(p.is_file(), "{} missing: run scripts/install-deps.sh --python", p.display());
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/install-deps.sh --python",
+        p.display()
+    );
     p
 }
 
@@ -359,13 +405,4 @@ pub fn run_python(code: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// Counts of values, for comparisons that ignore order.
-pub fn histogram<T: Ord + Clone>(items: &[T]) -> BTreeMap<T, usize> {
-    let mut m = BTreeMap::new();
-    for i in items {
-        *m.entry(i.clone()).or_insert(0) += 1;
-    }
-    m
 }
