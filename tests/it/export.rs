@@ -253,12 +253,7 @@ async fn gaps_from_deleted(kind: Kind) {
     .await;
     assert_ok(&o);
     let m = check_manifest(&out);
-    let gaps: Vec<(u64, u64)> = m["gaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g[0].as_u64().unwrap(), g[1].as_u64().unwrap()))
-        .collect();
+    let gaps = gap_list(&m);
     // Asked for 1..=200: 1-2 (below the stream's first sequence now) and 200 (deleted last
     // message; last_seq stays 200) are gaps like the interior deletions.
     assert_eq!(m["range"], serde_json::json!({"first": 1, "last": 200}));
@@ -289,12 +284,7 @@ async fn gaps_from_deleted(kind: Kind) {
     .await;
     assert_ok(&o);
     let m = check_manifest(&out);
-    let gaps: Vec<(u64, u64)> = m["gaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g[0].as_u64().unwrap(), g[1].as_u64().unwrap()))
-        .collect();
+    let gaps = gap_list(&m);
     // Every deleted sequence inside the range is a gap, whatever its subject.
     assert_eq!(gaps, vec![(10, 12), (77, 77), (150, 150)], "{m:#}");
     let want: Vec<i64> = (5..=160)
@@ -442,3 +432,91 @@ async fn interrupted_run_leaves_nothing(kind: Kind) {
     }
 }
 both_servers!(interrupted_run_leaves_nothing);
+
+async fn odd_payloads(kind: Kind) {
+    // A server that accepts 4 MiB messages.
+    let server = Server::start_with(kind, "max_payload: 4194304");
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    create_stream(&js, STREAM).await;
+    let big: Vec<u8> = template("web-01", 1)
+        .into_iter()
+        .chain(std::iter::repeat_n(b' ', 3 << 20))
+        .collect();
+    let payloads: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        vec![0xff, 0xfe, 0x00, 0x80],
+        b"\xEF\xBB\xBF"
+            .iter()
+            .copied()
+            .chain(template("web-01", 2))
+            .collect(),
+        "{\"event\":{\"proc.name\":\"caf\u{e9}\",\"evt.num\":\"1\"}}"
+            .as_bytes()
+            .to_vec(),
+        big.clone(),
+        b"[1,2,3]".to_vec(),
+        b"{\"something\":\"else\"}".to_vec(),
+    ];
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "abc");
+    headers.append("X-Trace", "1");
+    headers.append("X-Trace", "2");
+    for p in &payloads {
+        js.publish("events.sysdig.web-01", p.clone().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    js.publish_with_headers(
+        "events.sysdig.web-01",
+        headers,
+        template("web-01", 9).into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let o = export_args(&server, &out, &["-q"]).await;
+    assert_ok(&o);
+    let m = check_manifest(&out);
+    let rows = read_rows(&out);
+    assert_eq!(rows.len(), payloads.len() + 1);
+    for (r, p) in rows.iter().zip(&payloads) {
+        assert_eq!(&r.payload, p, "seq {} changed", r.seq);
+    }
+    let statuses: Vec<&str> = rows.iter().map(|r| r.parse_status.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "invalid",
+            "invalid",
+            "ok",
+            "ok",
+            "ok",
+            "unknown_shape",
+            "unknown_shape",
+            "ok"
+        ]
+    );
+    assert_eq!(m["invalid"], 2);
+    // Headers are kept, repeated values included.
+    let o = jsreplay(&[
+        "query",
+        out.to_str().unwrap(),
+        "SELECT headers, proc_name FROM events WHERE headers IS NOT NULL OR proc_name = 'café'",
+        "--format",
+        "json",
+        "-q",
+    ]);
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["proc_name"], "café");
+    let h: serde_json::Value = serde_json::from_str(v[1]["headers"].as_str().unwrap()).unwrap();
+    assert_eq!(h["X-Trace"], serde_json::json!(["1", "2"]));
+    assert_eq!(h["Nats-Msg-Id"], serde_json::json!(["abc"]));
+}
+both_servers!(odd_payloads);

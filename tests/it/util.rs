@@ -325,12 +325,7 @@ pub fn check_manifest(dir: &Path) -> serde_json::Value {
     use sha2::{Digest, Sha256};
     let m = manifest(dir);
     let rows = m["rows"].as_u64().unwrap();
-    let gap_messages: u64 = m["gaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g[1].as_u64().unwrap() - g[0].as_u64().unwrap() + 1)
-        .sum();
+    let gap_messages: u64 = gap_list(&m).iter().map(|(a, b)| b - a + 1).sum();
     assert_eq!(gap_messages, m["gap_messages"].as_u64().unwrap());
     let filtered = m["filtered_out"].as_u64().unwrap();
     let span = match m["range"].as_object() {
@@ -365,6 +360,16 @@ pub fn check_manifest(dir: &Path) -> serde_json::Value {
     assert_eq!(file_rows, rows);
     assert_eq!(read_rows(dir).len() as u64, rows);
     m
+}
+
+/// The manifest's gaps as (from, to) pairs.
+pub fn gap_list(m: &serde_json::Value) -> Vec<(u64, u64)> {
+    m["gaps"]
+        .as_array()
+        .expect("gaps is a list")
+        .iter()
+        .map(|g| (g[0].as_u64().unwrap(), g[1].as_u64().unwrap()))
+        .collect()
 }
 
 /// Sequences of a dataset, in file order.
