@@ -165,6 +165,10 @@ pub struct ExportArgs {
     /// Output directory (created; must be empty if it exists).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Slices of the range read concurrently, each on its own connection (default: one per
+    /// 100 000 sequences, up to two per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: Option<u16>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,

@@ -14,12 +14,14 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::batch::RawMessage;
+use crate::connect::ConnectSpec;
 use crate::error::{Error, Result};
 use crate::manifest::{classify_jumps, schema_columns, Manifest, SeqRange, Tool};
 use crate::plan::{self, FilterMode};
 use crate::progress::sequence_bar;
 use crate::replay::{self, ConsumerRegistry};
-use crate::sink::{Sink, SinkOutput};
+use crate::sink::{Sink, SinkOutput, STAGING_PREFIX};
 use crate::window::Window;
 
 /// What to export and where.
@@ -29,6 +31,8 @@ pub struct ExportRequest {
     pub out_dir: PathBuf,
     pub window: Window,
     pub quiet: bool,
+    /// Slices read concurrently; `None` chooses from the range's size.
+    pub parallel: Option<usize>,
     /// The server URL as shown to users (secrets removed).
     pub server_display: String,
 }
@@ -51,6 +55,8 @@ pub struct ExportSummary {
     pub messages_per_second: f64,
     pub recoveries: Vec<String>,
     pub warnings: Vec<String>,
+    /// Slices read concurrently.
+    pub workers: usize,
 }
 
 impl ExportSummary {
@@ -60,13 +66,14 @@ impl ExportSummary {
             format!("seq {}..={}", r.first, r.last)
         });
         format!(
-            "exported {} rows ({range}) from {} to {} in {:.1} s ({:.0} msg/s): {} files, {:.1} MiB; \
+            "exported {} rows ({range}) from {} to {} in {:.1} s ({:.0} msg/s, {} workers): {} files, {:.1} MiB; \
              {} gaps ({} messages), {} invalid, {} repaired, {} filtered out{}",
             self.rows,
             self.stream,
             self.out_dir,
             self.seconds,
             self.messages_per_second,
+            self.workers,
             self.files,
             self.bytes as f64 / (1024.0 * 1024.0),
             self.gaps.len(),
@@ -92,7 +99,7 @@ fn prepare_out_dir(dir: &Path) -> Result<bool> {
                 let entry = entry.map_err(|e| Error::io(dir, e))?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with(".jsreplay-staging-") {
+                if name.starts_with(STAGING_PREFIX) {
                     // Left by a killed run: never part of a dataset.
                     let _ = std::fs::remove_dir_all(entry.path());
                     continue;
@@ -130,19 +137,40 @@ pub async fn interrupted() -> &'static str {
     }
 }
 
-/// Runs one export end to end.
-pub async fn export(client: &async_nats::Client, req: &ExportRequest) -> Result<ExportSummary> {
+/// Slices chosen when `--parallel` is not given: one per 100 000 sequences, at most two per
+/// core and never more than 8.
+pub fn auto_parallel(span: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    ((span / 100_000) as usize).clamp(1, (2 * cores).min(8))
+}
+
+/// Runs one export end to end. `client` resolves the plan and reads the first slice; further
+/// slices get connections of their own, made with `spec`.
+pub async fn export(
+    client: &async_nats::Client,
+    spec: &ConnectSpec,
+    req: &ExportRequest,
+) -> Result<ExportSummary> {
     let started = Instant::now();
     let started_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let plan = plan::resolve(client, &req.stream, &req.window, false).await?;
+    let workers = match req.parallel {
+        Some(n) => n.max(1),
+        None => auto_parallel(plan.span()),
+    }
+    .min(plan.span().max(1) as usize);
+    let mut clients = vec![client.clone()];
+    for _ in 1..workers {
+        clients.push(spec.connect().await?);
+    }
     let created_dir = prepare_out_dir(&req.out_dir)?;
     let js = jetstream::new(client.clone());
     let registry = ConsumerRegistry::default();
 
-    let result = run(&js, &plan, req, &registry).await;
+    let result = run(&clients, &plan, req, &registry).await;
     // Whatever happened, nothing of ours stays on the server.
     registry.delete_all(&js).await;
-    let (sink, out, report) = match result {
+    let (sinks, out, report) = match result {
         Ok(done) => done,
         Err(e) => {
             if created_dir {
@@ -168,7 +196,7 @@ pub async fn export(client: &async_nats::Client, req: &ExportRequest) -> Result<
     let filtered_out = filtered_by_server + report.filtered_out;
     let accounted = out.rows + gap_messages + filtered_out;
     if accounted != plan.span() {
-        sink.abort();
+        abort_all(sinks);
         if created_dir {
             let _ = std::fs::remove_dir_all(&req.out_dir);
         }
@@ -180,7 +208,9 @@ pub async fn export(client: &async_nats::Client, req: &ExportRequest) -> Result<
         )));
     }
 
-    sink.commit()?;
+    for sink in sinks {
+        sink.commit()?;
+    }
     let manifest = Manifest {
         format: "jsreplay-dataset/1",
         tool: Tool::default(),
@@ -224,25 +254,16 @@ pub async fn export(client: &async_nats::Client, req: &ExportRequest) -> Result<
         messages_per_second: out.rows as f64 / seconds.max(1e-9),
         recoveries: report.recoveries,
         warnings: plan.warnings.clone(),
+        workers,
     })
 }
 
-/// Reads and writes concurrently; on any failure or signal the staging folder is removed.
-async fn run(
-    js: &jetstream::Context,
-    plan: &plan::Plan,
-    req: &ExportRequest,
-    registry: &ConsumerRegistry,
-) -> Result<(Sink, SinkOutput, replay::ReadReport)> {
-    let mut sink = Sink::new(&req.stream, &req.out_dir)?;
-    let Some(range) = plan.range else {
-        let out = sink.finish()?;
-        return Ok((sink, out, replay::ReadReport::default()));
-    };
-    let staging = sink.staging_dir().to_path_buf();
-    let (bar, progress) = sequence_bar(range.0, range.1, req.quiet);
-    let (tx, mut rx) = mpsc::channel::<Vec<crate::batch::RawMessage>>(16);
-    let writer = tokio::task::spawn_blocking(move || {
+/// A slice's writer: decodes and encodes on a blocking thread until the channel closes.
+fn spawn_writer(
+    mut sink: Sink,
+    mut rx: mpsc::Receiver<Vec<RawMessage>>,
+) -> tokio::task::JoinHandle<(Sink, Result<SinkOutput>)> {
+    tokio::task::spawn_blocking(move || {
         let mut result = Ok(());
         while let Some(chunk) = rx.blocking_recv() {
             if let Err(e) = chunk.iter().try_for_each(|m| sink.push(m)) {
@@ -253,26 +274,93 @@ async fn run(
         drop(rx);
         let result = result.and_then(|_| sink.finish());
         (sink, result)
-    });
-    let read = replay::read_range(js, &req.stream, range, &plan.filter, registry, tx, progress);
+    })
+}
+
+/// Reads the slices concurrently, each on its own connection with its own writer thread; on
+/// any failure or signal every staging folder is removed.
+async fn run(
+    clients: &[async_nats::Client],
+    plan: &plan::Plan,
+    req: &ExportRequest,
+    registry: &ConsumerRegistry,
+) -> Result<(Vec<Sink>, SinkOutput, replay::ReadReport)> {
+    let Some(range) = plan.range else {
+        let mut sink = Sink::new(&req.stream, &req.out_dir, 0)?;
+        let out = sink.finish()?;
+        return Ok((vec![sink], out, replay::ReadReport::default()));
+    };
+    let slices = replay::slices(range, clients.len());
+    let (bar, progress) = sequence_bar(&slices, req.quiet);
+    let mut writers = Vec::with_capacity(slices.len());
+    let mut reads = Vec::with_capacity(slices.len());
+    for (i, (&slice, progress)) in slices.iter().zip(progress).enumerate() {
+        let sink = match Sink::new(&req.stream, &req.out_dir, i) {
+            Ok(s) => s,
+            Err(e) => {
+                abort_all(collect_writers(writers).await.0);
+                return Err(e);
+            }
+        };
+        let (tx, rx) = mpsc::channel::<Vec<RawMessage>>(8);
+        writers.push(spawn_writer(sink, rx));
+        let js = jetstream::new(clients[i].clone());
+        reads.push(async move {
+            replay::read_range(
+                &js,
+                &req.stream,
+                slice,
+                &plan.filter,
+                registry,
+                tx,
+                progress,
+            )
+            .await
+        });
+    }
     let outcome = tokio::select! {
-        r = read => r,
+        r = futures::future::try_join_all(reads) => r,
         sig = interrupted() => Err(Error::Interrupted(sig)),
     };
-    // The read future (and with it the channel's sender) is gone: the writer drains and stops.
-    let (sink, written) = writer
-        .await
-        .map_err(|e| Error::Replay(format!("writer thread failed: {e}")))?;
+    // The read futures (and with them the channels' senders) are gone: writers drain and stop.
+    let (sinks, written) = collect_writers(writers).await;
     bar.finish_and_clear();
-    let fail = |sink: Sink, e: Error| {
-        sink.abort();
-        let _ = std::fs::remove_dir_all(&staging);
-        Err(e)
-    };
     match (outcome, written) {
-        (Ok(report), Ok(out)) => Ok((sink, out, report)),
+        (Ok(reports), Ok(out)) => {
+            let mut report = replay::ReadReport::default();
+            reports.into_iter().for_each(|r| report.merge(r));
+            Ok((sinks, out, report))
+        }
         // A writer error explains a reader's "writer stopped": report the writer's.
-        (_, Err(e)) => fail(sink, e),
-        (Err(e), _) => fail(sink, e),
+        (_, Err(e)) | (Err(e), _) => {
+            abort_all(sinks);
+            Err(e)
+        }
     }
+}
+
+type WriterHandle = tokio::task::JoinHandle<(Sink, Result<SinkOutput>)>;
+
+/// Waits for every writer; returns their sinks and their merged output or the first error.
+async fn collect_writers(writers: Vec<WriterHandle>) -> (Vec<Sink>, Result<SinkOutput>) {
+    let mut sinks = Vec::with_capacity(writers.len());
+    let mut out: Result<SinkOutput> = Ok(SinkOutput::default());
+    for w in writers {
+        match w.await {
+            Ok((sink, result)) => {
+                sinks.push(sink);
+                match (&mut out, result) {
+                    (Ok(all), Ok(o)) => all.merge(o),
+                    (Ok(_), Err(e)) => out = Err(e),
+                    (Err(_), _) => {}
+                }
+            }
+            Err(e) => out = Err(Error::Replay(format!("writer thread failed: {e}"))),
+        }
+    }
+    (sinks, out)
+}
+
+fn abort_all(sinks: Vec<Sink>) {
+    sinks.into_iter().for_each(Sink::abort);
 }

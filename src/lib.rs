@@ -56,9 +56,10 @@ async fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
         out_dir: a.output.clone(),
         window,
         quiet: a.quiet,
+        parallel: a.parallel.map(usize::from),
         server_display: connect::redact_url(&spec.server()),
     };
-    let summary = export::export(&client, &req).await?;
+    let summary = export::export(&client, &spec, &req).await?;
     for w in &summary.warnings {
         eprintln!("jsreplay: warning: {w}");
     }

@@ -5,6 +5,7 @@
 //! `--quiet`, so scheduled jobs and pipes get only the one summary line.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::replay::Progress;
 
-/// A progress bar over `[first, last]`, or a hidden one.
-pub fn sequence_bar(first: u64, last: u64, quiet: bool) -> (ProgressBar, Progress) {
-    let total = if last >= first { last - first + 1 } else { 0 };
+/// A progress bar over the slices of a range, or a hidden one; one callback per slice.
+pub fn sequence_bar(slices: &[(u64, u64)], quiet: bool) -> (ProgressBar, Vec<Progress>) {
+    let total: u64 = slices.iter().map(|(a, b)| b - a + 1).sum();
     let bar = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
@@ -30,11 +31,20 @@ pub fn sequence_bar(first: u64, last: u64, quiet: bool) -> (ProgressBar, Progres
         b.enable_steady_tick(Duration::from_millis(250));
         b
     };
-    let handle = bar.clone();
-    let progress: Progress = Arc::new(move |seq: u64| {
-        if seq >= first {
-            handle.set_position((seq - first + 1).min(total));
-        }
-    });
-    (bar, progress)
+    let done: Arc<Vec<AtomicU64>> = Arc::new(slices.iter().map(|_| AtomicU64::new(0)).collect());
+    let callbacks = slices
+        .iter()
+        .enumerate()
+        .map(|(i, &(first, last))| {
+            let (handle, done) = (bar.clone(), done.clone());
+            let progress: Progress = Arc::new(move |seq: u64| {
+                if seq >= first {
+                    done[i].store((seq.min(last)) - first + 1, Ordering::Relaxed);
+                    handle.set_position(done.iter().map(|d| d.load(Ordering::Relaxed)).sum());
+                }
+            });
+            progress
+        })
+        .collect();
+    (bar, callbacks)
 }

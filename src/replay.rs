@@ -84,6 +84,28 @@ pub struct ReadReport {
     pub recoveries: Vec<String>,
 }
 
+impl ReadReport {
+    /// Adds another slice's report.
+    pub fn merge(&mut self, other: ReadReport) {
+        self.delivered += other.delivered;
+        self.filtered_out += other.filtered_out;
+        self.jumps.extend(other.jumps);
+        self.consumers_created += other.consumers_created;
+        self.recoveries.extend(other.recoveries);
+    }
+}
+
+/// Cuts `[start, end]` into at most `n` contiguous slices of nearly equal length.
+pub fn slices((start, end): (u64, u64), n: usize) -> Vec<(u64, u64)> {
+    let span = end - start + 1;
+    let n = (n.max(1) as u64).min(span);
+    let size = span.div_ceil(n);
+    (0..n)
+        .map(|i| (start + i * size, (start + (i + 1) * size - 1).min(end)))
+        .filter(|(a, b)| a <= b)
+        .collect()
+}
+
 /// Progress callback: called with the highest sequence accounted for so far.
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
@@ -304,4 +326,23 @@ fn headers_json(h: &async_nats::HeaderMap) -> String {
         map.insert(name.to_string(), serde_json::Value::Array(vals));
     }
     serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slices;
+
+    #[test]
+    fn slicing() {
+        assert_eq!(slices((1, 10), 3), vec![(1, 4), (5, 8), (9, 10)]);
+        assert_eq!(slices((5, 5), 4), vec![(5, 5)]);
+        assert_eq!(slices((1, 4), 4), vec![(1, 1), (2, 2), (3, 3), (4, 4)]);
+        assert_eq!(slices((1, 100), 1), vec![(1, 100)]);
+        for n in 1..9 {
+            let s = slices((7, 1000), n);
+            assert_eq!(s.first().unwrap().0, 7);
+            assert_eq!(s.last().unwrap().1, 1000);
+            assert!(s.windows(2).all(|w| w[0].1 + 1 == w[1].0));
+        }
+    }
 }

@@ -24,6 +24,9 @@ use sha2::{Digest, Sha256};
 use crate::batch::{event_schema, BatchBuilder, ParseCounts, RawMessage};
 use crate::error::{Error, Result};
 
+/// Staging folders start with this; one left by a killed run is never part of a dataset.
+pub const STAGING_PREFIX: &str = ".jsreplay-staging-";
+
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 8192;
 /// Payload bytes per record batch (keeps Binary offsets far from 2 GiB with huge messages).
@@ -50,6 +53,16 @@ pub struct SinkOutput {
     pub files: Vec<PartFile>,
     pub rows: u64,
     pub counts: ParseCounts,
+}
+
+impl SinkOutput {
+    /// Adds another slice's output; files stay sorted by sequence.
+    pub fn merge(&mut self, other: SinkOutput) {
+        self.files.extend(other.files);
+        self.files.sort_by_key(|f| f.first_seq);
+        self.rows += other.rows;
+        self.counts.add(other.counts);
+    }
 }
 
 /// A `Write` that hashes and counts what passes through it.
@@ -127,9 +140,10 @@ fn writer_properties(stream: &str) -> WriterProperties {
 }
 
 impl Sink {
-    /// Prepares a sink writing into `out_dir` through a fresh staging folder.
-    pub fn new(stream: &str, out_dir: &Path) -> Result<Self> {
-        let staging = out_dir.join(format!(".jsreplay-staging-{}", std::process::id()));
+    /// Prepares a sink writing into `out_dir` through a fresh staging folder of its own
+    /// (`slice` tells the sinks of one export apart).
+    pub fn new(stream: &str, out_dir: &Path, slice: usize) -> Result<Self> {
+        let staging = out_dir.join(format!("{STAGING_PREFIX}{}-{slice}", std::process::id()));
         fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
         Ok(Self {
             stream: stream.to_string(),
