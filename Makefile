@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/jsreplay-target
 CARGO ?= cargo
 
-.PHONY: all deps build demo test ci fmt clippy sample clean-tools
+.PHONY: all deps build demo test ci fmt clippy sample bench clean-tools
 
 all: build
 
@@ -33,6 +33,14 @@ clippy:
 ## What CI runs: formatting, lints with warnings denied, tests.
 ci: deps fmt clippy
 	$(CARGO) test --all-targets
+
+## Export speed against the raw-drain limit, side by side in one run (release build; results in bench/results/).
+## BENCH_MESSAGES=200000 make bench for a quick run.
+BENCH_MESSAGES ?= 1000000
+bench:
+	./scripts/install-deps.sh
+	$(CARGO) build --release --bins
+	$(CARGO) bench --bench export -- --messages $(BENCH_MESSAGES)
 
 ## Regenerate the committed sample (deterministic: the same bytes every time).
 sample: build
