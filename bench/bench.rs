@@ -99,6 +99,61 @@ fn timed(cmd: &mut Command) -> (f64, f64) {
     (secs, usage.ru_maxrss as f64 / 1024.0)
 }
 
+/// A TCP proxy on loopback that delays every chunk by `one_way` in each direction, without
+/// limiting bandwidth (chunks are pipelined), so WAN round trips can be simulated here, where the
+/// kernel has no netem. Returns the port it listens on; it runs until the process exits.
+async fn latency_proxy(upstream: u16, one_way: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                continue;
+            };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            for (mut r, mut w) in [
+                (
+                    Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                ),
+                (Box::new(ro), Box::new(wi)),
+            ] {
+                let (tx, mut rx) =
+                    tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    while let Ok(n) = r.read(&mut buf).await {
+                        if n == 0
+                            || tx
+                                .send((tokio::time::Instant::now() + one_way, buf[..n].to_vec()))
+                                .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    while let Some((due, chunk)) = rx.recv().await {
+                        tokio::time::sleep_until(due).await;
+                        if w.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = w.shutdown().await;
+                });
+            }
+        }
+    });
+    port
+}
+
 async fn raw_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
     let s = js.get_stream(stream).await.unwrap();
     let c = s
@@ -239,6 +294,36 @@ async fn main() {
             Some(rss),
         ));
         std::fs::remove_dir_all(&out).ok();
+    }
+
+    // (d) The same through the latency proxy: round trips are what a WAN costs.
+    for rtt_ms in [0u64, 10, 50] {
+        let proxy = latency_proxy(port, Duration::from_millis(rtt_ms / 2)).await;
+        let via = format!("nats://127.0.0.1:{proxy}");
+        for workers in [1, 4] {
+            let out = tmp.path().join(format!("p{rtt_ms}-{workers}"));
+            let (secs, rss) = timed(
+                Command::new(&jsreplay)
+                    .args([
+                        "export",
+                        "-q",
+                        "-s",
+                        &via,
+                        "--stream",
+                        "SYSDIG_EVENTS",
+                        "--parallel",
+                        &workers.to_string(),
+                        "-o",
+                    ])
+                    .arg(&out),
+            );
+            rows.push(row(
+                format!("(d) export, {workers} worker(s), proxy at {rtt_ms} ms RTT"),
+                secs,
+                Some(rss),
+            ));
+            std::fs::remove_dir_all(&out).ok();
+        }
     }
 
     let mut md = format!(

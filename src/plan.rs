@@ -260,20 +260,21 @@ pub fn ephemeral_config(
     cfg
 }
 
-/// Creates an ephemeral consumer and returns its info, deleting it at once.
+/// Creates an ephemeral consumer and returns the info its creation answered with (delivered
+/// position and pending count are computed by the server at creation), deleting it at once:
+/// two requests in all.
 async fn probe_consumer(
     stream: &jetstream::stream::Stream<()>,
     cfg: consumer::pull::Config,
 ) -> Result<consumer::Info> {
-    let mut c = stream
+    let c = stream
         .create_consumer(cfg)
         .await
         .map_err(|e| Error::JetStream(format!("creating an ephemeral consumer: {e}")))?;
-    let info = c.info().await.cloned();
-    let name = c.cached_info().name.clone();
+    let info = c.cached_info().clone();
     // Deleting is best effort: the inactivity threshold removes it anyway.
-    let _ = stream.delete_consumer(&name).await;
-    info.map_err(|e| Error::JetStream(format!("consumer info: {e}")))
+    let _ = stream.delete_consumer(&info.name).await;
+    Ok(info)
 }
 
 /// First sequence whose JetStream time is at or after `t` (`last_seq + 1` when none is).
