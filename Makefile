@@ -22,7 +22,7 @@ demo:
 
 ## All tests, against real nats-servers (2.9.10 and 2.14.0) that the tests start themselves.
 test: deps
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -32,7 +32,7 @@ clippy:
 
 ## What CI runs: formatting, lints with warnings denied, tests.
 ci: deps fmt clippy
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 ## Export speed against the raw-drain limit, side by side in one run (release build; results in bench/results/).
 ## BENCH_MESSAGES=200000 make bench for a quick run.
