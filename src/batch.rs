@@ -27,6 +27,24 @@ pub struct RawMessage {
     pub payload: bytes::Bytes,
 }
 
+/// Headers as a JSON object of arrays (repeated values kept), leaving out the names in `skip`;
+/// `None` when nothing is left.
+pub fn headers_json(h: &async_nats::HeaderMap, skip: &[&str]) -> Option<String> {
+    let mut map = serde_json::Map::new();
+    for (name, values) in h.iter() {
+        let name = name.to_string();
+        if skip.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
+        let vals = values
+            .iter()
+            .map(|v| serde_json::Value::String(v.to_string()))
+            .collect();
+        map.insert(name, serde_json::Value::Array(vals));
+    }
+    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+}
+
 /// Microsecond UTC timestamps: what Spark, DuckDB and pyarrow all read without conversion.
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))

@@ -141,6 +141,9 @@ pub struct WindowArgs {
     /// Subject filter (repeatable; wildcards `*` and `>`).
     #[arg(long = "subject")]
     pub subjects: Vec<String>,
+    /// How to read: consumers, batched direct gets (2.11+), or chosen per server and stream.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub read_path: crate::plan::ReadPathChoice,
 }
 
 impl WindowArgs {
@@ -153,6 +156,10 @@ impl WindowArgs {
             &self.subjects,
             Utc::now(),
         )
+        .map(|w| Window {
+            read_path: self.read_path,
+            ..w
+        })
     }
 }
 

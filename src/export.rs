@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 
 use crate::batch::RawMessage;
 use crate::connect::ConnectSpec;
+use crate::direct;
 use crate::error::{Error, Result};
 use crate::manifest::{classify_jumps, schema_columns, Manifest, SeqRange, Tool};
-use crate::plan::{self, FilterMode};
+use crate::plan::{self, FilterMode, ReadPath};
 use crate::progress::sequence_bar;
 use crate::replay::{self, ConsumerRegistry};
 use crate::sink::{Sink, SinkOutput, STAGING_PREFIX};
@@ -119,21 +120,42 @@ fn prepare_out_dir(dir: &Path) -> Result<bool> {
     }
 }
 
-/// Waits for SIGINT or SIGTERM and names it.
-pub async fn interrupted() -> &'static str {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, caught from the moment this is created (the default action, dying on
+/// the spot, would leave consumers and staging files behind).
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let install = |kind| {
+            signal(kind).map_err(|e| Error::Replay(format!("installing a signal handler: {e}")))
+        };
+        Ok(Self {
+            int: install(SignalKind::interrupt())?,
+            term: install(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next signal and names it.
+    pub async fn recv(&mut self) -> &'static str {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
+
+    /// Runs `work` unless a signal comes first.
+    pub async fn guard<T>(
+        &mut self,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::select! {
+            r = work => r,
+            sig = self.recv() => Err(Error::Interrupted(sig)),
+        }
     }
 }
 
@@ -153,7 +175,10 @@ pub async fn export(
 ) -> Result<ExportSummary> {
     let started = Instant::now();
     let started_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let plan = plan::resolve(client, &req.stream, &req.window, false).await?;
+    let mut signals = Signals::new()?;
+    let plan = signals
+        .guard(plan::resolve(client, &req.stream, &req.window, false))
+        .await?;
     let workers = match req.parallel {
         Some(n) => n.max(1),
         None => auto_parallel(plan.span()),
@@ -161,13 +186,13 @@ pub async fn export(
     .min(plan.span().max(1) as usize);
     let mut clients = vec![client.clone()];
     for _ in 1..workers {
-        clients.push(spec.connect().await?);
+        clients.push(signals.guard(spec.connect()).await?);
     }
     let created_dir = prepare_out_dir(&req.out_dir)?;
     let js = jetstream::new(client.clone());
     let registry = ConsumerRegistry::default();
 
-    let result = run(&clients, &plan, req, &registry).await;
+    let result = run(&clients, &plan, req, &registry, &mut signals).await;
     // Whatever happened, nothing of ours stays on the server.
     registry.delete_all(&js).await;
     let (sinks, out, report) = match result {
@@ -219,7 +244,7 @@ pub async fn export(
         server_version: plan.server_version.clone(),
         request: req.window.clone(),
         filter: plan.filter.clone(),
-        read_path: plan.read_path.clone(),
+        read_path: plan.read_path,
         range: plan.range.map(|(first, last)| SeqRange { first, last }),
         first_seq: out.files.first().map(|f| f.first_seq),
         last_seq: out.files.last().map(|f| f.last_seq),
@@ -284,6 +309,7 @@ async fn run(
     plan: &plan::Plan,
     req: &ExportRequest,
     registry: &ConsumerRegistry,
+    signals: &mut Signals,
 ) -> Result<(Vec<Sink>, SinkOutput, replay::ReadReport)> {
     let Some(range) = plan.range else {
         let mut sink = Sink::new(&req.stream, &req.out_dir, 0)?;
@@ -304,24 +330,22 @@ async fn run(
         };
         let (tx, rx) = mpsc::channel::<Vec<RawMessage>>(8);
         writers.push(spawn_writer(sink, rx));
-        let js = jetstream::new(clients[i].clone());
+        let client = clients[i].clone();
+        let filter = &plan.filter;
         reads.push(async move {
-            replay::read_range(
-                &js,
-                &req.stream,
-                slice,
-                &plan.filter,
-                registry,
-                tx,
-                progress,
-            )
-            .await
+            match plan.read_path {
+                ReadPath::Consumer => {
+                    let js = jetstream::new(client);
+                    replay::read_range(&js, &req.stream, slice, filter, registry, tx, progress)
+                        .await
+                }
+                ReadPath::Direct => {
+                    direct::read_range(&client, &req.stream, slice, filter, tx, progress).await
+                }
+            }
         });
     }
-    let outcome = tokio::select! {
-        r = futures::future::try_join_all(reads) => r,
-        sig = interrupted() => Err(Error::Interrupted(sig)),
-    };
+    let outcome = signals.guard(futures::future::try_join_all(reads)).await;
     // The read futures (and with them the channels' senders) are gone: writers drain and stop.
     let (sinks, written) = collect_writers(writers).await;
     bar.finish_and_clear();

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod cli;
 pub mod connect;
 pub mod decode;
+pub mod direct;
 pub mod error;
 pub mod export;
 pub mod manifest;
@@ -126,7 +127,11 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
         ),
     };
     out += &format!("filter       {filter}\n");
-    out += &format!("read path    {}: {}\n", p.read_path, p.read_path_reason);
+    let path = match p.read_path {
+        plan::ReadPath::Direct => "direct (batched direct gets)",
+        plan::ReadPath::Consumer => "consumer (ephemeral no-ack pull consumers)",
+    };
+    out += &format!("read path    {path}: {}\n", p.read_path_reason);
     for w in &p.warnings {
         out += &format!("warning      {w}\n");
     }

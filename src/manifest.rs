@@ -30,7 +30,7 @@ pub struct Manifest {
     pub server_version: String,
     pub request: Window,
     pub filter: FilterMode,
-    pub read_path: String,
+    pub read_path: crate::plan::ReadPath,
     /// The frozen range, inclusive; null when the window held no sequence.
     pub range: Option<SeqRange>,
     /// First and last sequence written as rows.

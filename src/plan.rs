@@ -59,6 +59,75 @@ impl FilterMode {
     }
 }
 
+/// How messages are read from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadPath {
+    /// Batched direct gets (servers 2.11+, streams with `allow_direct`): nothing is created.
+    Direct,
+    /// Ephemeral no-ack pull consumers (memory, R1), deleted after use.
+    Consumer,
+}
+
+/// What the user asked for with `--read-path`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadPathChoice {
+    /// Consumers for limits streams (deep pipelining hides round trips); direct gets where a
+    /// consumer could change the stream (work-queue, interest retention).
+    #[default]
+    Auto,
+    Direct,
+    Consumer,
+}
+
+/// True when the server and stream answer batched direct gets.
+fn direct_available(server_version: &str, state: &StreamState) -> bool {
+    version_at_least(server_version, 2, 11) && state.allow_direct
+}
+
+/// Picks the read path and says why; refuses combinations that cannot be read safely.
+pub fn choose_read_path(
+    choice: ReadPathChoice,
+    server_version: &str,
+    state: &StreamState,
+) -> Result<(ReadPath, String)> {
+    let direct = direct_available(server_version, state);
+    let why_not_direct = if !version_at_least(server_version, 2, 11) {
+        format!("server {server_version} has no batched direct get (2.11+)")
+    } else {
+        format!(
+            "stream {} does not allow direct gets (allow_direct is off)",
+            state.name
+        )
+    };
+    let limits = state.retention == "limits";
+    match (choice, direct, limits) {
+        (ReadPathChoice::Direct, true, _) => Ok((ReadPath::Direct, "asked for with --read-path direct".into())),
+        (ReadPathChoice::Direct, false, _) => Err(Error::Usage(format!("--read-path direct: {why_not_direct}"))),
+        (ReadPathChoice::Consumer, _, false) => Err(Error::Usage(format!(
+            "--read-path consumer: stream {} uses {} retention, which a consumer could change; \
+             use direct gets",
+            state.name, state.retention
+        ))),
+        (_, true, false) => Ok((
+            ReadPath::Direct,
+            format!("{} retention: a consumer could change the stream, direct gets cannot", state.retention),
+        )),
+        (_, false, false) => Err(Error::Usage(format!(
+            "stream {} uses {} retention, which only direct gets read without changing it, and {why_not_direct}",
+            state.name, state.retention
+        ))),
+        (ReadPathChoice::Consumer, _, true) => Ok((ReadPath::Consumer, "asked for with --read-path consumer".into())),
+        (ReadPathChoice::Auto, _, true) => Ok((
+            ReadPath::Consumer,
+            "limits retention: ephemeral no-ack pull consumers keep pulls pipelined, which hides \
+             round trips better than request-per-batch direct gets"
+                .into(),
+        )),
+    }
+}
+
 /// The frozen range and everything decided about reading it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -68,7 +137,7 @@ pub struct Plan {
     /// Inclusive sequence range, `None` when the window holds no sequence at all.
     pub range: Option<(u64, u64)>,
     pub filter: FilterMode,
-    pub read_path: String,
+    pub read_path: ReadPath,
     pub read_path_reason: String,
     /// Messages in the range that match the filters (exact for a quiet stream).
     pub estimated_messages: u64,
@@ -295,6 +364,43 @@ pub async fn seq_at_time(stream: &jetstream::stream::Stream<()>, t: DateTime<Utc
     Ok(info.delivered.stream_sequence + 1)
 }
 
+/// First sequence whose JetStream time is at or after `t`, with one direct get (2.11+) that
+/// leaves nothing on the server; `last + 1` when none is.
+pub async fn seq_at_time_direct(
+    client: &async_nats::Client,
+    stream: &str,
+    t: DateTime<Utc>,
+    last: u64,
+) -> Result<u64> {
+    let body = serde_json::json!({
+        "start_time": t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "next_by_subj": ">",
+    });
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(
+            format!("$JS.API.DIRECT.GET.{stream}"),
+            body.to_string().into(),
+        ),
+    )
+    .await
+    .map_err(|_| Error::JetStream("direct get by time: no answer within 10 s".into()))?
+    .map_err(|e| Error::JetStream(format!("direct get by time: {e}")))?;
+    match reply.status.map(|s| s.as_u16()) {
+        Some(404) => Ok(last + 1),
+        Some(200) | None => reply
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Sequence"))
+            .and_then(|v| v.as_str().parse().ok())
+            .ok_or_else(|| Error::JetStream("direct get by time: no Nats-Sequence".into())),
+        Some(code) => Err(Error::JetStream(format!(
+            "direct get by time answered {code}: {}",
+            reply.description.unwrap_or_default()
+        ))),
+    }
+}
+
 /// Messages matching `filter` at or after `seq`, as the server counts them for a new consumer.
 async fn pending_from(
     stream: &jetstream::stream::Stream<()>,
@@ -337,13 +443,9 @@ pub async fn resolve(
 ) -> Result<Plan> {
     let server_version = client.server_info().version.clone();
     let (state, _) = stream_state(client, stream_name, false).await?;
-    if state.retention != "limits" {
-        return Err(Error::Usage(format!(
-            "stream {stream_name} uses {} retention: reading it with a consumer could change its \
-             state, and the direct-get read path is not available yet",
-            state.retention
-        )));
-    }
+    let (read_path, read_path_reason) =
+        choose_read_path(window.read_path, &server_version, &state)?;
+    let seek_direct = direct_available(&server_version, &state);
     let mut warnings = Vec::new();
     let first_ts = state
         .first_ts
@@ -379,16 +481,31 @@ pub async fn resolve(
     // where the read reports it as a gap; an open start begins at what the stream holds.
     let mut start = window.start_seq.unwrap_or(state.first_seq).max(1);
     let mut end = window.end_seq.unwrap_or(last).min(last);
-    if let Some(since) = window.since {
-        start = start.max(seq_at_time(&stream, since).await?);
-    }
-    if let Some(until) = window.until {
-        end = end.min(seq_at_time(&stream, until).await?.saturating_sub(1));
+    for (t, is_since) in [(window.since, true), (window.until, false)] {
+        let Some(t) = t else { continue };
+        let seq = if seek_direct {
+            seq_at_time_direct(client, stream_name, t, last).await?
+        } else {
+            seq_at_time(&stream, t).await?
+        };
+        if is_since {
+            start = start.max(seq);
+        } else {
+            end = end.min(seq.saturating_sub(1));
+        }
     }
     let range = (state.messages > 0 && start <= end).then_some((start, end));
 
-    let filter = filter_mode(&window.subjects, &server_version);
+    let mut filter = filter_mode(&window.subjects, &server_version);
+    if let (ReadPath::Direct, FilterMode::Server(f)) = (read_path, &filter) {
+        if f.len() > 1 {
+            // A direct get takes one subject filter: several are applied by the tool.
+            filter = FilterMode::Client(f.clone());
+        }
+    }
     let (estimated_messages, subject_list) = match (range, count) {
+        // Consumer probes would touch work-queue and interest streams: count the span instead.
+        (Some((s, e)), true) if state.retention != "limits" => (e - s + 1, Vec::new()),
         (Some((s, e)), true) => {
             let server_filter = match &filter {
                 FilterMode::Client(_) => FilterMode::None,
@@ -407,12 +524,6 @@ pub async fn resolve(
         _ => (0, Vec::new()),
     };
     let avg = state.bytes.checked_div(state.messages).unwrap_or(0);
-    let (read_path, read_path_reason) = (
-        "consumer".to_string(),
-        "ephemeral no-ack pull consumer (memory, R1): works on every server version and retention \
-         policy that allows consumers"
-            .to_string(),
-    );
     Ok(Plan {
         server_version,
         window: window.clone(),

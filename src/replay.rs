@@ -18,7 +18,7 @@ use async_nats::jetstream::{self, consumer, consumer::pull::MessagesErrorKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::batch::RawMessage;
+use crate::batch::{headers_json, RawMessage};
 use crate::error::{Error, Result};
 use crate::plan::{ephemeral_config, FilterMode};
 
@@ -292,7 +292,7 @@ async fn drain(
                 stream_seq: seq,
                 subject: msg.subject.to_string(),
                 time_ns,
-                headers: msg.headers.as_ref().map(headers_json),
+                headers: msg.headers.as_ref().and_then(|h| headers_json(h, &[])),
                 payload: msg.payload.clone(),
             });
             report.delivered += 1;
@@ -313,19 +313,6 @@ async fn drain(
             return Drained::Done(next);
         }
     }
-}
-
-/// Headers as a JSON object of arrays, keeping repeated values.
-fn headers_json(h: &async_nats::HeaderMap) -> String {
-    let mut map = serde_json::Map::new();
-    for (name, values) in h.iter() {
-        let vals: Vec<serde_json::Value> = values
-            .iter()
-            .map(|v| serde_json::Value::String(v.to_string()))
-            .collect();
-        map.insert(name.to_string(), serde_json::Value::Array(vals));
-    }
-    serde_json::Value::Object(map).to_string()
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub struct Window {
     pub start_seq: Option<u64>,
     pub end_seq: Option<u64>,
     pub subjects: Vec<String>,
+    /// How to read: `auto`, `direct` or `consumer`.
+    pub read_path: crate::plan::ReadPathChoice,
 }
 
 impl Window {
@@ -65,6 +67,7 @@ impl Window {
             start_seq,
             end_seq,
             subjects,
+            read_path: Default::default(),
         })
     }
 }

@@ -592,3 +592,53 @@ async fn parallel_equals_single(kind: Kind) {
     assert_eq!(consumer_count(&server.client().await, STREAM).await, 0);
 }
 both_servers!(parallel_equals_single);
+
+/// Work-queue streams are read with direct gets, which leave the stream as it was; servers
+/// without batched direct gets refuse clearly.
+async fn work_queue_stream(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: STREAM.to_string(),
+        subjects: vec!["events.sysdig.*".to_string()],
+        retention: async_nats::jetstream::stream::RetentionPolicy::WorkQueue,
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    publish(&js, &mixed(300)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("wq");
+    let o = export_args(&server, &out, &["-q", "--parallel", "3"]).await;
+    let client = server.client().await;
+    let (state, _) = jsreplay::plan::stream_state(&client, STREAM, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        state.messages, 300,
+        "the export must not consume a work queue"
+    );
+    match kind {
+        Kind::V2_9 => assert_code(&o, 2, "workqueue retention"),
+        Kind::V2_14 => {
+            assert_ok(&o);
+            let m = check_manifest(&out);
+            assert_eq!(m["read_path"], "direct");
+            assert_eq!(seqs(&out), (1..=300).collect::<Vec<i64>>());
+            let o = export_args(
+                &server,
+                &tmp.path().join("c"),
+                &["-q", "--read-path", "consumer"],
+            )
+            .await;
+            assert_code(&o, 2, "retention");
+        }
+    }
+    let o = jsreplay(&["plan", "-s", &server.url, "--read-path", "direct"]);
+    match kind {
+        Kind::V2_9 => assert_code(&o, 2, "no batched direct get"),
+        Kind::V2_14 => assert_ok(&o),
+    }
+}
+both_servers!(work_queue_stream);
