@@ -35,6 +35,14 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+fn yes(met: bool) -> &'static str {
+    if met {
+        "yes"
+    } else {
+        "NO"
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -277,59 +285,52 @@ async fn main() {
         None,
     ));
     let tmp = tempfile::tempdir().unwrap();
-    for workers in [1, 2, 4] {
-        let out = tmp.path().join(format!("w{workers}"));
-        let (secs, rss) = timed(
-            Command::new(&jsreplay)
-                .args([
-                    "export",
-                    "-q",
-                    "-s",
-                    &url,
-                    "--stream",
-                    "SYSDIG_EVENTS",
-                    "--parallel",
-                    &workers.to_string(),
-                    "-o",
-                ])
-                .arg(&out),
-        );
-        let label = if workers == 1 { "(b)" } else { "(c)" };
-        rows.push(row(
-            format!("{label} export, {workers} worker(s), consumer path"),
-            secs,
-            Some(rss),
-        ));
+    let export = |server: &str, workers: Option<usize>, path: &str| -> (f64, f64) {
+        let out = tmp.path().join("out");
+        let mut cmd = Command::new(&jsreplay);
+        cmd.args([
+            "export",
+            "-q",
+            "-s",
+            server,
+            "--stream",
+            "SYSDIG_EVENTS",
+            "--read-path",
+            path,
+        ])
+        .arg("-o")
+        .arg(&out);
+        if let Some(w) = workers {
+            cmd.args(["--parallel", &w.to_string()]);
+        }
+        let measured = timed(&mut cmd);
         std::fs::remove_dir_all(&out).ok();
+        measured
+    };
+    for path in ["consumer", "direct"] {
+        for workers in [1, 2, 4] {
+            let (secs, rss) = export(&url, Some(workers), path);
+            let label = if workers == 1 { "(b)" } else { "(c)" };
+            let case = format!("{label} export, {workers} worker(s), {path} path");
+            rows.push(row(case, secs, Some(rss)));
+        }
     }
+    let (secs, rss) = export(&url, None, "auto");
+    rows.push(row(
+        "(c) export, default (auto workers, auto path)".into(),
+        secs,
+        Some(rss),
+    ));
 
-    // (d) The same through the latency proxy: round trips are what a WAN costs.
+    // (d) Through the latency proxy: round trips are what a WAN costs.
     for rtt_ms in [0u64, 10, 50] {
         let proxy = latency_proxy(port, Duration::from_millis(rtt_ms / 2)).await;
         let via = format!("nats://127.0.0.1:{proxy}");
-        for workers in [1, 4] {
-            let out = tmp.path().join(format!("p{rtt_ms}-{workers}"));
-            let (secs, rss) = timed(
-                Command::new(&jsreplay)
-                    .args([
-                        "export",
-                        "-q",
-                        "-s",
-                        &via,
-                        "--stream",
-                        "SYSDIG_EVENTS",
-                        "--parallel",
-                        &workers.to_string(),
-                        "-o",
-                    ])
-                    .arg(&out),
-            );
-            rows.push(row(
-                format!("(d) export, {workers} worker(s), proxy at {rtt_ms} ms RTT"),
-                secs,
-                Some(rss),
-            ));
-            std::fs::remove_dir_all(&out).ok();
+        for workers in [Some(1), None] {
+            let (secs, rss) = export(&via, workers, "auto");
+            let who = workers.map_or("default workers".to_string(), |w| format!("{w} worker(s)"));
+            let case = format!("(d) export, {who}, proxy at {rtt_ms} ms RTT");
+            rows.push(row(case, secs, Some(rss)));
         }
     }
 
@@ -349,6 +350,40 @@ async fn main() {
             r.peak_rss_mb.map_or("-".into(), |v| format!("{v:.0}"))
         );
     }
+    let rate = |case: &str| {
+        rows.iter()
+            .find(|r| r.case == case)
+            .map_or(0.0, |r| r.msgs_per_sec)
+    };
+    let best = rows
+        .iter()
+        .filter(|r| r.case.starts_with("(b)") || r.case.starts_with("(c)"))
+        .max_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec))
+        .expect("export rows");
+    let proxied = |rtt: u64| {
+        rate(&format!(
+            "(d) export, default workers, proxy at {rtt} ms RTT"
+        ))
+    };
+    let peak = rows
+        .iter()
+        .filter_map(|r| r.peak_rss_mb)
+        .fold(0.0, f64::max);
+    md += &format!(
+        "\n## Targets\n\n| target | measured | met |\n|---|---|---|\n\
+         | loopback export >= 60 % of raw drain | {:.0} % ({}) | {} |\n\
+         | default export at 10 ms RTT >= 80 % of 0 ms | {:.0} % | {} |\n\
+         | default export at 50 ms RTT >= 80 % of 0 ms | {:.0} % | {} |\n\
+         | peak RSS <= 300 MB | {peak:.0} MiB | {} |\n",
+        best.ratio_to_raw * 100.0,
+        best.case,
+        yes(best.ratio_to_raw >= 0.6),
+        proxied(10) / proxied(0) * 100.0,
+        yes(proxied(10) / proxied(0) >= 0.8),
+        proxied(50) / proxied(0) * 100.0,
+        yes(proxied(50) / proxied(0) >= 0.8),
+        yes(peak <= 300.0),
+    );
     println!("{md}");
     let dir = root.join("bench/results");
     std::fs::create_dir_all(&dir).unwrap();
