@@ -88,23 +88,32 @@ fn start_server(binary: &Path, port: u16) -> Server {
     panic!("nats-server did not start");
 }
 
-/// Runs a command and returns (wall seconds, peak RSS in MiB of the child).
+/// Runs a command and returns (wall seconds, peak RSS in MiB of the child). The peak is the
+/// child's `VmHWM`, polled every 20 ms: `ru_maxrss` would report the bench's own size, which the
+/// child inherits at fork, before exec.
 fn timed(cmd: &mut Command) -> (f64, f64) {
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0);
+        peak_kib = peak_kib.max(hwm);
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let secs = started.elapsed().as_secs_f64();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed"
-    );
-    let _ = child.try_wait();
-    (secs, usage.ru_maxrss as f64 / 1024.0)
+    assert!(status.success(), "{cmd:?} failed");
+    (secs, peak_kib as f64 / 1024.0)
 }
 
 /// A TCP proxy on loopback that delays every chunk by `one_way` in each direction, without
