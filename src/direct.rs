@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use crate::batch::{headers_json, RawMessage};
 use crate::error::{Error, Result};
 use crate::plan::FilterMode;
-use crate::replay::{Progress, ReadReport, CHUNK};
+use crate::replay::{finish_slice, Progress, ReadReport, CHUNK};
 
 const BATCH: u64 = 1000;
 const BATCH_BYTES: usize = 1 << 20;
@@ -165,23 +165,5 @@ pub async fn read_range(
             }
         }
     }
-    finish(next, end, chunk, &tx, &progress, report).await
-}
-
-async fn finish(
-    next: u64,
-    end: u64,
-    chunk: Vec<RawMessage>,
-    tx: &mpsc::Sender<Vec<RawMessage>>,
-    progress: &Progress,
-    mut report: ReadReport,
-) -> Result<ReadReport> {
-    if next <= end {
-        report.jumps.push((next, end));
-    }
-    if !chunk.is_empty() && tx.send(chunk).await.is_err() {
-        return Err(Error::Replay("the writer stopped".into()));
-    }
-    progress(end);
-    Ok(report)
+    finish_slice(next, end, chunk, &tx, &progress, report).await
 }

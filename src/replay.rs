@@ -190,10 +190,23 @@ pub async fn read_range(
             Drained::Closed => return Err(Error::Replay("the writer stopped".into())),
         }
     }
+    finish_slice(next, end, chunk, &tx, &progress, report).await
+}
+
+/// Ends a slice's read, whatever the read path: the unread tail `[next, end]` is a jump, the
+/// last chunk goes to the writer, and progress reaches the slice's end.
+pub(crate) async fn finish_slice(
+    next: u64,
+    end: u64,
+    chunk: Vec<RawMessage>,
+    tx: &mpsc::Sender<Vec<RawMessage>>,
+    progress: &Progress,
+    mut report: ReadReport,
+) -> Result<ReadReport> {
     if next <= end {
         report.jumps.push((next, end));
     }
-    if !chunk.is_empty() && tx.send(std::mem::take(&mut chunk)).await.is_err() {
+    if !chunk.is_empty() && tx.send(chunk).await.is_err() {
         return Err(Error::Replay("the writer stopped".into()));
     }
     progress(end);
