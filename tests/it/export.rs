@@ -233,15 +233,20 @@ async fn subject_filters(kind: Kind) {
 }
 both_servers!(subject_filters);
 
-async fn gaps_from_deleted(kind: Kind) {
+/// A server whose stream holds `mixed(n)` with the sequences in `deleted` deleted.
+async fn stream_with_deletions(kind: Kind, n: u64, deleted: &[u64]) -> Server {
     let server = Server::start(kind);
     let js = server.js().await;
     let stream = create_stream(&js, STREAM).await;
-    let msgs = mixed(200);
-    publish(&js, &msgs).await;
-    for seq in [1, 2, 10, 11, 12, 77, 150, 200] {
+    publish(&js, &mixed(n)).await;
+    for &seq in deleted {
         assert!(stream.delete_message(seq).await.unwrap());
     }
+    server
+}
+
+async fn gaps_from_deleted(kind: Kind) {
+    let server = stream_with_deletions(kind, 200, &[1, 2, 10, 11, 12, 77, 150, 200]).await;
     let tmp = tempfile::tempdir().unwrap();
     // Whole stream from seq 1: 1-2 are below the first sequence now, 200 is the last one deleted.
     let out = tmp.path().join("all");
@@ -524,17 +529,11 @@ both_servers!(odd_payloads);
 /// The parallel export of a window equals the 1-worker export row for row, with gaps at slice
 /// edges and a subject filter.
 async fn parallel_equals_single(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    let stream = create_stream(&js, STREAM).await;
-    let msgs = mixed(20_000);
-    publish(&js, &msgs).await;
     // Slices of 1..=20000 in 4 are 1-5000, 5001-10000, …: delete around every edge and at both ends.
-    for seq in [
+    let edges = [
         1, 4999, 5000, 5001, 10000, 10001, 10002, 15001, 19999, 20000,
-    ] {
-        assert!(stream.delete_message(seq).await.unwrap());
-    }
+    ];
+    let server = stream_with_deletions(kind, 20_000, &edges).await;
     let tmp = tempfile::tempdir().unwrap();
     for filter in [None, Some("events.sysdig.db-01")] {
         let mut datasets = Vec::new();
