@@ -9,6 +9,10 @@
 //!
 //! Usage: `cargo bench --bench export -- [--messages N] [--jsreplay PATH] [--nats-server PATH]`.
 
+#[path = "../tests/support/proxy.rs"]
+#[allow(dead_code)] // the bench uses the latency only, not the cuts
+mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,61 +118,6 @@ fn timed(cmd: &mut Command) -> (f64, f64) {
     let secs = started.elapsed().as_secs_f64();
     assert!(status.success(), "{cmd:?} failed");
     (secs, peak_kib as f64 / 1024.0)
-}
-
-/// A TCP proxy on loopback that delays every chunk by `one_way` in each direction, without
-/// limiting bandwidth (chunks are pipelined), so WAN round trips can be simulated here, where the
-/// kernel has no netem. Returns the port it listens on; it runs until the process exits.
-async fn latency_proxy(upstream: u16, one_way: Duration) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((inbound, _)) = listener.accept().await else {
-                return;
-            };
-            let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
-                continue;
-            };
-            let _ = inbound.set_nodelay(true);
-            let _ = outbound.set_nodelay(true);
-            let (ri, wi) = inbound.into_split();
-            let (ro, wo) = outbound.into_split();
-            for (mut r, mut w) in [
-                (
-                    Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-                    Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
-                ),
-                (Box::new(ro), Box::new(wi)),
-            ] {
-                let (tx, mut rx) =
-                    tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 256 * 1024];
-                    while let Ok(n) = r.read(&mut buf).await {
-                        if n == 0
-                            || tx
-                                .send((tokio::time::Instant::now() + one_way, buf[..n].to_vec()))
-                                .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-                tokio::spawn(async move {
-                    while let Some((due, chunk)) = rx.recv().await {
-                        tokio::time::sleep_until(due).await;
-                        if w.write_all(&chunk).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = w.shutdown().await;
-                });
-            }
-        }
-    });
-    port
 }
 
 async fn raw_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
@@ -333,8 +282,12 @@ async fn main() {
 
     // (d) Through the latency proxy: round trips are what a WAN costs.
     for rtt_ms in [0u64, 10, 50] {
-        let proxy = latency_proxy(port, Duration::from_millis(rtt_ms / 2)).await;
-        let via = format!("nats://127.0.0.1:{proxy}");
+        let shape = proxy::Shape {
+            one_way: Duration::from_millis(rtt_ms / 2),
+            down_rate: None,
+        };
+        let proxy = proxy::Proxy::start(port, shape).await;
+        let via = proxy.url();
         for workers in [Some(1), None] {
             let (secs, rss) = export(&via, workers, "auto");
             let who = workers.map_or("default workers".to_string(), |w| format!("{w} worker(s)"));

@@ -198,7 +198,20 @@ impl ConnectSpec {
         }
         let opts = spec.options().await?;
         let server = clean;
-        opts.connect(server.as_str()).await.map_err(|e| {
+        // A comma-separated list, as the NATS CLI takes it (async-nats parses one URL per entry).
+        let addrs = server
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<async_nats::ServerAddr>()
+                    .map_err(|e| Error::Connect {
+                        server: redact_url(s),
+                        reason: format!("bad server address: {e}"),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        opts.connect(addrs.as_slice()).await.map_err(|e| {
             let reason = match e.kind() {
                 ConnectErrorKind::AuthorizationViolation => {
                     "authorization violation (wrong or missing credentials)".to_string()

@@ -9,16 +9,17 @@
 //! 2.11.0-2.11.9 answer 404 for a whole batch whose first sequence is deleted without it.
 //! Batches are kept small in bytes (1 MiB): a batch holds the stream lock on 2.12 servers.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::DateTime;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::batch::{headers_json, RawMessage};
+use crate::cursor::{backoff, behind_leader, next_or_reconnect, Cursor, Offer};
 use crate::error::{Error, Result};
 use crate::plan::FilterMode;
-use crate::replay::{finish_slice, Progress, ReadReport, CHUNK};
+use crate::replay::{Progress, ReadReport};
 
 const BATCH: u64 = 1000;
 const BATCH_BYTES: usize = 1 << 20;
@@ -47,61 +48,115 @@ fn next_by_subject(filter: &FilterMode) -> &str {
 pub async fn read_range(
     client: &async_nats::Client,
     stream_name: &str,
-    (start, end): (u64, u64),
+    range: (u64, u64),
     filter: &FilterMode,
     tx: mpsc::Sender<Vec<RawMessage>>,
     progress: Progress,
 ) -> Result<ReadReport> {
+    let mut cursor = Cursor::new(range, tx, progress);
+    let mut failures = 0u32;
+    let mut inbox = Inbox::open(client).await?;
+    while !cursor.done() {
+        let before = cursor.next;
+        let reason =
+            match read_batches(client, stream_name, filter, &mut inbox, &mut cursor).await? {
+                Batches::Retry(reason) => {
+                    // Late answers to a lost request go to the old inbox, dropped with it.
+                    inbox = Inbox::open(client).await?;
+                    reason
+                }
+                // "Nothing more" from whichever replica answered: the leader has the last word.
+                Batches::NothingMore => {
+                    match behind_leader(client, stream_name, &cursor, filter).await {
+                        Ok(false) => break,
+                        Ok(true) => "the answering replica is behind the stream leader".to_string(),
+                        Err(e) => format!("checking the end of the slice with the leader: {e}"),
+                    }
+                }
+            };
+        failures = if cursor.next > before {
+            1
+        } else {
+            failures + 1
+        };
+        if failures > MAX_RETRIES {
+            return Err(Error::Replay(format!(
+                "giving up on direct gets at sequence {} after {MAX_RETRIES} failed attempts: {reason}",
+                cursor.next
+            )));
+        }
+        cursor.recovery(reason);
+        tokio::time::sleep(backoff(failures)).await;
+    }
+    cursor.finish().await
+}
+
+/// A reply subscription on a fresh inbox.
+struct Inbox {
+    subject: async_nats::Subject,
+    replies: async_nats::Subscriber,
+}
+
+impl Inbox {
+    async fn open(client: &async_nats::Client) -> Result<Self> {
+        let subject = async_nats::Subject::from(client.new_inbox());
+        let replies = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| Error::Replay(format!("subscribing to the reply inbox: {e}")))?;
+        Ok(Self { subject, replies })
+    }
+}
+
+enum Batches {
+    /// The server has nothing at or after the cursor (or nothing up to the slice's end).
+    NothingMore,
+    /// A request failed or went unanswered (reconnect, no responders, leader change): retry.
+    Retry(String),
+}
+
+/// Requests batches from the cursor's position until the slice is done or a batch fails.
+async fn read_batches(
+    client: &async_nats::Client,
+    stream_name: &str,
+    filter: &FilterMode,
+    inbox: &mut Inbox,
+    cursor: &mut Cursor,
+) -> Result<Batches> {
     let subject = format!("$JS.API.DIRECT.GET.{stream_name}");
     let next_by = next_by_subject(filter);
     let keep_all_server_side = matches!(filter, FilterMode::Server(f) if f.len() == 1);
-    let mut report = ReadReport::default();
-    let mut next = start;
-    let mut failures = 0;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let mut inbox = client.new_inbox();
-    let mut replies = client
-        .subscribe(inbox.clone())
-        .await
-        .map_err(|e| Error::Replay(format!("subscribing to the reply inbox: {e}")))?;
-    'batches: while next <= end {
-        let want = (end - next + 1).min(BATCH);
+    'batches: while !cursor.done() {
+        let want = (cursor.end - cursor.next + 1).min(BATCH);
         let body = serde_json::json!({
-            "seq": next, "batch": want, "max_bytes": BATCH_BYTES, "next_by_subj": next_by,
+            "seq": cursor.next, "batch": want, "max_bytes": BATCH_BYTES, "next_by_subj": next_by,
         });
-        client
-            .publish_with_reply(subject.clone(), inbox.clone(), body.to_string().into())
+        if let Err(e) = client
+            .publish_with_reply(
+                subject.clone(),
+                inbox.subject.clone(),
+                body.to_string().into(),
+            )
             .await
-            .map_err(|e| Error::Replay(format!("direct get request: {e}")))?;
+        {
+            return Ok(Batches::Retry(format!("direct get request: {e}")));
+        }
+        let connects = client.statistics().connects.load(Ordering::Relaxed);
         loop {
-            let msg = match tokio::time::timeout(REPLY_TIMEOUT, replies.next()).await {
+            let msg = match next_or_reconnect(client, &mut inbox.replies, connects, REPLY_TIMEOUT)
+                .await
+            {
                 Ok(Some(m)) => m,
-                Ok(None) => return Err(Error::Replay("reply subscription closed".into())),
-                Err(_) => {
-                    failures += 1;
-                    if failures > MAX_RETRIES {
-                        return Err(Error::Replay(format!(
-                            "no direct-get answer at sequence {next} after {MAX_RETRIES} tries"
-                        )));
-                    }
-                    report
-                        .recoveries
-                        .push(format!("at seq {next}: direct get timed out"));
-                    // Late answers to the lost request go to the old inbox, dropped with it.
-                    inbox = client.new_inbox();
-                    replies = client.subscribe(inbox.clone()).await.map_err(|e| {
-                        Error::Replay(format!("subscribing to the reply inbox: {e}"))
-                    })?;
-                    continue 'batches;
-                }
+                Ok(None) => return Ok(Batches::Retry("reply subscription closed".into())),
+                Err(reason) => return Ok(Batches::Retry(reason.to_string())),
             };
             match msg.status.map(|s| s.as_u16()) {
                 Some(204) => continue 'batches, // end of batch: ask for the next one
-                Some(404) => break 'batches,    // nothing stored at or after `next`
-                Some(408) | Some(503) => {
-                    return Err(Error::Replay(format!(
-                        "direct get refused: {} {}",
-                        msg.status.map_or(0, |s| s.as_u16()),
+                Some(404) => return Ok(Batches::NothingMore),
+                // No replica answers right now (restart, election) or the request timed out.
+                Some(code @ (408 | 503)) => {
+                    return Ok(Batches::Retry(format!(
+                        "direct get answered {code} {}",
                         msg.description.unwrap_or_default()
                     )))
                 }
@@ -113,57 +168,41 @@ pub async fn read_range(
                     )))
                 }
             }
-            failures = 0;
             let headers = msg
                 .headers
                 .as_ref()
                 .ok_or_else(|| Error::Replay("direct-get reply without headers".into()))?;
-            let get = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
+            let get = |name: &str| headers.get(name).map(|v| v.as_str());
             let seq: u64 = get("Nats-Sequence")
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| Error::Replay("direct-get reply without Nats-Sequence".into()))?;
-            if seq > end {
-                break 'batches;
+            match cursor.offer(seq) {
+                Offer::PastEnd => return Ok(Batches::NothingMore),
+                Offer::Duplicate => continue,
+                Offer::Take => {}
             }
-            if seq < next {
+            let subj = get("Nats-Subject").unwrap_or_default();
+            if !(keep_all_server_side || filter.keeps(subj)) {
+                cursor.filtered();
                 continue;
             }
-            if seq > next {
-                report.jumps.push((next, seq - 1));
-            }
-            next = seq + 1;
-            let subj = get("Nats-Subject").unwrap_or_default();
             let time_ns = get("Nats-Time-Stamp")
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .and_then(|t| t.timestamp_nanos_opt())
                 .ok_or_else(|| {
                     Error::Replay(format!(
                         "seq {seq}: reply without a readable Nats-Time-Stamp"
                     ))
                 })?;
-            if keep_all_server_side || filter.keeps(&subj) {
-                chunk.push(RawMessage {
-                    stream_seq: seq,
-                    subject: subj,
-                    time_ns,
-                    headers: headers_json(headers, &SERVER_HEADERS),
-                    payload: msg.payload,
-                });
-                report.delivered += 1;
-            } else {
-                report.filtered_out += 1;
-            }
-            if chunk.len() >= CHUNK {
-                if tx
-                    .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
-                    .await
-                    .is_err()
-                {
-                    return Err(Error::Replay("the writer stopped".into()));
-                }
-                progress(seq);
-            }
+            let raw = RawMessage {
+                stream_seq: seq,
+                subject: subj.to_string(),
+                time_ns,
+                headers: headers_json(headers, &SERVER_HEADERS),
+                payload: msg.payload.clone(),
+            };
+            cursor.push(raw).await?;
         }
     }
-    finish_slice(next, end, chunk, &tx, &progress, report).await
+    Ok(Batches::NothingMore)
 }

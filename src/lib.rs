@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod cli;
 pub mod connect;
+pub mod cursor;
 pub mod decode;
 pub mod direct;
 pub mod error;

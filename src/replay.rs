@@ -11,19 +11,18 @@
 //! Consumers the reader creates are recorded in a [`ConsumerRegistry`] so they can be deleted
 //! when the run is interrupted.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, consumer::pull::MessagesErrorKind};
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::batch::{headers_json, RawMessage};
+use crate::cursor::{backoff, behind_leader, next_or_reconnect, writer_stopped, Cursor, Offer};
 use crate::error::{Error, Result};
 use crate::plan::{ephemeral_config, FilterMode};
 
-/// Messages are handed downstream in chunks of this many.
-pub const CHUNK: usize = 1024;
 /// Pull request size, in messages and bytes (deep enough to hide round trips on a LAN).
 const PULL_MESSAGES: usize = 5000;
 const PULL_BYTES: usize = 8 << 20;
@@ -113,7 +112,7 @@ pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 pub async fn read_range(
     js: &jetstream::Context,
     stream_name: &str,
-    (start, end): (u64, u64),
+    range: (u64, u64),
     filter: &FilterMode,
     registry: &ConsumerRegistry,
     tx: mpsc::Sender<Vec<RawMessage>>,
@@ -123,124 +122,79 @@ pub async fn read_range(
         .get_stream_no_info(stream_name)
         .await
         .map_err(|e| Error::Replay(format!("opening stream {stream_name}: {e}")))?;
-    let mut report = ReadReport::default();
-    let mut next = start;
+    let client = js.client();
+    let mut cursor = Cursor::new(range, tx, progress);
     let mut failures = 0u32;
-    let mut chunk = Vec::with_capacity(CHUNK);
 
-    'consumers: while next <= end {
+    while !cursor.done() {
+        let before = cursor.next;
         let cfg = ephemeral_config(
             consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: next,
+                start_sequence: cursor.next,
             },
             filter,
         );
-        let created = stream.create_consumer(cfg).await;
-        let consumer = match created {
-            Ok(c) => c,
-            Err(e) => {
-                failures += 1;
-                if failures > MAX_RETRIES {
-                    return Err(Error::Replay(format!("cannot create a consumer: {e}")));
-                }
-                report
-                    .recoveries
-                    .push(format!("consumer create failed: {e}"));
-                tokio::time::sleep(backoff(failures)).await;
-                continue;
+        let outcome = match stream.create_consumer(cfg).await {
+            Ok(consumer) => {
+                cursor.report.consumers_created += 1;
+                let name = consumer.cached_info().name.clone();
+                registry.add(stream_name, &name);
+                let outcome = drain(&client, &consumer, filter, &mut cursor).await;
+                // The consumer is gone with this read either way; deletion is best effort.
+                let _ = tokio::time::timeout(Duration::from_secs(3), stream.delete_consumer(&name))
+                    .await;
+                registry.remove(&name);
+                outcome
             }
+            Err(e) => Drained::Retry(format!("consumer create failed: {e}")),
         };
-        report.consumers_created += 1;
-        let name = consumer.cached_info().name.clone();
-        registry.add(stream_name, &name);
-        let outcome = drain(
-            &consumer,
-            next,
-            end,
-            filter,
-            &mut chunk,
-            &tx,
-            &mut report,
-            &progress,
-        )
-        .await;
-        // The consumer is gone with this read either way; deletion is best effort.
-        let _ = tokio::time::timeout(Duration::from_secs(3), stream.delete_consumer(&name)).await;
-        registry.remove(&name);
-        match outcome {
-            Drained::Done(n) => {
-                next = n;
-                break 'consumers;
-            }
-            Drained::Retry(n, reason) => {
-                if n > next {
-                    failures = 0;
-                } else {
-                    failures += 1;
-                }
-                next = n;
-                if failures > MAX_RETRIES {
-                    return Err(Error::Replay(format!(
-                        "giving up at sequence {next} after {MAX_RETRIES} failed attempts: {reason}"
-                    )));
-                }
-                report.recoveries.push(format!("at seq {next}: {reason}"));
-                tokio::time::sleep(backoff(failures)).await;
-            }
-            Drained::Closed => return Err(Error::Replay("the writer stopped".into())),
+        let reason = match outcome {
+            Drained::Closed => return Err(writer_stopped()),
+            Drained::Retry(reason) => reason,
+            // "Nothing more" from a consumer on a replica: the leader has the last word.
+            Drained::Done => match behind_leader(&client, stream_name, &cursor, filter).await {
+                Ok(false) => break,
+                Ok(true) => "the consumer's replica is behind the stream leader".to_string(),
+                Err(e) => format!("checking the end of the slice with the leader: {e}"),
+            },
+        };
+        failures = if cursor.next > before {
+            1
+        } else {
+            failures + 1
+        };
+        if failures > MAX_RETRIES {
+            return Err(Error::Replay(format!(
+                "giving up at sequence {} after {MAX_RETRIES} failed attempts: {reason}",
+                cursor.next
+            )));
         }
+        cursor.recovery(reason);
+        tokio::time::sleep(backoff(failures)).await;
     }
-    finish_slice(next, end, chunk, &tx, &progress, report).await
-}
-
-/// Ends a slice's read, whatever the read path: the unread tail `[next, end]` is a jump, the
-/// last chunk goes to the writer, and progress reaches the slice's end.
-pub(crate) async fn finish_slice(
-    next: u64,
-    end: u64,
-    chunk: Vec<RawMessage>,
-    tx: &mpsc::Sender<Vec<RawMessage>>,
-    progress: &Progress,
-    mut report: ReadReport,
-) -> Result<ReadReport> {
-    if next <= end {
-        report.jumps.push((next, end));
-    }
-    if !chunk.is_empty() && tx.send(chunk).await.is_err() {
-        return Err(Error::Replay("the writer stopped".into()));
-    }
-    progress(end);
-    Ok(report)
-}
-
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100 * u64::from(failures.min(20)))
+    cursor.finish().await
 }
 
 enum Drained {
-    /// Nothing more to read in the range; the value is the next sequence not accounted for.
-    Done(u64),
-    /// The consumer failed; read again from the value.
-    Retry(u64, String),
+    /// The consumer has nothing more in the range (the cursor says whether the range is done).
+    Done,
+    /// The consumer failed; read again from the cursor's position.
+    Retry(String),
     /// The receiving side hung up.
     Closed,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn drain(
+    client: &async_nats::Client,
     consumer: &consumer::Consumer<consumer::pull::Config>,
-    mut next: u64,
-    end: u64,
     filter: &FilterMode,
-    chunk: &mut Vec<RawMessage>,
-    tx: &mpsc::Sender<Vec<RawMessage>>,
-    report: &mut ReadReport,
-    progress: &Progress,
+    cursor: &mut Cursor,
 ) -> Drained {
+    let connects = client.statistics().connects.load(Ordering::Relaxed);
     if consumer.cached_info().num_pending == 0 {
-        return Drained::Done(next);
+        return Drained::Done;
     }
-    let remaining = (end - next + 1).min(PULL_MESSAGES as u64) as usize;
+    let remaining = (cursor.end - cursor.next + 1).min(PULL_MESSAGES as u64) as usize;
     let messages = consumer
         .stream()
         .max_messages_per_batch(remaining.max(1))
@@ -251,79 +205,59 @@ async fn drain(
         .await;
     let mut messages = match messages {
         Ok(m) => m,
-        Err(e) => return Drained::Retry(next, format!("pull failed: {e}")),
+        Err(e) => return Drained::Retry(format!("pull failed: {e}")),
     };
     let mut last_consumer_seq = consumer.cached_info().delivered.consumer_sequence;
     loop {
-        let item = tokio::time::timeout(HEARTBEAT * 3, messages.next()).await;
+        let item = next_or_reconnect(client, &mut messages, connects, HEARTBEAT * 3).await;
         let msg = match item {
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(e))) => {
-                let reason = match e.kind() {
+                return Drained::Retry(match e.kind() {
                     MessagesErrorKind::MissingHeartbeat => "missed heartbeat".to_string(),
                     MessagesErrorKind::ConsumerDeleted => {
                         "consumer deleted by the server".to_string()
                     }
                     _ => e.to_string(),
-                };
-                return Drained::Retry(next, reason);
+                })
             }
-            Ok(None) => return Drained::Retry(next, "message stream ended".into()),
-            Err(_) => return Drained::Retry(next, "no message or heartbeat for 15 s".into()),
+            Ok(None) => return Drained::Retry("message stream ended".into()),
+            Err(stalled) => return Drained::Retry(stalled.to_string()),
         };
         let info = match msg.info() {
             Ok(i) => i,
-            Err(e) => {
-                return Drained::Retry(next, format!("message without JetStream metadata: {e}"))
-            }
+            Err(e) => return Drained::Retry(format!("message without JetStream metadata: {e}")),
         };
-        let seq = info.stream_sequence;
         if info.consumer_sequence != last_consumer_seq + 1 {
-            return Drained::Retry(
-                next,
-                format!(
-                    "consumer sequence jumped from {last_consumer_seq} to {} (messages lost in transit)",
-                    info.consumer_sequence
-                ),
-            );
+            return Drained::Retry(format!(
+                "consumer sequence jumped from {last_consumer_seq} to {} (messages lost in transit)",
+                info.consumer_sequence
+            ));
         }
         last_consumer_seq = info.consumer_sequence;
-        if seq > end {
-            return Drained::Done(next);
-        }
-        if seq < next {
-            continue; // already delivered before a recovery
-        }
-        if seq > next {
-            report.jumps.push((next, seq - 1));
+        let seq = info.stream_sequence;
+        match cursor.offer(seq) {
+            Offer::PastEnd => return Drained::Done,
+            Offer::Duplicate => continue,
+            Offer::Take => {}
         }
         let pending = info.pending;
-        let time_ns = info.published.unix_timestamp_nanos() as i64;
-        next = seq + 1;
         if filter.keeps(&msg.subject) {
-            chunk.push(RawMessage {
+            let raw = RawMessage {
                 stream_seq: seq,
                 subject: msg.subject.to_string(),
-                time_ns,
+                time_ns: info.published.unix_timestamp_nanos() as i64,
                 headers: msg.headers.as_ref().and_then(|h| headers_json(h, &[])),
                 payload: msg.payload.clone(),
-            });
-            report.delivered += 1;
-        } else {
-            report.filtered_out += 1;
-        }
-        if chunk.len() >= CHUNK {
-            if tx
-                .send(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
-                .await
-                .is_err()
-            {
+            };
+            if cursor.push(raw).await.is_err() {
                 return Drained::Closed;
             }
-            progress(seq);
+        } else {
+            cursor.filtered();
         }
-        if pending == 0 || seq == end {
-            return Drained::Done(next);
+        if pending == 0 || cursor.done() {
+            return Drained::Done;
         }
     }
 }

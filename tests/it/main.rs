@@ -3,6 +3,9 @@
 mod auth;
 mod decode_prop;
 mod export;
+mod failover;
+#[path = "../support/proxy.rs"]
+mod proxy;
 mod query;
 mod util;
 

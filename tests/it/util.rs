@@ -75,29 +75,13 @@ impl Server {
     pub fn start_with(kind: Kind, extra: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        Self::spawn(kind, dir, port, extra)
-    }
-
-    fn spawn(kind: Kind, dir: TempDir, port: u16, extra: &str) -> Server {
-        let conf = dir.path().join("server.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen: 127.0.0.1:{port}\nserver_name: test_{port}\njetstream {{ store_dir: \"{}\" }}\n{extra}\n",
-                dir.path().join("js").display()
-            ),
-        )
-        .expect("write config");
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = Command::new(kind.binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start nats-server");
+        let conf = format!(
+            "listen: 127.0.0.1:{port}\nserver_name: test_{port}\njetstream {{ store_dir: \"{}\" }}\n{extra}\n",
+            dir.path().join("js").display()
+        );
+        std::fs::write(dir.path().join("server.conf"), conf).expect("write config");
         let server = Server {
-            child,
+            child: Self::spawn(kind, dir.path()),
             kind,
             port,
             dir,
@@ -107,8 +91,34 @@ impl Server {
         server
     }
 
+    /// Starts the server of the configuration in `dir`, logging to `dir/server.log` (truncated,
+    /// so that readiness is read from this run's log).
+    fn spawn(kind: Kind, dir: &Path) -> Child {
+        let log = std::fs::File::create(dir.join("server.log")).expect("log file");
+        Command::new(kind.binary())
+            .arg("-c")
+            .arg(dir.join("server.conf"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server")
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to clients or peers).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the killed server again on the same port, with the same storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(self.kind, self.dir.path());
+        self.wait_ready();
+    }
+
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let log = self.dir.path().join("server.log");
         while Instant::now() < deadline {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -144,8 +154,95 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+    }
+}
+
+/// Three JetStream servers on loopback, routed into one cluster.
+pub struct Cluster {
+    pub nodes: Vec<Server>,
+}
+
+impl Cluster {
+    pub fn start(kind: Kind) -> Cluster {
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let route_list = routes
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let nodes = routes
+            .iter()
+            .map(|route| {
+                Server::start_with(
+                    kind,
+                    &format!(
+                        "cluster {{ name: jsreplay_test, listen: 127.0.0.1:{route}, routes: [{route_list}], no_advertise: true }}"
+                    ),
+                )
+            })
+            .collect();
+        Cluster { nodes }
+    }
+
+    /// A JetStream context once the cluster has elected a meta leader.
+    pub async fn js(&self) -> jetstream::Context {
+        let client = self.nodes[0].client().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Raw: async-nats's account-info type does not parse 2.9's answer.
+            let answer = client.request("$JS.API.INFO", "".into()).await;
+            match answer {
+                Ok(m) if !String::from_utf8_lossy(&m.payload).contains("\"error\"") => {
+                    return jetstream::new(client)
+                }
+                _ if Instant::now() > deadline => panic!("cluster not ready: {answer:?}"),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Waits until `stream` has a leader and every replica is current.
+    pub async fn wait_healthy(&self, stream: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let js = self.js().await;
+            let healthy = match js.get_stream(stream).await {
+                Ok(mut s) => s
+                    .info()
+                    .await
+                    .ok()
+                    .and_then(|i| i.cluster.clone())
+                    .is_some_and(|c| {
+                        c.leader.is_some()
+                            && c.replicas.len() == self.nodes.len() - 1
+                            && c.replicas.iter().all(|r| r.current && !r.offline)
+                    }),
+                Err(_) => false,
+            };
+            if healthy {
+                return;
+            }
+            assert!(Instant::now() < deadline, "stream {stream} did not recover");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The node (index) leading `stream`.
+    pub async fn leader_of(&self, js: &jetstream::Context, stream: &str) -> usize {
+        let info = js
+            .get_stream(stream)
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("stream info")
+            .clone();
+        let leader = info.cluster.and_then(|c| c.leader).expect("a leader");
+        self.nodes
+            .iter()
+            .position(|n| leader == format!("test_{}", n.port))
+            .expect("leader is a node")
     }
 }
 

@@ -1,0 +1,254 @@
+//! The per-message bookkeeping both read paths share: where a slice's read stands, which
+//! sequences it skipped, what a client-side filter dropped, and the hand-off of messages to the
+//! slice's writer in chunks; plus the check that a read which saw "nothing more" before the end
+//! of its slice was not answered by a replica running behind the stream leader.
+//!
+//! A read path feeds every message it receives to [`Cursor::offer`] (which drops duplicates
+//! after a retry and records jumps), then [`Cursor::push`]es the ones it keeps. Sequences are
+//! strictly increasing on the way out, so a retry from `next` can never duplicate a row.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::batch::RawMessage;
+use crate::error::{Error, Result};
+use crate::plan::FilterMode;
+use crate::replay::{Progress, ReadReport};
+
+/// Messages are handed downstream in chunks of this many.
+pub const CHUNK: usize = 1024;
+
+/// What to do with a message just received.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// New and inside the slice: build it and [`Cursor::push`] it (or count it as filtered).
+    Take,
+    /// Already handed over before a retry: drop it.
+    Duplicate,
+    /// Past the slice's end: the read is over.
+    PastEnd,
+}
+
+/// A slice's read position and its report.
+pub struct Cursor {
+    /// The next sequence not yet accounted for.
+    pub next: u64,
+    pub end: u64,
+    chunk: Vec<RawMessage>,
+    tx: mpsc::Sender<Vec<RawMessage>>,
+    progress: Progress,
+    pub report: ReadReport,
+}
+
+impl Cursor {
+    pub fn new(
+        (start, end): (u64, u64),
+        tx: mpsc::Sender<Vec<RawMessage>>,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            next: start,
+            end,
+            chunk: Vec::with_capacity(CHUNK),
+            tx,
+            progress,
+            report: ReadReport::default(),
+        }
+    }
+
+    /// True once every sequence of the slice is accounted for.
+    pub fn done(&self) -> bool {
+        self.next > self.end
+    }
+
+    /// Accounts for sequence `seq`; a sequence above `next` leaves a jump behind it.
+    pub fn offer(&mut self, seq: u64) -> Offer {
+        if seq > self.end {
+            return Offer::PastEnd;
+        }
+        if seq < self.next {
+            return Offer::Duplicate;
+        }
+        if seq > self.next {
+            self.report.jumps.push((self.next, seq - 1));
+        }
+        self.next = seq + 1;
+        Offer::Take
+    }
+
+    /// Counts a taken message that a client-side subject filter drops.
+    pub fn filtered(&mut self) {
+        self.report.filtered_out += 1;
+    }
+
+    /// Hands a taken message over; sends a full chunk to the writer. Fails when the writer hung up.
+    pub async fn push(&mut self, msg: RawMessage) -> Result<()> {
+        let seq = msg.stream_seq;
+        self.chunk.push(msg);
+        self.report.delivered += 1;
+        if self.chunk.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+            self.tx.send(full).await.map_err(|_| writer_stopped())?;
+            (self.progress)(seq);
+        }
+        Ok(())
+    }
+
+    /// Records a recovery (with the position it restarts from) for the summary.
+    pub fn recovery(&mut self, reason: impl std::fmt::Display) {
+        let at = self.next;
+        self.report
+            .recoveries
+            .push(format!("at seq {at}: {reason}"));
+    }
+
+    /// Ends the slice's read: the unread tail is a jump, the last chunk goes to the writer, and
+    /// progress reaches the slice's end.
+    pub async fn finish(mut self) -> Result<ReadReport> {
+        if self.next <= self.end {
+            self.report.jumps.push((self.next, self.end));
+        }
+        if !self.chunk.is_empty() && self.tx.send(self.chunk).await.is_err() {
+            return Err(writer_stopped());
+        }
+        (self.progress)(self.end);
+        Ok(self.report)
+    }
+}
+
+pub fn writer_stopped() -> Error {
+    Error::Replay("the writer stopped".into())
+}
+
+/// How often a wait for the next message looks whether the connection was re-established.
+const RECONNECT_CHECK: Duration = Duration::from_millis(250);
+
+/// Why a wait for the next message gave up.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stalled {
+    /// Nothing came within the wait's limit.
+    Silence(Duration),
+    /// The client reconnected since the read began: what was in flight is lost, and a consumer
+    /// on a restarted server is gone, so the read restarts from the cursor at once.
+    Reconnected,
+}
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stalled::Silence(d) => write!(f, "nothing received for {} s", d.as_secs()),
+            Stalled::Reconnected => write!(f, "reconnected to the server mid-read"),
+        }
+    }
+}
+
+/// The next item of `items`, unless `limit` passes without one or the client has connected
+/// again since `connects_at_start` (read from `client.statistics().connects`).
+pub async fn next_or_reconnect<S: futures::Stream + Unpin>(
+    client: &async_nats::Client,
+    items: &mut S,
+    connects_at_start: u64,
+    limit: Duration,
+) -> std::result::Result<Option<S::Item>, Stalled> {
+    use futures::StreamExt;
+    use std::sync::atomic::Ordering;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout(RECONNECT_CHECK, items.next()).await {
+            Ok(item) => return Ok(item),
+            Err(_) if client.statistics().connects.load(Ordering::Relaxed) != connects_at_start => {
+                return Err(Stalled::Reconnected)
+            }
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(Stalled::Silence(limit))
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Pause before retry number `failures` (linear, capped at 2 s).
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100 * u64::from(failures.min(20)))
+}
+
+#[derive(Deserialize)]
+struct MsgGetReply {
+    message: Option<StoredSeq>,
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct StoredSeq {
+    seq: u64,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+/// JetStream's "no message found" error code.
+const NO_MESSAGE_FOUND: u64 = 10037;
+
+/// Asks the stream leader (`STREAM.MSG.GET`, which only the leader answers, unlike direct gets
+/// and replica-placed consumers) for the first stored sequence at or after `from` that the read's
+/// filter selects. `Ok(None)`: nothing stored from there on.
+pub async fn leader_next(
+    client: &async_nats::Client,
+    stream: &str,
+    from: u64,
+    filter: &FilterMode,
+) -> Result<Option<u64>> {
+    let subjects: Vec<&str> = match filter {
+        FilterMode::Server(f) => f.iter().map(String::as_str).collect(),
+        _ => vec![">"],
+    };
+    let mut first: Option<u64> = None;
+    for subj in subjects {
+        let reply: MsgGetReply = crate::plan::js_request(
+            client,
+            format!("$JS.API.STREAM.MSG.GET.{stream}"),
+            serde_json::json!({ "seq": from, "next_by_subj": subj }),
+        )
+        .await?;
+        match (reply.message, reply.error) {
+            (Some(m), _) => first = Some(first.map_or(m.seq, |f| f.min(m.seq))),
+            (None, Some(e)) if e.err_code == NO_MESSAGE_FOUND => {}
+            (None, Some(e)) => {
+                return Err(Error::JetStream(format!(
+                    "message get on the stream leader: {} ({})",
+                    e.description, e.err_code
+                )))
+            }
+            (None, None) => {
+                return Err(Error::JetStream(
+                    "message get on the stream leader: empty answer".into(),
+                ))
+            }
+        }
+    }
+    Ok(first)
+}
+
+/// After a read saw "nothing more" at `cursor.next` before the slice's end: true when the leader
+/// does hold a message the read should have had (the replica that answered runs behind), so the
+/// read must resume; false when the rest of the slice is truly not stored.
+pub async fn behind_leader(
+    client: &async_nats::Client,
+    stream: &str,
+    cursor: &Cursor,
+    filter: &FilterMode,
+) -> Result<bool> {
+    if cursor.done() {
+        return Ok(false);
+    }
+    Ok(leader_next(client, stream, cursor.next, filter)
+        .await?
+        .is_some_and(|seq| seq <= cursor.end))
+}
