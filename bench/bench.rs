@@ -4,7 +4,9 @@
 //! (~500 B each, from the sample generator's noise), then measures:
 //! (a) the raw-drain limit: one plain no-ack pull consumer (5,000-message / 8 MiB pulls) that
 //!     discards payloads; (b) `jsreplay export` with 1 worker; (c) with 2 and 4 workers; with the
-//! peak RSS of each export process. Writes `bench/results/<timestamp>.{md,json}` and prints the
+//! peak RSS of each export process; (d) the default and 1-worker exports through the latency
+//! proxy at 0, 10 and 50 ms RTT; (e) the default export's peak RSS once the stream holds 4 × N;
+//! (f) the seek (a time window resolved to sequences) at N and 10 × N messages. Writes `bench/results/<timestamp>.{md,json}` and prints the
 //! table with ratios to the raw drain.
 //!
 //! Usage: `cargo bench --bench export -- [--messages N] [--jsreplay PATH] [--nats-server PATH]`.
@@ -92,7 +94,7 @@ fn start_server(binary: &Path, port: u16) -> Server {
     panic!("nats-server did not start");
 }
 
-/// Runs a command and returns (wall seconds, peak RSS in MiB of the child). The peak is the
+/// Runs a command and returns (wall seconds, peak RSS in MB (10^6 bytes) of the child). The peak is the
 /// child's `VmHWM`, polled every 20 ms: `ru_maxrss` would report the bench's own size, which the
 /// child inherits at fork, before exec.
 fn timed(cmd: &mut Command) -> (f64, f64) {
@@ -117,7 +119,145 @@ fn timed(cmd: &mut Command) -> (f64, f64) {
     };
     let secs = started.elapsed().as_secs_f64();
     assert!(status.success(), "{cmd:?} failed");
-    (secs, peak_kib as f64 / 1024.0)
+    (secs, peak_kib as f64 * 1024.0 / 1e6)
+}
+
+/// `n` SysArmor-shaped (subject, payload) pairs from the sample generator's noise.
+fn sample_payloads(n: u64) -> Vec<(String, bytes::Bytes)> {
+    let mut lines = Vec::new();
+    jsreplay::sample::write_ndjson(
+        &jsreplay::sample::Config {
+            // A little more than asked: the sample drops a 90 s collector gap.
+            noise: n + n / 20,
+            seed: 1,
+        },
+        &mut lines,
+    )
+    .unwrap();
+    lines
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .take(n as usize)
+        .map(|line| {
+            let l: jsreplay::publish::Line = serde_json::from_slice(line).unwrap();
+            (l.subject, l.payload.unwrap().into_bytes().into())
+        })
+        .collect()
+}
+
+/// Publishes messages `from..to` (payloads cycled) with 4,096 acknowledgements in flight;
+/// returns the payload bytes published.
+async fn load(
+    js: &jetstream::Context,
+    payloads: &[(String, bytes::Bytes)],
+    from: u64,
+    to: u64,
+) -> u64 {
+    let mut bytes = 0u64;
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for i in from..to {
+        let (subject, payload) = &payloads[i as usize % payloads.len()];
+        bytes += payload.len() as u64;
+        acks.push(std::future::IntoFuture::into_future(
+            js.publish(subject.clone(), payload.clone()).await.unwrap(),
+        ));
+        while acks.len() >= 4096 {
+            acks.next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(a) = acks.next().await {
+        a.unwrap();
+    }
+    bytes
+}
+
+/// What resolving a time window to sequences cost on a stream of `size` messages.
+#[derive(Debug, Serialize)]
+struct Seek {
+    stream_messages: u64,
+    /// Requests the tool counts (`seek_requests` of `plan --json`).
+    requests: u64,
+    /// Round trips measured through the 50 ms proxy: the extra time of a `--since/--until`
+    /// plan over the same plan given by sequences, divided by the RTT, plus the stream info.
+    measured_round_trips: f64,
+    /// Wall time of the time-window plan on loopback (best of 3), milliseconds.
+    loopback_ms: f64,
+    /// The range found starts and ends where it should.
+    range_ok: bool,
+}
+
+/// The JetStream time of `seq`, from a direct get.
+async fn stored_time(client: &async_nats::Client, stream: &str, seq: u64) -> String {
+    let reply = client
+        .request(
+            format!("$JS.API.DIRECT.GET.{stream}"),
+            format!("{{\"seq\":{seq}}}").into(),
+        )
+        .await
+        .unwrap();
+    let h = reply.headers.expect("direct get headers");
+    h.get("Nats-Time-Stamp").unwrap().as_str().to_string()
+}
+
+/// Measures the seek: a plan of the middle half of the stream by time, against the same plan
+/// by sequence, on loopback and through a 50 ms RTT proxy.
+async fn seek_cost(jsreplay: &Path, client: &async_nats::Client, port: u16, size: u64) -> Seek {
+    let (lo, hi) = (size / 4, size * 3 / 4);
+    let (since, until) = (
+        stored_time(client, "SYSDIG_EVENTS", lo).await,
+        stored_time(client, "SYSDIG_EVENTS", hi).await,
+    );
+    let plan = |url: &str, by_time: bool| -> (f64, serde_json::Value) {
+        let mut cmd = Command::new(jsreplay);
+        cmd.args(["plan", "--json", "-s", url, "--stream", "SYSDIG_EVENTS"]);
+        if by_time {
+            cmd.args(["--since", &since, "--until", &until]);
+        } else {
+            cmd.args([
+                "--start-seq",
+                &lo.to_string(),
+                "--end-seq",
+                &(hi - 1).to_string(),
+            ]);
+        }
+        let mut best = f64::MAX;
+        let mut json = serde_json::Value::Null;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let out = cmd.output().expect("plan");
+            best = best.min(started.elapsed().as_secs_f64());
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            json = serde_json::from_slice(&out.stdout).unwrap();
+        }
+        (best, json)
+    };
+    let loopback = format!("nats://127.0.0.1:{port}");
+    let (loopback_s, json) = plan(&loopback, true);
+    let range = &json["range"];
+    // Timestamps can repeat: the first message at `since` is at or before `lo`.
+    let range_ok = range[0].as_u64().is_some_and(|f| f <= lo && lo - f < 1000)
+        && range[1].as_u64().is_some_and(|l| l < hi && hi - l < 1000);
+    let proxy = proxy::Proxy::start(
+        port,
+        proxy::Shape {
+            one_way: Duration::from_millis(25),
+            down_rate: None,
+        },
+    )
+    .await;
+    let (by_time, _) = plan(&proxy.url(), true);
+    let (by_seq, _) = plan(&proxy.url(), false);
+    Seek {
+        stream_messages: size,
+        requests: json["seek_requests"].as_u64().unwrap_or(0),
+        measured_round_trips: (by_time - by_seq) / 0.050 + 1.0,
+        loopback_ms: loopback_s * 1e3,
+        range_ok,
+    }
 }
 
 async fn raw_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
@@ -186,39 +326,10 @@ async fn main() {
     .unwrap();
 
     eprintln!("bench: generating and publishing {n} SysArmor-shaped events…");
-    let mut lines = Vec::new();
-    jsreplay::sample::write_ndjson(
-        &jsreplay::sample::Config {
-            // A little more than asked: the sample drops a 90 s collector gap.
-            noise: n + n / 20,
-            seed: 1,
-        },
-        &mut lines,
-    )
-    .unwrap();
-    let mut published = 0u64;
-    let mut bytes = 0u64;
+    let payloads = sample_payloads(n);
     let started = Instant::now();
-    let mut acks = futures::stream::FuturesUnordered::new();
-    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        if published >= n {
-            break;
-        }
-        let l: jsreplay::publish::Line = serde_json::from_slice(line).unwrap();
-        let payload = l.payload.unwrap().into_bytes();
-        bytes += payload.len() as u64;
-        acks.push(std::future::IntoFuture::into_future(
-            js.publish(l.subject, payload.into()).await.unwrap(),
-        ));
-        while acks.len() >= 4096 {
-            acks.next().await.unwrap().unwrap();
-        }
-        published += 1;
-    }
-    while let Some(a) = acks.next().await {
-        a.unwrap();
-    }
-    drop(lines);
+    let bytes = load(&js, &payloads, 0, n).await;
+    let published = n;
     let avg = bytes as f64 / published as f64;
     eprintln!(
         "bench: published {published} messages (avg {avg:.0} B) in {:.1} s",
@@ -296,9 +407,30 @@ async fn main() {
         }
     }
 
+    // (f) Seek at the first size, (e) peak RSS at 4 × the size, (f) seek again at 10 ×.
+    let mut seeks = vec![seek_cost(&jsreplay, &client, port, published).await];
+    eprintln!("bench: growing the stream to {} messages…", 4 * n);
+    load(&js, &payloads, n, 4 * n).await;
+    let (secs, rss) = export(&url, None, "auto");
+    let big = Row {
+        messages: 4 * n,
+        msgs_per_sec: (4 * n) as f64 / secs,
+        mb_per_sec: 4.0 * bytes as f64 / secs / 1e6,
+        ratio_to_raw: (4 * n) as f64 / secs / raw_rate,
+        ..row(
+            format!("(e) export, default, {} messages", 4 * n),
+            secs,
+            Some(rss),
+        )
+    };
+    rows.push(big);
+    eprintln!("bench: growing the stream to {} messages…", 10 * n);
+    load(&js, &payloads, 4 * n, 10 * n).await;
+    seeks.push(seek_cost(&jsreplay, &client, port, 10 * n).await);
+
     let mut md = format!(
         "# jsreplay bench\n\n{published} SysArmor-shaped messages (avg {avg:.0} B), nats-server 2.14 on loopback, {} cores.\n\n\
-         | case | msg/s | MB/s | s | vs raw drain | peak RSS MiB |\n|---|---|---|---|---|---|\n",
+         | case | msg/s | MB/s | s | vs raw drain | peak RSS MB |\n|---|---|---|---|---|---|\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for r in &rows {
@@ -331,12 +463,38 @@ async fn main() {
         .iter()
         .filter_map(|r| r.peak_rss_mb)
         .fold(0.0, f64::max);
+    md += "\n## Seek (f): a time window (middle half of the stream) resolved to sequences\n\n\
+           | stream messages | requests (counted by the tool) | round trips (measured at 50 ms RTT) | ms on loopback | range right |\n\
+           |---|---|---|---|---|\n";
+    for sk in &seeks {
+        md += &format!(
+            "| {} | {} | {:.1} | {:.1} | {} |\n",
+            sk.stream_messages,
+            sk.requests,
+            sk.measured_round_trips,
+            sk.loopback_ms,
+            yes(sk.range_ok)
+        );
+    }
+    let rss_of = |prefix: &str| {
+        rows.iter()
+            .find(|r| r.case.starts_with(prefix))
+            .and_then(|r| r.peak_rss_mb)
+            .unwrap_or(f64::NAN)
+    };
+    let (rss_1, rss_4) = (rss_of("(c) export, default"), rss_of("(e) export, default"));
+    let worst_seek = seeks
+        .iter()
+        .map(|sk| sk.measured_round_trips.max(sk.requests as f64))
+        .fold(0.0, f64::max);
     md += &format!(
         "\n## Targets\n\n| target | measured | met |\n|---|---|---|\n\
          | loopback export >= 60 % of raw drain | {:.0} % ({}) | {} |\n\
          | default export at 10 ms RTT >= 80 % of 0 ms | {:.0} % | {} |\n\
          | default export at 50 ms RTT >= 80 % of 0 ms | {:.0} % | {} |\n\
-         | peak RSS <= 300 MB | {peak:.0} MiB | {} |\n",
+         | peak RSS <= 300 MB (every export above) | {peak:.0} MB | {} |\n\
+         | peak RSS at {} messages within 10 % of {} | {rss_4:.0} MB vs {rss_1:.0} MB ({:+.0} %) | {} |\n\
+         | seek <= 5 round trips at {} and {} messages | {worst_seek:.1} at worst | {} |\n",
         best.ratio_to_raw * 100.0,
         best.case,
         yes(best.ratio_to_raw >= 0.6),
@@ -345,6 +503,13 @@ async fn main() {
         proxied(50) / proxied(0) * 100.0,
         yes(proxied(50) / proxied(0) >= 0.8),
         yes(peak <= 300.0),
+        4 * n,
+        n,
+        (rss_4 / rss_1 - 1.0) * 100.0,
+        yes(rss_4 <= rss_1 * 1.1),
+        n,
+        10 * n,
+        yes(worst_seek <= 5.0 && seeks.iter().all(|sk| sk.range_ok)),
     );
     println!("{md}");
     let dir = root.join("bench/results");
@@ -353,7 +518,7 @@ async fn main() {
     std::fs::write(dir.join(format!("{stamp}.md")), &md).unwrap();
     std::fs::write(
         dir.join(format!("{stamp}.json")),
-        serde_json::to_vec_pretty(&rows).unwrap(),
+        serde_json::to_vec_pretty(&serde_json::json!({ "exports": rows, "seeks": seeks })).unwrap(),
     )
     .unwrap();
     eprintln!("bench: wrote bench/results/{stamp}.md and .json");

@@ -54,6 +54,13 @@ pub enum Command {
   jsreplay query incident/ \"SELECT collector_id, count(*) FROM events GROUP BY 1\"
   jsreplay query incident/ -f queries/timeline.sql --format csv -o timeline.csv")]
     Query(QueryArgs),
+    /// Run the saved hunts (or a selection) over a dataset and summarise their hits.
+    #[command(after_help = "Examples:
+  jsreplay hunt incident/
+  jsreplay hunt incident/ --select persistence --select ssh --rows
+  jsreplay hunt incident/ --param skew_seconds=10 --format json > hits.json
+  jsreplay hunt --list")]
+    Hunt(HuntArgs),
     /// Publish NDJSON lines ({\"subject\":…,\"payload\":…}) to a stream, with acknowledgements.
     #[command(after_help = "Example:
   jsreplay publish --stream SYSDIG_EVENTS --create sample-data/incident.ndjson")]
@@ -217,6 +224,38 @@ pub struct QueryArgs {
     /// No "N rows" line on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    #[arg(required_unless_present = "list")]
+    pub dataset: Option<PathBuf>,
+    /// Run only the hunts with this name, under this folder, or with this tag (repeatable).
+    #[arg(short = 'n', long = "select", value_name = "NAME|FOLDER|TAG")]
+    pub select: Vec<String>,
+    /// Set a hunt parameter (repeatable); see each hunt's header for its parameters.
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Hunt files to run instead of the built-in pack (a folder of .sql files, searched recursively).
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+    /// table: a summary per hunt; json: every hunt with every hit (and its seq).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: HuntFormat,
+    /// With the table format, print each hunt's rows under the summary.
+    #[arg(long)]
+    pub rows: bool,
+    /// List the hunts (name, severity, ATT&CK, title, parameters) and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// Output of `hunt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HuntFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

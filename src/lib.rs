@@ -15,6 +15,7 @@ pub mod decode;
 pub mod direct;
 pub mod error;
 pub mod export;
+pub mod hunt;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
@@ -24,6 +25,7 @@ pub mod replay;
 pub mod sample;
 pub mod sink;
 pub mod subject;
+pub mod udf;
 pub mod window;
 
 use std::io::Write;
@@ -38,6 +40,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Export(a) => cmd_export(a).await,
         Command::Plan(a) => cmd_plan(a).await,
         Command::Query(a) => cmd_query(a).await,
+        Command::Hunt(a) => cmd_hunt(a).await,
         Command::Publish(a) => cmd_publish(a).await,
         Command::Generate(a) => cmd_generate(a),
     }
@@ -115,6 +118,10 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
         None => out += "range        empty: no message of the stream falls in the window\n",
     }
     out += &format!(
+        "seek         {} requests to the server (no scan, whatever the stream's size)\n",
+        p.seek_requests
+    );
+    out += &format!(
         "messages     {} matching (estimate ~{:.1} MiB)\n",
         p.estimated_messages,
         p.estimated_bytes as f64 / (1024.0 * 1024.0)
@@ -182,6 +189,48 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
                 .map(|p| format!(", written to {}", p.display()))
                 .unwrap_or_default()
         );
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
+    let pack = hunt::load(a.queries.as_deref())?;
+    let hunts = hunt::select(pack, &a.select)?;
+    let overrides = hunt::parse_params(&a.params)?;
+    hunt::check_params(&hunts, &overrides)?;
+    let mut out = std::io::stdout().lock();
+    let write = |out: &mut std::io::StdoutLock, text: &str| {
+        out.write_all(text.as_bytes())
+            .map_err(|e| Error::io("stdout", e))
+    };
+    if a.list {
+        write(&mut out, &hunt::list_text(&hunts))?;
+        return Ok(exit::OK);
+    }
+    let dataset = a
+        .dataset
+        .as_deref()
+        .expect("clap requires a dataset without --list");
+    let ctx = query::open(dataset).await?;
+    let results = hunt::run(&ctx, &hunts, &overrides).await?;
+    match a.format {
+        cli::HuntFormat::Json => {
+            let doc = hunt::to_json(dataset, &results)?;
+            serde_json::to_writer_pretty(&mut out, &doc).expect("JSON values serialize");
+            write(&mut out, "\n")?;
+        }
+        cli::HuntFormat::Table => write(&mut out, &hunt::summary_text(&results, a.rows)?)?,
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.hunt.name)))
+        .collect();
+    if !failed.is_empty() {
+        return Err(Error::Query(format!(
+            "{} hunt(s) failed: {}",
+            failed.len(),
+            failed.join("; ")
+        )));
     }
     Ok(exit::OK)
 }

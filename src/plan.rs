@@ -144,6 +144,9 @@ pub struct Plan {
     pub estimated_bytes: u64,
     /// Subjects of the stream that match the filters, with their whole-stream message counts.
     pub subject_counts: Vec<(String, u64)>,
+    /// Requests the window's resolution to sequences cost (stream info and one direct get, or
+    /// a consumer create and delete, per time bound), the estimates of `plan` not included.
+    pub seek_requests: u32,
     /// Things the user should know before trusting the export (for example: part of the
     /// window is older than the stream's first message, so retention has removed it).
     pub warnings: Vec<String>,
@@ -481,11 +484,14 @@ pub async fn resolve(
     // where the read reports it as a gap; an open start begins at what the stream holds.
     let mut start = window.start_seq.unwrap_or(state.first_seq).max(1);
     let mut end = window.end_seq.unwrap_or(last).min(last);
+    let mut seek_requests = 1; // the stream info above
     for (t, is_since) in [(window.since, true), (window.until, false)] {
         let Some(t) = t else { continue };
         let seq = if seek_direct {
+            seek_requests += 1;
             seq_at_time_direct(client, stream_name, t, last).await?
         } else {
+            seek_requests += 2;
             seq_at_time(&stream, t).await?
         };
         if is_since {
@@ -534,6 +540,7 @@ pub async fn resolve(
         estimated_messages,
         estimated_bytes: estimated_messages * avg,
         subject_counts: subject_list,
+        seek_requests,
         warnings,
         stream: state,
     })

@@ -54,6 +54,7 @@ pub async fn open(path: &Path) -> Result<SessionContext> {
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
     let ctx = SessionContext::new_with_config(config);
+    crate::udf::register(&ctx);
     let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     let format = Arc::new(ParquetFormat::default());
     let (url, options, schema): (String, ListingOptions, Option<SchemaRef>) = if meta.is_dir() {

@@ -4,6 +4,7 @@ mod auth;
 mod decode_prop;
 mod export;
 mod failover;
+mod hunt;
 #[path = "../support/proxy.rs"]
 mod proxy;
 mod query;

@@ -1,0 +1,15 @@
+-- title: Web server or application runtime running a shell
+-- description: A shell, interpreter or downloader whose parent is a web server or PHP/Java
+--   worker. Without execve events, lineage comes from the proc_p* fields of any event the child
+--   caused (a file it opened, a socket it connected).
+-- attack: T1059.004
+-- severity: high
+-- tags: web, execution
+-- param: web_parents = '^(nginx|apache2|httpd|php-fpm[0-9.]*|php[0-9.]*|java|tomcat[0-9]*|node|uwsgi|gunicorn)$'
+-- param: children = '^(sh|bash|dash|zsh|ksh|python[0-9.]*|perl|ruby|nc|ncat|socat|curl|wget)$'
+SELECT seq, collector_id, event_time, evt_type, proc_pid, proc_name, proc_cmdline,
+       proc_ppid, proc_pname, fd_name
+FROM events
+WHERE regexp_like(proc_pname, {{web_parents}})
+  AND regexp_like(proc_name, {{children}})
+ORDER BY event_time, seq;

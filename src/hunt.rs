@@ -1,0 +1,540 @@
+//! Saved hunts: SQL files with a readable header, run over a dataset and summarised per hunt.
+//!
+//! A hunt file starts with `-- key: value` lines (`title`, `description`, `attack`, `severity`,
+//! `tags`, and one `param: name = default` per parameter; an indented `--   ...` line continues
+//! the previous value), then the SQL. `{{name}}` in the SQL is replaced by the parameter's value:
+//! the default is SQL text as written in the header; a value given with `--param name=value` is
+//! a number if it parses as one and a quoted SQL string otherwise. A hunt's name is its path
+//! under the pack without `.sql` (`execution/reverse_shell`); a selection matches a name, a
+//! folder or a tag. Each result row is a hit; the hit's sequences are its `seq` column and any
+//! `*_seq` column, its host the `collector_id` column, its time the `event_time` column.
+//! Hunts of severity `info` are context (rare programs, collector silences): listed, never hits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::query;
+
+include!(concat!(env!("OUT_DIR"), "/hunt_pack.rs"));
+
+/// How bad a hit of the hunt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "info" | "informational" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// One saved hunt.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hunt {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// ATT&CK technique ids.
+    pub attack: Vec<String>,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    /// Parameters and their default SQL text, in header order.
+    pub params: Vec<(String, String)>,
+    #[serde(skip)]
+    pub sql: String,
+}
+
+/// Parses a hunt file; `name` is its path under the pack without `.sql`.
+pub fn parse(name: &str, text: &str) -> Result<Hunt> {
+    let bad = |why: String| Error::Usage(format!("hunt {name}: {why}"));
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut body = Vec::new();
+    let mut in_header = true;
+    for line in text.lines() {
+        if in_header {
+            if let Some(rest) = line.strip_prefix("--") {
+                if let Some(more) = rest.strip_prefix("  ") {
+                    // `--   continued` lines extend the previous value.
+                    if let Some(last) = fields.last_mut() {
+                        last.1.push(' ');
+                        last.1.push_str(more.trim());
+                        continue;
+                    }
+                }
+                if let Some((k, v)) = rest.trim().split_once(':') {
+                    fields.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    continue;
+                }
+                continue; // a plain comment
+            }
+            if line.trim().is_empty() && body.is_empty() {
+                continue;
+            }
+            in_header = false;
+        }
+        body.push(line);
+    }
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let list = |k: &str| -> Vec<String> {
+        get(k)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let severity = match get("severity") {
+        Some(s) => Severity::parse(&s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?,
+        None => Severity::Medium,
+    };
+    let mut params = Vec::new();
+    for (_, p) in fields.iter().filter(|(k, _)| k == "param") {
+        let (n, default) = p
+            .split_once('=')
+            .ok_or_else(|| bad(format!("parameter {p:?} has no `= default`")))?;
+        params.push((n.trim().to_string(), default.trim().to_string()));
+    }
+    let sql = body.join("\n");
+    if sql.trim().is_empty() {
+        return Err(bad("no SQL after the header".into()));
+    }
+    Ok(Hunt {
+        name: name.to_string(),
+        title: get("title").unwrap_or_else(|| name.to_string()),
+        description: get("description").unwrap_or_default(),
+        attack: list("attack"),
+        severity,
+        tags: list("tags"),
+        params,
+        sql,
+    })
+}
+
+/// The hunts of a folder (recursively), or the pack built into the binary when `dir` is `None`.
+pub fn load(dir: Option<&Path>) -> Result<Vec<Hunt>> {
+    let mut hunts = Vec::new();
+    match dir {
+        None => {
+            for (name, text) in PACK {
+                hunts.push(parse(name, text)?);
+            }
+        }
+        Some(dir) => {
+            let mut files = Vec::new();
+            walk(dir, &mut files)?;
+            if files.is_empty() {
+                return Err(Error::Usage(format!(
+                    "no .sql hunt files under {}",
+                    dir.display()
+                )));
+            }
+            for f in files {
+                let name = f
+                    .strip_prefix(dir)
+                    .unwrap_or(&f)
+                    .with_extension("")
+                    .to_string_lossy()
+                    .to_string();
+                let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
+                hunts.push(parse(&name, &text)?);
+            }
+        }
+    }
+    hunts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(hunts)
+}
+
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+/// Keeps the hunts matching any selector (a name, a folder, or a tag); all when none is given.
+/// A selector that matches nothing is an error, so a typo never runs an empty selection.
+pub fn select(hunts: Vec<Hunt>, selectors: &[String]) -> Result<Vec<Hunt>> {
+    if selectors.is_empty() {
+        return Ok(hunts);
+    }
+    let matches = |h: &Hunt, s: &str| {
+        let s = s.trim_end_matches('/');
+        h.name == s || h.name.starts_with(&format!("{s}/")) || h.tags.iter().any(|t| t == s)
+    };
+    for s in selectors {
+        if !hunts.iter().any(|h| matches(h, s)) {
+            return Err(Error::Usage(format!(
+                "no hunt is named, filed under or tagged {s:?} (see `jsreplay hunt --list`)"
+            )));
+        }
+    }
+    Ok(hunts
+        .into_iter()
+        .filter(|h| selectors.iter().any(|s| matches(h, s)))
+        .collect())
+}
+
+/// Parses `name=value` pairs given with `--param`.
+pub fn parse_params(pairs: &[String]) -> Result<BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| Error::Usage(format!("--param {p:?}: expected name=value")))
+        })
+        .collect()
+}
+
+/// A user-given value as SQL: a number as is, anything else as a quoted string.
+fn sql_literal(v: &str) -> String {
+    if v.parse::<f64>().is_ok() {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "''"))
+    }
+}
+
+impl Hunt {
+    /// The SQL with every `{{param}}` replaced (`overrides` win over the header's defaults).
+    pub fn render(&self, overrides: &BTreeMap<String, String>) -> Result<String> {
+        let mut sql = self.sql.clone();
+        for (name, default) in &self.params {
+            let value = overrides
+                .get(name)
+                .map_or_else(|| default.clone(), |v| sql_literal(v));
+            sql = sql.replace(&format!("{{{{{name}}}}}"), &value);
+        }
+        if let Some(at) = sql.find("{{") {
+            let rest = &sql[at..];
+            let end = rest.find("}}").map_or(rest.len(), |e| e + 2);
+            return Err(Error::Usage(format!(
+                "hunt {}: {} is not a declared parameter",
+                self.name,
+                &rest[..end]
+            )));
+        }
+        Ok(sql)
+    }
+}
+
+/// Checks that every `--param` names a parameter of at least one selected hunt.
+pub fn check_params(hunts: &[Hunt], overrides: &BTreeMap<String, String>) -> Result<()> {
+    for name in overrides.keys() {
+        if !hunts
+            .iter()
+            .any(|h| h.params.iter().any(|(p, _)| p == name))
+        {
+            return Err(Error::Usage(format!(
+                "--param {name}: no selected hunt has this parameter"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A hunt's outcome over one dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct HuntResult {
+    #[serde(flatten)]
+    pub hunt: Hunt,
+    /// Result rows (hits, unless the hunt is `info`).
+    pub rows: usize,
+    pub hosts: Vec<String>,
+    /// First and last `event_time` among the rows (RFC 3339, UTC).
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// Every sequence the rows name (`seq` and `*_seq` columns), sorted.
+    pub seqs: Vec<i64>,
+    /// The rows themselves.
+    #[serde(skip)]
+    pub batches: Vec<RecordBatch>,
+    /// Why the hunt could not run, if it could not.
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+impl HuntResult {
+    /// Rows that count as hits (none for `info` hunts).
+    pub fn hits(&self) -> usize {
+        if self.hunt.severity == Severity::Info {
+            0
+        } else {
+            self.rows
+        }
+    }
+}
+
+/// Runs each hunt over the dataset in `ctx`; a hunt that fails is reported, not fatal.
+pub async fn run(
+    ctx: &SessionContext,
+    hunts: &[Hunt],
+    overrides: &BTreeMap<String, String>,
+) -> Result<Vec<HuntResult>> {
+    let mut results = Vec::with_capacity(hunts.len());
+    for hunt in hunts {
+        let started = std::time::Instant::now();
+        let sql = hunt.render(overrides)?;
+        let outcome = async {
+            let mut streams = query::run_sql(ctx, &sql).await?;
+            let stream = streams
+                .pop()
+                .ok_or_else(|| Error::Query("no statement".into()))?;
+            query::collect(stream).await
+        }
+        .await;
+        let mut r = HuntResult {
+            hunt: hunt.clone(),
+            rows: 0,
+            hosts: Vec::new(),
+            first: None,
+            last: None,
+            seqs: Vec::new(),
+            batches: Vec::new(),
+            error: None,
+            seconds: 0.0,
+        };
+        match outcome {
+            Ok((_, batches)) => summarise(&mut r, batches),
+            Err(e) => r.error = Some(e.to_string()),
+        }
+        r.seconds = started.elapsed().as_secs_f64();
+        results.push(r);
+    }
+    Ok(results)
+}
+
+fn summarise(r: &mut HuntResult, batches: Vec<RecordBatch>) {
+    let mut hosts = BTreeSet::new();
+    let mut seqs = BTreeSet::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for b in &batches {
+        r.rows += b.num_rows();
+        let schema = b.schema();
+        for (i, field) in schema.fields().iter().enumerate() {
+            let col = b.column(i);
+            let name = field.name();
+            if (name == "seq" || name.ends_with("_seq")) && field.data_type() == &DataType::Int64 {
+                let a = col.as_primitive::<Int64Type>();
+                seqs.extend(a.iter().flatten());
+            } else if name == "collector_id" && field.data_type() == &DataType::Utf8 {
+                hosts.extend(col.as_string::<i32>().iter().flatten().map(str::to_string));
+            } else if name == "event_time"
+                && matches!(
+                    field.data_type(),
+                    DataType::Timestamp(TimeUnit::Microsecond, _)
+                )
+            {
+                for t in col
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .iter()
+                    .flatten()
+                {
+                    first = first.min(t);
+                    last = last.max(t);
+                }
+            }
+        }
+    }
+    let fmt = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    if first <= last {
+        r.first = fmt(first);
+        r.last = fmt(last);
+    }
+    r.hosts = hosts.into_iter().collect();
+    r.seqs = seqs.into_iter().collect();
+    r.batches = batches;
+}
+
+/// `--list`: one line per hunt, then its parameters.
+pub fn list_text(hunts: &[Hunt]) -> String {
+    let width = hunts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for h in hunts {
+        out += &format!(
+            "{:<width$}  {:<8}  {:<22}  {}\n",
+            h.name,
+            format!("{:?}", h.severity).to_lowercase(),
+            h.attack.join(","),
+            h.title
+        );
+        for (p, default) in &h.params {
+            out += &format!("{:<width$}    param {p} = {default}\n", "");
+        }
+    }
+    out
+}
+
+/// The table printed by `hunt`: one line per hunt, hits first; with `rows`, each hunt's rows.
+pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
+    let mut order: Vec<&HuntResult> = results.iter().collect();
+    order.sort_by(|a, b| {
+        (b.hits() > 0, b.hunt.severity, b.rows)
+            .cmp(&(a.hits() > 0, a.hunt.severity, a.rows))
+            .then(a.hunt.name.cmp(&b.hunt.name))
+    });
+    let width = results
+        .iter()
+        .map(|r| r.hunt.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:<width$}  {:<8}  {:>6}  {:<24}  {:<24}  {:<24}\n",
+        "hunt", "severity", "hits", "hosts", "first", "last"
+    );
+    for r in &order {
+        let hits = match (&r.error, r.hunt.severity) {
+            (Some(_), _) => "ERROR".to_string(),
+            (None, Severity::Info) => format!("({})", r.rows),
+            (None, _) => r.rows.to_string(),
+        };
+        out += &format!(
+            "{:<width$}  {:<8}  {:>6}  {:<24}  {:<24}  {:<24}\n",
+            r.hunt.name,
+            format!("{:?}", r.hunt.severity).to_lowercase(),
+            hits,
+            r.hosts.join(","),
+            r.first.as_deref().unwrap_or("-"),
+            r.last.as_deref().unwrap_or("-"),
+        );
+    }
+    let total: usize = results.iter().map(HuntResult::hits).sum();
+    let with_hits = results.iter().filter(|r| r.hits() > 0).count();
+    out += &format!(
+        "\n{total} hits from {with_hits} of {} hunts (info hunts in parentheses: context, not hits)\n",
+        results.len()
+    );
+    for r in results.iter().filter(|r| r.error.is_some()) {
+        out += &format!(
+            "error in {}: {}\n",
+            r.hunt.name,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    if rows {
+        for r in order.iter().filter(|r| r.rows > 0) {
+            out += &format!("\n== {} ({}): {}\n", r.hunt.name, r.rows, r.hunt.title);
+            let table = datafusion::arrow::util::pretty::pretty_format_batches(&r.batches)?;
+            out += &format!("{table}\n");
+        }
+    }
+    Ok(out)
+}
+
+/// Rows as JSON objects.
+fn rows_json(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>> {
+    let mut buf = Vec::new();
+    {
+        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()?;
+    }
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&buf).map_err(|e| Error::Query(format!("rows to JSON: {e}")))
+}
+
+/// `--format json`: every hunt with its summary and its rows.
+pub fn to_json(dataset: &Path, results: &[HuntResult]) -> Result<serde_json::Value> {
+    let mut hunts = Vec::with_capacity(results.len());
+    for r in results {
+        let mut v = serde_json::to_value(r).expect("results serialize");
+        v["hits"] = r.hits().into();
+        v["results"] = rows_json(&r.batches)?.into();
+        hunts.push(v);
+    }
+    Ok(serde_json::json!({
+        "dataset": dataset.display().to_string(),
+        "total_hits": results.iter().map(HuntResult::hits).sum::<usize>(),
+        "hunts": hunts,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "-- title: Test hunt\n-- description: first line\n--   second line\n\
+        -- attack: T1, T2\n-- severity: high\n-- tags: a, b\n-- param: n = 3\n-- param: s = 'x'\n\
+        SELECT {{n}} AS n, {{s}} AS s;\n";
+
+    #[test]
+    fn header_and_params() {
+        let h = parse("dir/test", FILE).unwrap();
+        assert_eq!(h.title, "Test hunt");
+        assert_eq!(h.description, "first line second line");
+        assert_eq!(h.attack, vec!["T1", "T2"]);
+        assert_eq!(h.severity, Severity::High);
+        assert_eq!(h.tags, vec!["a", "b"]);
+        let none = BTreeMap::new();
+        assert_eq!(h.render(&none).unwrap().trim(), "SELECT 3 AS n, 'x' AS s;");
+        let given = parse_params(&["n=7".into(), "s=it's".into()]).unwrap();
+        assert_eq!(
+            h.render(&given).unwrap().trim(),
+            "SELECT 7 AS n, 'it''s' AS s;"
+        );
+        assert!(check_params(
+            std::slice::from_ref(&h),
+            &parse_params(&["zz=1".into()]).unwrap()
+        )
+        .is_err());
+        assert!(parse("x", "-- severity: dire\nSELECT 1").is_err());
+        assert!(parse("x", "-- title: only a header\n").is_err());
+        let undeclared = parse("x", "SELECT {{nope}}").unwrap();
+        assert!(undeclared.render(&none).is_err());
+    }
+
+    #[test]
+    fn selection() {
+        let pack = load(None).unwrap();
+        assert!(pack.len() >= 10);
+        let by_folder = select(pack.clone(), &["persistence".into()]).unwrap();
+        assert!(by_folder.iter().any(|h| h.name.starts_with("persistence/")));
+        assert!(by_folder
+            .iter()
+            .all(|h| h.name.starts_with("persistence/") || h.tags.contains(&"persistence".into())));
+        let by_tag = select(pack.clone(), &["ssh".into()]).unwrap();
+        assert!(by_tag.iter().all(|h| h.tags.contains(&"ssh".to_string())));
+        assert!(select(pack, &["no-such-hunt".into()]).is_err());
+    }
+}

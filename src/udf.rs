@@ -1,0 +1,240 @@
+//! SQL functions the hunts need, registered in every query session:
+//!
+//! - `is_private_ip(ip)`: true for addresses that never route on the internet (RFC 1918,
+//!   loopback, link-local, CGNAT 100.64/10, IPv6 unique-local and link-local); NULL when the
+//!   text is not an address.
+//! - `cidr_match(ip, cidr)`: true when `ip` lies in `cidr` (`10.0.0.0/8`, `fd00::/8`, or a bare
+//!   address); NULL when either side does not parse.
+//! - `socket_part(tuple, part)`: one part of a sysdig socket tuple `cip:cport->sip:sport`
+//!   (`part` is `cip`, `cport`, `sip` or `sport`), as text; NULL when the text is not a tuple.
+//!
+//! They work on whole Arrow arrays (a literal argument is expanded once per batch), so a hunt
+//! over millions of rows pays no per-row dispatch.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::cast::as_string_array;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::prelude::SessionContext;
+
+/// Registers every function of this module in `ctx`.
+pub fn register(ctx: &SessionContext) {
+    for udf in [private_ip_udf(), cidr_udf(), socket_part_udf()] {
+        ctx.register_udf(udf);
+    }
+}
+
+/// True for addresses that are not routed on the internet.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// A network in CIDR notation, or one address.
+fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match text.trim().split_once('/') {
+        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
+        None => {
+            let a = text.trim().parse::<IpAddr>().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+/// True when `ip` is inside `net/len` (both of the same family).
+pub fn in_cidr(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    let bits = |a: IpAddr| -> Option<u128> {
+        match a {
+            IpAddr::V4(v) => Some(u128::from(u32::from(v)) << 96),
+            IpAddr::V6(v) => Some(u128::from(v)),
+        }
+    };
+    if ip.is_ipv4() != net.is_ipv4() {
+        return false;
+    }
+    let len = if ip.is_ipv4() { len } else { len.min(128) };
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(len))
+    };
+    matches!((bits(ip), bits(net)), (Some(a), Some(b)) if a & mask == b & mask)
+}
+
+/// Splits `cip:cport->sip:sport` (IPv6 addresses may be bracketed) into its four parts.
+pub fn split_tuple(tuple: &str) -> Option<[&str; 4]> {
+    fn side(s: &str) -> Option<(&str, &str)> {
+        let (ip, port) = s.rsplit_once(':')?;
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        (!ip.is_empty() && port.parse::<u16>().is_ok()).then_some((ip, port))
+    }
+    let (client, server) = tuple.split_once("->")?;
+    let (cip, cport) = side(client)?;
+    let (sip, sport) = side(server)?;
+    Some([cip, cport, sip, sport])
+}
+
+fn strings(args: &[ColumnarValue]) -> DfResult<Vec<ArrayRef>> {
+    ColumnarValue::values_to_arrays(args)
+}
+
+fn private_ip_udf() -> ScalarUDF {
+    create_udf(
+        "is_private_ip",
+        vec![DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = strings(args)?;
+            let ips = as_string_array(&arrays[0])?;
+            let out: BooleanArray = ips
+                .iter()
+                .map(|v| {
+                    v.and_then(|s| s.trim().parse::<IpAddr>().ok())
+                        .map(is_private)
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+fn cidr_udf() -> ScalarUDF {
+    create_udf(
+        "cidr_match",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = strings(args)?;
+            let (ips, nets) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
+            let out: BooleanArray = ips
+                .iter()
+                .zip(nets.iter())
+                .map(|(ip, net)| {
+                    let ip = ip?.trim().parse::<IpAddr>().ok()?;
+                    Some(in_cidr(ip, parse_cidr(net?)?))
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+fn socket_part_udf() -> ScalarUDF {
+    create_udf(
+        "socket_part",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = strings(args)?;
+            let (tuples, parts) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
+            let out: StringArray = tuples
+                .iter()
+                .zip(parts.iter())
+                .map(|(t, p)| {
+                    let index = match p? {
+                        "cip" => 0,
+                        "cport" => 1,
+                        "sip" => 2,
+                        "sport" => 3,
+                        _ => return None,
+                    };
+                    split_tuple(t?).map(|parts| parts[index])
+                })
+                .collect();
+            debug_assert_eq!(out.len(), tuples.len());
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn private_addresses() {
+        for p in [
+            "10.0.2.30",
+            "192.168.1.1",
+            "172.16.0.1",
+            "127.0.0.1",
+            "100.64.0.1",
+            "fd00::1",
+            "::1",
+            "fe80::1",
+            "::ffff:10.1.2.3",
+        ] {
+            assert!(is_private(ip(p)), "{p}");
+        }
+        for p in [
+            "203.0.113.66",
+            "198.51.100.23",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_private(ip(p)), "{p}");
+        }
+    }
+
+    #[test]
+    fn cidr() {
+        assert!(in_cidr(ip("10.0.2.30"), parse_cidr("10.0.0.0/8").unwrap()));
+        assert!(!in_cidr(ip("11.0.2.30"), parse_cidr("10.0.0.0/8").unwrap()));
+        assert!(in_cidr(
+            ip("203.0.113.66"),
+            parse_cidr("203.0.113.66").unwrap()
+        ));
+        assert!(in_cidr(ip("1.2.3.4"), parse_cidr("0.0.0.0/0").unwrap()));
+        assert!(in_cidr(ip("fd12::5"), parse_cidr("fd00::/8").unwrap()));
+        assert!(!in_cidr(ip("10.0.0.1"), parse_cidr("fd00::/8").unwrap()));
+        assert_eq!(parse_cidr("10.0.0.0/33"), None);
+        assert_eq!(parse_cidr("nonsense"), None);
+    }
+
+    #[test]
+    fn tuples() {
+        assert_eq!(
+            split_tuple("10.0.1.10:40522->203.0.113.66:4444"),
+            Some(["10.0.1.10", "40522", "203.0.113.66", "4444"])
+        );
+        assert_eq!(
+            split_tuple("[fd00::1]:5000->[fd00::2]:22"),
+            Some(["fd00::1", "5000", "fd00::2", "22"])
+        );
+        assert_eq!(split_tuple("/run/mysqld/mysqld.sock"), None);
+        assert_eq!(split_tuple("a:b->c:d"), None);
+    }
+}

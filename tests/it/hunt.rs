@@ -1,0 +1,244 @@
+//! The saved hunt pack over the committed sample incident: every hunt runs, together they find
+//! every attack step of the answer key, and the benign look-alikes are never hits.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// Publishes `sample-data/incident.ndjson.zst` and exports it; returns (tempdir, dataset).
+async fn sample_dataset() -> (tempfile::TempDir, PathBuf) {
+    let server = Server::start(Kind::V2_14);
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = repo_root().join("sample-data/incident.ndjson.zst");
+    let o = jsreplay(&[
+        "publish",
+        "-s",
+        &server.url,
+        "--create",
+        sample.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let ds = tmp.path().join("ds");
+    let o = jsreplay(&[
+        "export",
+        "-s",
+        &server.url,
+        "-q",
+        "-o",
+        ds.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    check_manifest(&ds);
+    (tmp, ds)
+}
+
+fn query_rows(ds: &Path, sql: &str) -> Vec<serde_json::Value> {
+    let o = jsreplay(&[
+        "query",
+        ds.to_str().unwrap(),
+        sql,
+        "--format",
+        "ndjson",
+        "-q",
+    ]);
+    assert_ok(&o);
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn seq_set(rows: &[serde_json::Value]) -> BTreeSet<i64> {
+    rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pack_finds_the_sample_incident() {
+    let (_tmp, ds) = sample_dataset().await;
+    let o = jsreplay(&["hunt", ds.to_str().unwrap(), "--format", "json"]);
+    assert_ok(&o);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hunts = doc["hunts"].as_array().unwrap();
+    let pack: Vec<_> = std::fs::read_dir(repo_root().join("queries/hunts"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .collect();
+    assert_eq!(hunts.len(), pack.len(), "every hunt file runs");
+    let mut hit_seqs = BTreeSet::new();
+    for h in hunts {
+        assert!(h["error"].is_null(), "{}: {}", h["name"], h["error"]);
+        // Every reported row carries its sequence, and the summary agrees with the rows.
+        let results = h["results"].as_array().unwrap();
+        assert_eq!(h["rows"].as_u64().unwrap() as usize, results.len());
+        for row in results {
+            assert!(
+                row["seq"].is_i64(),
+                "{}: a row without seq: {row}",
+                h["name"]
+            );
+        }
+        if h["severity"] != "info" {
+            for s in h["seqs"].as_array().unwrap() {
+                hit_seqs.insert(s.as_i64().unwrap());
+            }
+        }
+    }
+
+    // Context: db-01's 90 s collector gap and app-01's collector restart, and nothing else.
+    let gaps = hunts
+        .iter()
+        .find(|h| h["name"] == "triage/collector_gaps")
+        .unwrap();
+    let kinds: Vec<(String, String)> = gaps["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["collector_id"].as_str().unwrap().into(),
+                r["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("db-01".into(), "silence".into()),
+            ("app-01".into(), "restart".into())
+        ]
+    );
+
+    // The answer key: each attack event, located by host, event number, process and file.
+    let key = jsreplay::sample::attack_steps(&jsreplay::sample::Config {
+        noise: 60_000,
+        seed: 20250710,
+    });
+    assert!(key.len() >= 35);
+    let mut missed = Vec::new();
+    for step in &key {
+        let rows = query_rows(
+            &ds,
+            &format!(
+                "SELECT seq FROM events WHERE collector_id = '{}' AND evt_num = {} \
+                 AND proc_name = '{}' AND fd_name = '{}'",
+                step.collector_id, step.evt_num, step.proc_name, step.fd_name
+            ),
+        );
+        assert!(
+            !rows.is_empty(),
+            "attack event not in the dataset: {step:?}"
+        );
+        if seq_set(&rows).is_disjoint(&hit_seqs) {
+            missed.push(format!(
+                "{} {} {} {}",
+                step.step, step.collector_id, step.proc_name, step.fd_name
+            ));
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "attack events no hunt found:\n{}",
+        missed.join("\n")
+    );
+
+    // Benign look-alikes: PAM reading shadow, Ansible writing cron, the nightly backup, cron's
+    // health checks.
+    let benign = query_rows(
+        &ds,
+        "SELECT seq FROM events WHERE proc_name = 'unix_chkpwd' \
+         OR proc_cmdline LIKE '%AnsiballZ%' OR proc_pname = 'backup.sh' \
+         OR proc_name = 'backup.sh' OR proc_pname = 'cron'",
+    );
+    let benign = seq_set(&benign);
+    assert!(benign.len() > 10, "the sample lost its look-alikes");
+    let flagged: Vec<_> = benign.intersection(&hit_seqs).collect();
+    assert!(
+        flagged.is_empty(),
+        "benign events reported as hits: {flagged:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selection_params_and_errors() {
+    let (tmp, ds) = sample_dataset().await;
+    let d = ds.to_str().unwrap();
+
+    // A selection by folder and by tag; the table names the hunts that ran.
+    let o = jsreplay(&[
+        "hunt",
+        d,
+        "--select",
+        "persistence",
+        "--select",
+        "ssh",
+        "--rows",
+    ]);
+    assert_ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("persistence/persistence_writes"), "{out}");
+    assert!(out.contains("lateral_movement/ssh_hop"), "{out}");
+    assert!(!out.contains("execution/reverse_shell"), "{out}");
+    assert!(
+        out.contains("/etc/cron.d/sysupdate"),
+        "rows are printed: {out}"
+    );
+
+    // db-01's clock is 2.4 s fast: a 1 s tolerance loses the app-01 -> db-01 hop.
+    let hops = |skew: &str| {
+        let o = jsreplay(&[
+            "hunt",
+            d,
+            "-n",
+            "lateral_movement/ssh_hop",
+            "-p",
+            &format!("skew_seconds={skew}"),
+            "--format",
+            "json",
+        ]);
+        assert_ok(&o);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        doc["hunts"][0]["rows"].as_u64().unwrap()
+    };
+    assert_eq!(hops("30"), 2);
+    assert_eq!(hops("1"), 1);
+
+    // Mistakes are usage errors (2), with the reason.
+    assert_code(
+        &jsreplay(&["hunt", d, "--select", "nope"]),
+        2,
+        "no hunt is named",
+    );
+    assert_code(
+        &jsreplay(&["hunt", d, "--param", "nope=1"]),
+        2,
+        "no selected hunt has this parameter",
+    );
+    assert_code(
+        &jsreplay(&["hunt", d, "--param", "novalue"]),
+        2,
+        "expected name=value",
+    );
+
+    // A team's own folder: a broken hunt is reported by name with the SQL error's code (5),
+    // after the others ran.
+    let own = tmp.path().join("own");
+    std::fs::create_dir_all(own.join("x")).unwrap();
+    std::fs::write(own.join("x/good.sql"), "-- title: Curl\n-- severity: low\nSELECT seq, collector_id, event_time FROM events WHERE proc_name = 'curl'\n").unwrap();
+    std::fs::write(
+        own.join("x/bad.sql"),
+        "-- title: Broken\nSELECT nope FROM events\n",
+    )
+    .unwrap();
+    let o = jsreplay(&["hunt", d, "--queries", own.to_str().unwrap()]);
+    assert_code(&o, 5, "x/bad");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("x/good") && out.contains("ERROR"), "{out}");
+
+    // --list needs no dataset.
+    let o = jsreplay(&["hunt", "--list"]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("T1021.004"));
+}
