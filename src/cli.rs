@@ -61,6 +61,16 @@ pub enum Command {
   jsreplay hunt incident/ --param skew_seconds=10 --format json > hits.json
   jsreplay hunt --list")]
     Hunt(HuntArgs),
+    /// A host's events in time order with process context (table, CSV, JSON lines, Timesketch).
+    #[command(after_help = "Examples:
+  jsreplay timeline incident/ --host web-01 --since 2025-07-10T02:10:00Z --until 2025-07-10T02:15:00Z
+  jsreplay timeline incident/ --host db-01 --format timesketch-jsonl -o db-01.jsonl")]
+    Timeline(TimelineArgs),
+    /// The ancestors and descendants of a process, safe against PID reuse.
+    #[command(after_help = "Examples:
+  jsreplay tree incident/ --host web-01 --pid 23030
+  jsreplay tree incident/ --host web-01 --pid 23030 --at 2025-07-10T01:35:00Z --format json")]
+    Tree(TreeArgs),
     /// Publish NDJSON lines ({\"subject\":…,\"payload\":…}) to a stream, with acknowledgements.
     #[command(after_help = "Example:
   jsreplay publish --stream SYSDIG_EVENTS --create sample-data/incident.ndjson")]
@@ -249,6 +259,42 @@ pub struct HuntArgs {
     /// List the hunts (name, severity, ATT&CK, title, parameters) and exit.
     #[arg(long)]
     pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    pub dataset: PathBuf,
+    /// Collector id of the host (all hosts when absent).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Start (inclusive) on the event's clock: RFC 3339, or a duration back from now (30m, 2h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End (exclusive), same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::timeline::TimelineFormat,
+    /// Write to this file instead (.csv, .jsonl/.ndjson, .json, .parquet: the extension decides).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    pub dataset: PathBuf,
+    /// Collector id of the host.
+    #[arg(long)]
+    pub host: String,
+    #[arg(long)]
+    pub pid: i64,
+    /// Which process had the pid at this time (PID reuse); the latest one when absent.
+    #[arg(long)]
+    pub at: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: HuntFormat,
 }
 
 /// Output of `hunt`.

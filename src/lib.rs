@@ -25,6 +25,8 @@ pub mod replay;
 pub mod sample;
 pub mod sink;
 pub mod subject;
+pub mod timeline;
+pub mod tree;
 pub mod udf;
 pub mod window;
 
@@ -41,6 +43,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Plan(a) => cmd_plan(a).await,
         Command::Query(a) => cmd_query(a).await,
         Command::Hunt(a) => cmd_hunt(a).await,
+        Command::Timeline(a) => cmd_timeline(a).await,
+        Command::Tree(a) => cmd_tree(a).await,
         Command::Publish(a) => cmd_publish(a).await,
         Command::Generate(a) => cmd_generate(a),
     }
@@ -231,6 +235,56 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
             failed.len(),
             failed.join("; ")
         )));
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
+    let now = chrono::Utc::now();
+    let time = |t: &Option<String>| t.as_deref().map(|t| window::parse_time(t, now)).transpose();
+    let req = timeline::TimelineRequest {
+        host: a.host.clone(),
+        since: time(&a.since)?,
+        until: time(&a.until)?,
+    };
+    let ctx = query::open(&a.dataset).await?;
+    let target = match &a.output {
+        Some(p) => query::Target::File(p.clone()),
+        None => query::Target::Stdout(a.format.writer()),
+    };
+    let mut streams = query::run_sql(&ctx, &timeline::sql(&req, a.format)).await?;
+    let stream = streams.pop().expect("one statement");
+    let rows = query::write_result(stream, &target).await?;
+    if rows == 0 {
+        eprintln!("no events match (check --host against: jsreplay query DATASET \"SELECT DISTINCT collector_id FROM events\")");
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
+    let at =
+        a.at.as_deref()
+            .map(|t| window::parse_time(t, chrono::Utc::now()))
+            .transpose()?;
+    let ctx = query::open(&a.dataset).await?;
+    let forest = tree::Forest::load(&ctx, &a.host).await?;
+    let (target, same_pid) = forest.pick(a.pid, at)?;
+    match a.format {
+        cli::HuntFormat::Json => print_json(&forest.to_json(target))?,
+        cli::HuntFormat::Table => {
+            if same_pid > 1 {
+                eprintln!(
+                    "pid {} was {same_pid} different processes on {}; showing the one {} (choose with --at)",
+                    a.pid,
+                    a.host,
+                    if at.is_some() { "alive at --at" } else { "seen last" }
+                );
+            }
+            std::io::stdout()
+                .lock()
+                .write_all(forest.render(target).as_bytes())
+                .map_err(|e| Error::io("stdout", e))?;
+        }
     }
     Ok(exit::OK)
 }

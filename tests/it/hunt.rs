@@ -242,3 +242,139 @@ async fn selection_params_and_errors() {
     assert_ok(&o);
     assert!(String::from_utf8_lossy(&o.stdout).contains("T1021.004"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_and_tree() {
+    let (tmp, ds) = sample_dataset().await;
+    let d = ds.to_str().unwrap();
+
+    // The minute around the reverse shell on web-01, as Timesketch JSON lines.
+    let (since, until) = ("2025-07-10T02:12:00Z", "2025-07-10T02:13:00Z");
+    let o = jsreplay(&[
+        "timeline",
+        d,
+        "--host",
+        "web-01",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--format",
+        "timesketch-jsonl",
+    ]);
+    assert_ok(&o);
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected = query_rows(
+        &ds,
+        "SELECT seq FROM events WHERE collector_id = 'web-01' AND coalesce(event_time, nats_time) \
+         >= TIMESTAMP '2025-07-10T02:12:00Z' AND coalesce(event_time, nats_time) < TIMESTAMP '2025-07-10T02:13:00Z'",
+    );
+    assert_eq!(lines.len(), expected.len());
+    assert!(lines.len() > 50);
+    let lo = chrono::DateTime::parse_from_rfc3339(since)
+        .unwrap()
+        .timestamp_micros();
+    let hi = chrono::DateTime::parse_from_rfc3339(until)
+        .unwrap()
+        .timestamp_micros();
+    let mut previous = i64::MIN;
+    for l in &lines {
+        assert_eq!(l["host"], "web-01");
+        let ts = l["timestamp"].as_i64().unwrap();
+        assert!(ts >= lo && ts < hi && ts >= previous, "{l}");
+        previous = ts;
+        let dt = chrono::DateTime::parse_from_rfc3339(l["datetime"].as_str().unwrap()).unwrap();
+        assert_eq!(dt.timestamp_micros(), ts);
+        assert!(l["message"].as_str().unwrap().starts_with("web-01 "));
+        assert!(l["timestamp_desc"].is_string());
+    }
+    assert!(lines.iter().any(|l| l["message"]
+        .as_str()
+        .unwrap()
+        .contains("/dev/tcp/203.0.113.66")));
+
+    // CSV to a file, with a header row.
+    let csv = tmp.path().join("t.csv");
+    let o = jsreplay(&[
+        "timeline",
+        d,
+        "--host",
+        "db-01",
+        "--format",
+        "csv",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("time,host,"));
+
+    // The reverse shell's tree: php-fpm above it, the key theft and the SSH hop below.
+    let o = jsreplay(&["tree", d, "--host", "web-01", "--pid", "23030"]);
+    assert_ok(&o);
+    let tree = String::from_utf8_lossy(&o.stdout).to_string();
+    for needle in [
+        "php-fpm8.1[1403]",
+        "=> bash[23030]",
+        "cat[23042]",
+        "ssh[23045]",
+    ] {
+        assert!(tree.contains(needle), "{needle} missing:\n{tree}");
+    }
+    assert!(!tree.contains("logrotate"), "{tree}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 different processes"));
+
+    // The same pid an hour earlier is another process (PID reuse).
+    let o = jsreplay(&[
+        "tree",
+        d,
+        "--host",
+        "web-01",
+        "--pid",
+        "23030",
+        "--at",
+        "2025-07-10T01:40:00Z",
+        "--format",
+        "json",
+    ]);
+    assert_ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["process"]["name"], "logrotate");
+    assert!(j["process"]["children"].as_array().unwrap().is_empty());
+
+    // Root's shell on app-01 descends from the SSH session through sudo and find.
+    let o = jsreplay(&[
+        "tree", d, "--host", "app-01", "--pid", "31260", "--format", "json",
+    ]);
+    assert_ok(&o);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = j["ancestors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["sshd", "bash", "sudo", "find"]);
+    let kids: Vec<&str> = j["process"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec!["cat", "tee", "ssh"]);
+
+    assert_code(
+        &jsreplay(&["tree", d, "--host", "web-01", "--pid", "999999"]),
+        2,
+        "no process with pid",
+    );
+    assert_code(
+        &jsreplay(&["tree", d, "--host", "nohost", "--pid", "1"]),
+        2,
+        "no process events",
+    );
+}
