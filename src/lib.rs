@@ -22,6 +22,7 @@ pub mod progress;
 pub mod publish;
 pub mod query;
 pub mod replay;
+pub mod report;
 pub mod sample;
 pub mod sink;
 pub mod subject;
@@ -229,6 +230,12 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
         .iter()
         .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.hunt.name)))
         .collect();
+    if let Some(path) = &a.report {
+        report::Report::build(&ctx, dataset, results)
+            .await?
+            .write(path)?;
+        eprintln!("report written to {}", path.display());
+    }
     if !failed.is_empty() {
         return Err(Error::Query(format!(
             "{} hunt(s) failed: {}",

@@ -378,3 +378,85 @@ async fn timeline_and_tree() {
         "no process events",
     );
 }
+
+/// Debian's Chromium (scripts/install-deps.sh --browser), or `JSREPLAY_CHROMIUM`.
+fn chromium() -> PathBuf {
+    let p = std::env::var_os("JSREPLAY_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/install-deps.sh --browser",
+        p.display()
+    );
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_renders_in_chromium() {
+    let (tmp, ds) = sample_dataset().await;
+    let html = tmp.path().join("report.html");
+    let md = tmp.path().join("report.md");
+    for f in [&html, &md] {
+        let o = jsreplay(&[
+            "hunt",
+            ds.to_str().unwrap(),
+            "--report",
+            f.to_str().unwrap(),
+        ]);
+        assert_ok(&o);
+    }
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !text.contains("http://") || !text.contains("src=\"http"),
+        "no external resources"
+    );
+    assert!(
+        text.contains("=&gt; bash[23030]"),
+        "the reverse shell's process tree is in the report"
+    );
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(markdown.contains("| execution/reverse_shell | critical |"));
+    assert!(markdown.contains("```\nweb-01\n"));
+
+    let profile = tmp.path().join("chromium-profile");
+    let o = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1400,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("run chromium");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let log = String::from_utf8_lossy(&o.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "the page logged to the console: {console:?}"
+    );
+    assert!(
+        dom.contains("data-chart=\"drawn\""),
+        "the chart was not drawn"
+    );
+    let hits: usize = dom
+        .split("data-hits=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|s| s.parse().ok())
+        .expect("hit marks counted");
+    assert!(hits >= 35, "{hits} hit marks on the chart");
+    assert!(dom.contains("<circle"), "SVG marks in the DOM");
+}

@@ -1,0 +1,482 @@
+//! Hunt reports: one self-contained file (HTML or Markdown) with the summary of every hunt, each
+//! host's activity over time with the hits marked, each hunt's rows, and the process tree around
+//! each hit. The HTML has no external resource (styles, data and the small chart script are
+//! inline), so it can be mailed or attached to a ticket and opened offline.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::hunt::{HuntResult, Severity};
+use crate::query;
+use crate::tree::Forest;
+
+/// Rows shown per hunt (the JSON output has them all).
+const MAX_ROWS: usize = 200;
+/// Process trees drawn per hunt.
+const MAX_TREES: usize = 8;
+/// Points on the activity chart's time axis.
+const BUCKETS: i64 = 240;
+
+/// Everything a report shows, gathered once for both formats.
+pub struct Report {
+    pub title: String,
+    pub dataset: String,
+    pub generated: String,
+    pub results: Vec<HuntResult>,
+    /// Host -> (bucket start µs, events).
+    pub activity: BTreeMap<String, Vec<(i64, i64)>>,
+    pub bucket_us: i64,
+    /// (host, time µs, hunt, severity, seq) of every hit.
+    pub hits: Vec<(String, i64, String, Severity, i64)>,
+    /// Hunt name -> rendered process trees around its hits.
+    pub trees: BTreeMap<String, Vec<String>>,
+}
+
+async fn rows(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<Vec<datafusion::arrow::array::RecordBatch>> {
+    let mut streams = query::run_sql(ctx, sql).await?;
+    Ok(query::collect(streams.pop().expect("one statement"))
+        .await?
+        .1)
+}
+
+impl Report {
+    /// Gathers the chart data and process trees for `results` from the dataset in `ctx`.
+    pub async fn build(
+        ctx: &SessionContext,
+        dataset: &Path,
+        results: Vec<HuntResult>,
+    ) -> Result<Report> {
+        let span = rows(
+            ctx,
+            "SELECT CAST(min(event_time) AS BIGINT), CAST(max(event_time) AS BIGINT) FROM events",
+        )
+        .await?;
+        let (lo, hi) = span
+            .first()
+            .filter(|b| b.num_rows() > 0 && !b.column(0).is_null(0))
+            .map(|b| {
+                let v = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
+                (v(0), v(1))
+            })
+            .unwrap_or((0, 0));
+        let bucket_us = ((hi - lo) / BUCKETS).max(1_000_000);
+        let mut activity: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        let counts = rows(
+            ctx,
+            &format!(
+                "SELECT coalesce(collector_id, '(unknown)') AS host, \
+                 (CAST(event_time AS BIGINT) - {lo}) / {bucket_us} AS b, \
+                 count(*) AS n FROM events WHERE event_time IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+        )
+        .await?;
+        for b in &counts {
+            let host = b.column(0).as_string::<i32>();
+            let bucket = b.column(1).as_primitive::<Int64Type>();
+            let n = b.column(2).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                activity
+                    .entry(host.value(i).to_string())
+                    .or_default()
+                    .push((lo + bucket.value(i) * bucket_us, n.value(i)));
+            }
+        }
+
+        // Where and when each hit happened, by its sequence.
+        let mut seq_hunts: BTreeMap<i64, Vec<&HuntResult>> = BTreeMap::new();
+        for r in results.iter().filter(|r| r.hits() > 0) {
+            for &s in &r.seqs {
+                seq_hunts.entry(s).or_default().push(r);
+            }
+        }
+        let mut hits = Vec::new();
+        let mut places: BTreeMap<i64, (String, Option<i64>, i64)> = BTreeMap::new();
+        if !seq_hunts.is_empty() {
+            let list: Vec<String> = seq_hunts.keys().map(i64::to_string).collect();
+            let found = rows(
+                ctx,
+                &format!(
+                    "SELECT seq, coalesce(collector_id, '(unknown)'), proc_pid, \
+                     coalesce(event_time, nats_time) FROM events WHERE seq IN ({})",
+                    list.join(",")
+                ),
+            )
+            .await?;
+            for b in &found {
+                let seq = b.column(0).as_primitive::<Int64Type>();
+                let host = b.column(1).as_string::<i32>();
+                let pid = b.column(2).as_primitive::<Int64Type>();
+                let t = b.column(3).as_primitive::<TimestampMicrosecondType>();
+                for i in 0..b.num_rows() {
+                    let pid = (!pid.is_null(i)).then(|| pid.value(i));
+                    places.insert(seq.value(i), (host.value(i).to_string(), pid, t.value(i)));
+                }
+            }
+        }
+        let mut forests: BTreeMap<String, Option<Forest>> = BTreeMap::new();
+        let mut trees: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (seq, hunts) in &seq_hunts {
+            let Some((host, pid, t)) = places.get(seq) else {
+                continue;
+            };
+            for r in hunts {
+                hits.push((host.clone(), *t, r.hunt.name.clone(), r.hunt.severity, *seq));
+            }
+            let Some(pid) = pid else { continue };
+            if !forests.contains_key(host) {
+                let forest = Forest::load(ctx, host).await.ok();
+                forests.insert(host.clone(), forest);
+            }
+            let Some(forest) = forests.get(host).and_then(Option::as_ref) else {
+                continue;
+            };
+            let at = chrono::DateTime::from_timestamp_micros(*t);
+            let Ok((target, _)) = forest.pick(*pid, at) else {
+                continue;
+            };
+            let text = format!("{host}\n{}", forest.render(target));
+            for r in hunts {
+                let list = trees.entry(r.hunt.name.clone()).or_default();
+                if list.len() < MAX_TREES && !list.contains(&text) {
+                    list.push(text.clone());
+                }
+            }
+        }
+        Ok(Report {
+            title: "jsreplay hunt report".into(),
+            dataset: dataset.display().to_string(),
+            generated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            results,
+            activity,
+            bucket_us,
+            hits,
+            trees,
+        })
+    }
+
+    /// Writes the report; the format follows the extension (`.html`/`.htm` or `.md`).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let text = match ext.as_str() {
+            "html" | "htm" => self.html()?,
+            "md" | "markdown" => self.markdown()?,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--report {}: use a .html or .md file name",
+                    path.display()
+                )))
+            }
+        };
+        let tmp = path.with_extension(format!("{ext}.tmp"));
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    fn ordered(&self) -> Vec<&HuntResult> {
+        let mut v: Vec<&HuntResult> = self.results.iter().collect();
+        v.sort_by(|a, b| {
+            (b.hits() > 0, b.hunt.severity)
+                .cmp(&(a.hits() > 0, a.hunt.severity))
+                .then(a.hunt.name.cmp(&b.hunt.name))
+        });
+        v
+    }
+
+    /// A hunt's rows as (header, cells), at most [`MAX_ROWS`].
+    fn table(r: &HuntResult) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let mut header = Vec::new();
+        let mut cells = Vec::new();
+        let options = FormatOptions::default().with_null("");
+        for b in &r.batches {
+            if header.is_empty() {
+                header = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+            }
+            let formatters = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for i in 0..b.num_rows() {
+                if cells.len() >= MAX_ROWS {
+                    return Ok((header, cells));
+                }
+                cells.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
+            }
+        }
+        Ok((header, cells))
+    }
+
+    fn severity(s: Severity) -> String {
+        format!("{s:?}").to_lowercase()
+    }
+
+    /// The Markdown report.
+    pub fn markdown(&self) -> Result<String> {
+        let mut md = format!(
+            "# {}\n\nDataset `{}`, generated {}.\n\n| hunt | severity | ATT&CK | hits | hosts | first | last |\n|---|---|---|---|---|---|---|\n",
+            self.title, self.dataset, self.generated
+        );
+        for r in self.ordered() {
+            let hits = match (&r.error, r.hunt.severity) {
+                (Some(_), _) => "error".to_string(),
+                (None, Severity::Info) => format!("({})", r.rows),
+                (None, _) => r.rows.to_string(),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {hits} | {} | {} | {} |",
+                r.hunt.name,
+                Self::severity(r.hunt.severity),
+                r.hunt.attack.join(", "),
+                r.hosts.join(", "),
+                r.first.as_deref().unwrap_or("-"),
+                r.last.as_deref().unwrap_or("-")
+            );
+        }
+        for r in self
+            .ordered()
+            .into_iter()
+            .filter(|r| r.rows > 0 || r.error.is_some())
+        {
+            let _ = write!(
+                md,
+                "\n## {}: {}\n\n{}\n\nSeverity {}, ATT&CK {}.\n\n",
+                r.hunt.name,
+                r.hunt.title,
+                r.hunt.description,
+                Self::severity(r.hunt.severity),
+                r.hunt.attack.join(", ")
+            );
+            if let Some(e) = &r.error {
+                let _ = writeln!(md, "**Error:** `{}`", e.replace('`', "'"));
+                continue;
+            }
+            let (header, cells) = Self::table(r)?;
+            let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+            let _ = writeln!(md, "| {} |", header.join(" | "));
+            let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+            for row in &cells {
+                let row: Vec<String> = row.iter().map(|c| esc(c)).collect();
+                let _ = writeln!(md, "| {} |", row.join(" | "));
+            }
+            if r.rows > cells.len() {
+                let _ = writeln!(
+                    md,
+                    "\n({} more rows: use `--format json`)",
+                    r.rows - cells.len()
+                );
+            }
+            for t in self.trees.get(&r.hunt.name).into_iter().flatten() {
+                let _ = write!(md, "\n```\n{t}```\n");
+            }
+        }
+        Ok(md)
+    }
+
+    /// The HTML report.
+    pub fn html(&self) -> Result<String> {
+        let data = serde_json::json!({
+            "bucket_ms": self.bucket_us / 1000,
+            "hosts": self.activity.iter().map(|(h, v)| serde_json::json!({
+                "host": h,
+                "points": v.iter().map(|(t, n)| [t / 1000, *n]).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "hits": self.hits.iter().map(|(h, t, hunt, sev, seq)| serde_json::json!({
+                "host": h, "t": t / 1000, "hunt": hunt, "severity": Self::severity(*sev), "seq": seq,
+            })).collect::<Vec<_>>(),
+        });
+        // `</` must not end the script element early.
+        let data = data.to_string().replace("</", "<\\/");
+        let mut body = String::new();
+        let _ = write!(
+            body,
+            "<h1>{}</h1><p class=\"meta\">Dataset <code>{}</code>, generated {}. {} hits from {} hunts.</p>",
+            esc(&self.title),
+            esc(&self.dataset),
+            esc(&self.generated),
+            self.results.iter().map(HuntResult::hits).sum::<usize>(),
+            self.results.len()
+        );
+        body +=
+            "<h2>Activity per host</h2><p class=\"meta\">Events per time bucket on each host's \
+                 own clock (events without a readable time are left out); hits marked by severity. \
+                 Hover a mark for the hunt and sequence.</p>\
+                 <div id=\"chart\"></div>";
+        body += "<h2>Hunts</h2><table class=\"summary\"><thead><tr><th>hunt</th><th>severity</th>\
+                 <th>ATT&amp;CK</th><th>hits</th><th>hosts</th><th>first</th><th>last</th></tr></thead><tbody>";
+        for r in self.ordered() {
+            let hits = match (&r.error, r.hunt.severity) {
+                (Some(_), _) => "error".to_string(),
+                (None, Severity::Info) => format!("({})", r.rows),
+                (None, _) => r.rows.to_string(),
+            };
+            let name = if r.rows > 0 || r.error.is_some() {
+                format!(
+                    "<a href=\"#{}\">{}</a>",
+                    anchor(&r.hunt.name),
+                    esc(&r.hunt.name)
+                )
+            } else {
+                esc(&r.hunt.name)
+            };
+            let _ = write!(
+                body,
+                "<tr class=\"sev-{}\"><td>{name}</td><td>{}</td><td>{}</td><td class=\"num\">{hits}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                Self::severity(r.hunt.severity),
+                Self::severity(r.hunt.severity),
+                esc(&r.hunt.attack.join(", ")),
+                esc(&r.hosts.join(", ")),
+                esc(r.first.as_deref().unwrap_or("-")),
+                esc(r.last.as_deref().unwrap_or("-")),
+            );
+        }
+        body += "</tbody></table>";
+        for r in self
+            .ordered()
+            .into_iter()
+            .filter(|r| r.rows > 0 || r.error.is_some())
+        {
+            let _ = write!(
+                body,
+                "<section id=\"{}\"><h3>{}: {}</h3><p>{}</p><p class=\"meta\">Severity {}, ATT&amp;CK {}, tags {}.</p>",
+                anchor(&r.hunt.name),
+                esc(&r.hunt.name),
+                esc(&r.hunt.title),
+                esc(&r.hunt.description),
+                Self::severity(r.hunt.severity),
+                esc(&r.hunt.attack.join(", ")),
+                esc(&r.hunt.tags.join(", "))
+            );
+            if let Some(e) = &r.error {
+                let _ = write!(body, "<p class=\"error\">{}</p></section>", esc(e));
+                continue;
+            }
+            let (header, cells) = Self::table(r)?;
+            body += "<div class=\"scroll\"><table><thead><tr>";
+            for h in &header {
+                let _ = write!(body, "<th>{}</th>", esc(h));
+            }
+            body += "</tr></thead><tbody>";
+            for row in &cells {
+                body += "<tr>";
+                for c in row {
+                    let _ = write!(body, "<td>{}</td>", esc(c));
+                }
+                body += "</tr>";
+            }
+            body += "</tbody></table></div>";
+            if r.rows > cells.len() {
+                let _ = write!(
+                    body,
+                    "<p class=\"meta\">{} more rows: <code>jsreplay hunt --select {} --format json</code></p>",
+                    r.rows - cells.len(),
+                    esc(&r.hunt.name)
+                );
+            }
+            for t in self.trees.get(&r.hunt.name).into_iter().flatten() {
+                let _ = write!(body, "<pre class=\"tree\">{}</pre>", esc(t));
+            }
+            body += "</section>";
+        }
+        Ok(format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{}</title><style>{STYLE}</style></head><body>{body}\
+             <script id=\"data\" type=\"application/json\">{data}</script>\
+             <script>{SCRIPT}</script></body></html>\n",
+            esc(&self.title)
+        ))
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn anchor(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}\
+h1{margin-bottom:.2em}.meta{color:#666}code,pre{font-family:ui-monospace,monospace}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}\
+th{background:#f4f4f4}.num{text-align:right}.scroll{overflow-x:auto;max-height:420px;overflow-y:auto}\
+tr.sev-critical td:first-child{border-left:4px solid #b00020}tr.sev-high td:first-child{border-left:4px solid #e65100}\
+tr.sev-medium td:first-child{border-left:4px solid #f9a825}tr.sev-low td:first-child{border-left:4px solid #1565c0}\
+pre.tree{background:#fafafa;border:1px solid #eee;padding:.6em;overflow-x:auto}.error{color:#b00020}\
+#chart svg{background:#fff;border:1px solid #eee}#chart .lane-label{font-size:12px;fill:#333}\
+#chart .axis{font-size:11px;fill:#666}";
+
+/// Draws the activity chart (one lane per host, events per bucket as a line, hits as marks)
+/// into `#chart` as SVG; marks the document when done so a test can tell it was drawn.
+const SCRIPT: &str = r#"
+(function () {
+  var data = JSON.parse(document.getElementById('data').textContent);
+  var chart = document.getElementById('chart');
+  var NS = 'http://www.w3.org/2000/svg';
+  var colors = {critical: '#b00020', high: '#e65100', medium: '#f9a825', low: '#1565c0'};
+  var lane = 70, left = 90, right = 20, top = 10, width = Math.max(chart.clientWidth || 1000, 600);
+  var hosts = data.hosts.map(function (h) { return h.host; });
+  var height = top + lane * hosts.length + 30;
+  var t0 = Infinity, t1 = -Infinity;
+  data.hosts.forEach(function (h) { h.points.forEach(function (p) { t0 = Math.min(t0, p[0]); t1 = Math.max(t1, p[0] + data.bucket_ms); }); });
+  data.hits.forEach(function (h) { t0 = Math.min(t0, h.t); t1 = Math.max(t1, h.t); });
+  if (!isFinite(t0)) { chart.textContent = 'No events.'; document.body.dataset.chart = 'empty'; return; }
+  if (t1 <= t0) { t1 = t0 + 1; }
+  var x = function (t) { return left + (t - t0) / (t1 - t0) * (width - left - right); };
+  function el(name, attrs, parent) {
+    var e = document.createElementNS(NS, name);
+    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    parent.appendChild(e);
+    return e;
+  }
+  var svg = el('svg', {width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, role: 'img'}, chart);
+  data.hosts.forEach(function (h, i) {
+    var base = top + lane * (i + 1) - 8, max = 1;
+    h.points.forEach(function (p) { max = Math.max(max, p[1]); });
+    el('text', {x: 4, y: base - lane / 2 + 12, 'class': 'lane-label'}, svg).textContent = h.host;
+    el('line', {x1: left, x2: width - right, y1: base, y2: base, stroke: '#ddd'}, svg);
+    var d = h.points.map(function (p, j) {
+      return (j ? 'L' : 'M') + x(p[0]).toFixed(1) + ' ' + (base - p[1] / max * (lane - 20)).toFixed(1);
+    }).join(' ');
+    el('path', {d: d, fill: 'none', stroke: '#90a4ae', 'stroke-width': 1, 'class': 'activity'}, svg);
+  });
+  data.hits.forEach(function (h) {
+    var i = hosts.indexOf(h.host);
+    if (i < 0) { return; }
+    var c = el('circle', {cx: x(h.t).toFixed(1), cy: top + lane * (i + 1) - 8, r: 5,
+      fill: colors[h.severity] || '#555', 'fill-opacity': 0.8, 'class': 'hit'}, svg);
+    el('title', {}, c).textContent = h.hunt + ' — seq ' + h.seq + ' — ' + new Date(h.t).toISOString();
+  });
+  [t0, (t0 + t1) / 2, t1].forEach(function (t, k) {
+    el('text', {x: x(t), y: height - 8, 'class': 'axis', 'text-anchor': ['start', 'middle', 'end'][k]}, svg)
+      .textContent = new Date(t).toISOString().replace('.000Z', 'Z');
+  });
+  document.body.dataset.chart = 'drawn';
+  document.body.dataset.hits = String(svg.querySelectorAll('circle.hit').length);
+})();
+"#;
