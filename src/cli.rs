@@ -72,6 +72,11 @@ pub enum Command {
   jsreplay tree incident/ --host web-01 --pid 23030
   jsreplay tree incident/ --host web-01 --pid 23030 --at 2025-07-10T01:35:00Z --format json")]
     Tree(TreeArgs),
+    /// Compile Sigma rules for Linux into SQL hunts (unsupported parts are reported per rule).
+    #[command(after_help = "Examples:
+  jsreplay sigma rules/linux/ -o queries/sigma/
+  jsreplay hunt incident/ --sigma rules/linux/")]
+    Sigma(SigmaArgs),
     /// Publish NDJSON lines ({\"subject\":…,\"payload\":…}) to a stream, with acknowledgements.
     #[command(after_help = "Example:
   jsreplay publish --stream SYSDIG_EVENTS --create sample-data/incident.ndjson")]
@@ -257,6 +262,9 @@ pub struct HuntArgs {
     /// With the table format, print each hunt's rows under the summary.
     #[arg(long)]
     pub rows: bool,
+    /// Also run these Sigma rules (a .yml file or a folder), compiled to SQL (selectable by tag `sigma`).
+    #[arg(long, value_name = "PATH")]
+    pub sigma: Option<PathBuf>,
     /// Also write a self-contained report: .html (activity chart, rows, process trees) or .md.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -299,6 +307,18 @@ pub struct TreeArgs {
     pub at: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: HuntFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SigmaArgs {
+    /// A Sigma rule (.yml) or a folder of rules (searched recursively).
+    pub rules: PathBuf,
+    /// Write each compiled rule as a hunt file (<rule>.sql) into this folder.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Print a JSON summary (compiled hunts with their SQL, unsupported rules with reasons).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output of `hunt`.

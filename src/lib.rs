@@ -24,6 +24,7 @@ pub mod query;
 pub mod replay;
 pub mod report;
 pub mod sample;
+pub mod sigma;
 pub mod sink;
 pub mod subject;
 pub mod timeline;
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Hunt(a) => cmd_hunt(a).await,
         Command::Timeline(a) => cmd_timeline(a).await,
         Command::Tree(a) => cmd_tree(a).await,
+        Command::Sigma(a) => cmd_sigma(a),
         Command::Publish(a) => cmd_publish(a).await,
         Command::Generate(a) => cmd_generate(a),
     }
@@ -199,7 +201,12 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
 }
 
 async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
-    let pack = hunt::load(a.queries.as_deref())?;
+    let mut pack = hunt::load(a.queries.as_deref())?;
+    if let Some(rules) = &a.sigma {
+        let (compiled, skipped) = sigma::compile_path(rules)?;
+        report_unsupported(&skipped);
+        pack.extend(compiled);
+    }
     let hunts = hunt::select(pack, &a.select)?;
     let overrides = hunt::parse_params(&a.params)?;
     hunt::check_params(&hunts, &overrides)?;
@@ -292,6 +299,55 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
                 .write_all(forest.render(target).as_bytes())
                 .map_err(|e| Error::io("stdout", e))?;
         }
+    }
+    Ok(exit::OK)
+}
+
+fn report_unsupported(skipped: &[sigma::Unsupported]) {
+    for u in skipped {
+        eprintln!(
+            "sigma: skipped {} ({}): {}",
+            u.file,
+            u.title,
+            u.reasons.join("; ")
+        );
+    }
+}
+
+fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
+    let (compiled, skipped) = sigma::compile_path(&a.rules)?;
+    report_unsupported(&skipped);
+    if let Some(dir) = &a.output {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for h in &compiled {
+            let name = h.name.trim_start_matches("sigma/");
+            let path = dir.join(format!("{name}.sql"));
+            std::fs::write(&path, sigma::hunt_file(h)).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    if a.json {
+        let doc = serde_json::json!({
+            "compiled": compiled.iter().map(|h| serde_json::json!({
+                "name": h.name, "title": h.title, "severity": h.severity, "attack": h.attack,
+                "sql": h.sql,
+            })).collect::<Vec<_>>(),
+            "unsupported": skipped,
+        });
+        print_json(&doc)?;
+    } else if a.output.is_none() {
+        let mut out = std::io::stdout().lock();
+        for h in &compiled {
+            out.write_all(format!("-- {}\n{}\n", h.name, sigma::hunt_file(h)).as_bytes())
+                .map_err(|e| Error::io("stdout", e))?;
+        }
+    }
+    eprintln!(
+        "sigma: {} rules compiled, {} unsupported",
+        compiled.len(),
+        skipped.len()
+    );
+    if compiled.is_empty() {
+        return Err(Error::Usage("no rule could be compiled".into()));
     }
     Ok(exit::OK)
 }

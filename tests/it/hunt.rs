@@ -460,3 +460,102 @@ async fn report_renders_in_chromium() {
     assert!(hits >= 35, "{hits} hit marks on the chart");
     assert!(dom.contains("<circle"), "SVG marks in the DOM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigma_rules_compile_and_find() {
+    let (tmp, ds) = sample_dataset().await;
+    let rules = repo_root().join("tests/fixtures/sigma");
+
+    // Compilation: five rules compile, two are reported with their reasons, none dropped silently.
+    let o = jsreplay(&["sigma", rules.to_str().unwrap(), "--json"]);
+    assert_ok(&o);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["compiled"].as_array().unwrap().len(), 5, "{doc:#}");
+    let unsupported = doc["unsupported"].as_array().unwrap();
+    let reasons = |file: &str| -> String {
+        unsupported
+            .iter()
+            .find(|u| u["file"].as_str().unwrap().ends_with(file))
+            .map(|u| u["reasons"].to_string())
+            .unwrap_or_else(|| panic!("{file} not reported: {doc:#}"))
+    };
+    assert!(reasons("proc_creation_lnx_base64_payload.yml").contains("base64offset"));
+    assert!(reasons("proc_creation_lnx_base64_payload.yml").contains("keyword"));
+    assert!(reasons("win_proc_creation_whoami.yml").contains("windows"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("5 rules compiled, 2 unsupported"),
+        "{stderr}"
+    );
+
+    // Written as hunt files, they run as a team's own folder.
+    let out = tmp.path().join("sigma-sql");
+    assert_ok(&jsreplay(&[
+        "sigma",
+        rules.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 5);
+
+    // Run with the pack: each rule finds its attack step, and only it.
+    let o = jsreplay(&[
+        "hunt",
+        ds.to_str().unwrap(),
+        "--sigma",
+        rules.to_str().unwrap(),
+        "--select",
+        "sigma",
+        "--format",
+        "json",
+    ]);
+    assert_ok(&o);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let expect = [
+        (
+            "sigma/proc_creation_lnx_devtcp_reverse_shell",
+            "proc_cmdline LIKE '%/dev/tcp/%'",
+        ),
+        (
+            "sigma/proc_creation_lnx_find_shell_escape",
+            "proc_name = 'find'",
+        ),
+        (
+            "sigma/file_event_lnx_cron_files",
+            "fd_name = '/etc/cron.d/sysupdate'",
+        ),
+        (
+            "sigma/net_connection_lnx_download_tool_public",
+            "proc_name = 'curl' AND evt_type = 'connect'",
+        ),
+        (
+            "sigma/proc_creation_lnx_shadow_reader",
+            "proc_cmdline = 'cat /etc/shadow'",
+        ),
+    ];
+    for (name, truth) in expect {
+        let hunt = doc["hunts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .unwrap_or_else(|| panic!("{name} did not run"));
+        let got: BTreeSet<i64> = hunt["seqs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_i64().unwrap())
+            .collect();
+        let want = seq_set(&query_rows(
+            &ds,
+            &format!("SELECT seq FROM events WHERE {truth}"),
+        ));
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "{name}");
+    }
+    assert_code(
+        &jsreplay(&["sigma", tmp.path().to_str().unwrap()]),
+        2,
+        "no Sigma rules",
+    );
+}

@@ -1,0 +1,592 @@
+//! Sigma rules for Linux compiled into hunts: SQL over `events` with the sysdig field mapping.
+//!
+//! Supported: `logsource` product `linux` with category `process_creation`, `file_event` or
+//! `network_connection`; selections as maps (fields ANDed) or lists of maps (ORed), value lists
+//! (ORed, or ANDed with `|all`); modifiers `contains`, `startswith`, `endswith`, `all`, `re`,
+//! `cidr`, `gt`, `gte`, `lt`, `lte`; `*`/`?` wildcards; `null`; conditions with `and`, `or`,
+//! `not`, parentheses, `1 of X*`, `all of X*`, `1 of them`, `all of them`. String matches are
+//! case-insensitive, as Sigma specifies (`re` is not). Anything else (another product or
+//! category, an unmapped field, another modifier, keyword lists, aggregations) makes the rule
+//! unsupported with the reasons listed: a rule is never compiled with a part left out.
+//!
+//! The SysArmor shape has no execve events, so a `process_creation` rule matches any event of a
+//! process whose fields match (the process existed with that image and command line); `Image`
+//! is the executable path when the payload has one, else `/` + the process name, so `endswith`
+//! matches on the program name work on every shape.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_yaml::Value;
+
+use crate::error::{Error, Result};
+use crate::hunt::{Hunt, Severity};
+
+/// A rule that could not be compiled, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Unsupported {
+    pub file: String,
+    pub title: String,
+    pub reasons: Vec<String>,
+}
+
+/// Every rule of a file or folder: the compiled hunts and the rules left out with their reasons.
+pub fn compile_path(path: &Path) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
+    let mut files = Vec::new();
+    collect(path, &mut files)?;
+    if files.is_empty() {
+        return Err(Error::Usage(format!(
+            "no Sigma rules (.yml, .yaml) at {}",
+            path.display()
+        )));
+    }
+    let (mut hunts, mut skipped) = (Vec::new(), Vec::new());
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        match compile(&stem, &text) {
+            Ok(h) => hunts.push(h),
+            Err(u) => skipped.push(Unsupported {
+                file: f.display().to_string(),
+                ..u
+            }),
+        }
+    }
+    Ok((hunts, skipped))
+}
+
+fn collect(path: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| Error::io(path, e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// What a field maps to in one log source.
+fn field(category: &str, name: &str) -> Option<(&'static str, bool)> {
+    // (SQL expression, numeric)
+    let process = match name {
+        "Image" => Some(("coalesce(proc_exepath, concat('/', proc_name))", false)),
+        "CommandLine" => Some(("proc_cmdline", false)),
+        "ParentImage" => Some(("concat('/', proc_pname)", false)),
+        "ParentCommandLine" => Some(("proc_pcmdline", false)),
+        "User" => Some(("user_name", false)),
+        "ProcessId" => Some(("proc_pid", true)),
+        "ParentProcessId" => Some(("proc_ppid", true)),
+        _ => None,
+    };
+    match category {
+        "process_creation" => process,
+        "file_event" => match name {
+            "TargetFilename" => Some(("fd_name", false)),
+            _ => process,
+        },
+        "network_connection" => match name {
+            "DestinationIp" => Some(("fd_sip", false)),
+            "DestinationPort" => Some(("fd_sport", true)),
+            "SourceIp" => Some(("fd_cip", false)),
+            "SourcePort" => Some(("fd_cport", true)),
+            _ => process,
+        },
+        _ => None,
+    }
+}
+
+/// The events a log source category covers.
+fn category_filter(category: &str) -> Option<&'static str> {
+    Some(match category {
+        "process_creation" => "proc_name IS NOT NULL",
+        "file_event" => {
+            "fd_name IS NOT NULL AND (evt_type IN ('write', 'creat', 'rename', 'renameat', 'renameat2') \
+             OR (evt_type IN ('open', 'openat', 'openat2') AND regexp_like(evt_args, 'O_WRONLY|O_RDWR|O_CREAT')))"
+        }
+        "network_connection" => "evt_type IN ('connect', 'accept') AND fd_sip IS NOT NULL",
+        _ => return None,
+    })
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A Sigma string with `*`/`?` wildcards (and `\` escapes) as a LIKE pattern.
+fn like_pattern(v: &str, prefix: bool, suffix: bool) -> String {
+    let mut out = String::new();
+    if prefix {
+        out.push('%');
+    }
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
+                let next = chars.next().expect("peeked");
+                if next == '\\' {
+                    out.push_str("\\\\");
+                } else {
+                    out.push(next);
+                }
+            }
+            '*' => out.push('%'),
+            '?' => out.push('_'),
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    if suffix {
+        out.push('%');
+    }
+    out
+}
+
+/// Compiles one field condition (`Field|mods: value(s)`).
+fn field_condition(category: &str, key: &str, value: &Value, why: &mut Vec<String>) -> String {
+    let mut parts = key.split('|');
+    let name = parts.next().unwrap_or_default();
+    let mods: Vec<&str> = parts.collect();
+    let Some((expr, numeric)) = field(category, name) else {
+        why.push(format!("field {name:?} has no mapping for {category}"));
+        return "FALSE".into();
+    };
+    let mut all = false;
+    let mut kind = "eq";
+    for m in &mods {
+        match *m {
+            "all" => all = true,
+            "contains" | "startswith" | "endswith" | "re" | "cidr" | "gt" | "gte" | "lt"
+            | "lte" => kind = m,
+            other => why.push(format!("modifier {other:?} of {name} is not supported")),
+        }
+    }
+    let values: Vec<&Value> = match value {
+        Value::Sequence(v) => v.iter().collect(),
+        v => vec![v],
+    };
+    let mut terms = Vec::new();
+    for v in values {
+        let text = match v {
+            Value::Null => {
+                terms.push(format!("{expr} IS NULL"));
+                continue;
+            }
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                why.push(format!("value {other:?} of {name} is not a scalar"));
+                continue;
+            }
+        };
+        let term = match kind {
+            "re" => format!("regexp_like({expr}, {})", quote(&text)),
+            "cidr" => format!("cidr_match({expr}, {})", quote(&text)),
+            "gt" | "gte" | "lt" | "lte" => {
+                let op = match kind {
+                    "gt" => ">",
+                    "gte" => ">=",
+                    "lt" => "<",
+                    _ => "<=",
+                };
+                match text.parse::<f64>() {
+                    Ok(_) => format!("{expr} {op} {text}"),
+                    Err(_) => {
+                        why.push(format!("{name}|{kind} needs a number, not {text:?}"));
+                        "FALSE".into()
+                    }
+                }
+            }
+            "eq" if numeric => match text.parse::<i64>() {
+                Ok(n) => format!("{expr} = {n}"),
+                Err(_) => format!(
+                    "CAST({expr} AS VARCHAR) ILIKE {}",
+                    quote(&like_pattern(&text, false, false))
+                ),
+            },
+            _ => {
+                let (pre, suf) = match kind {
+                    "contains" => (true, true),
+                    "startswith" => (false, true),
+                    "endswith" => (true, false),
+                    _ => (false, false),
+                };
+                let target = if numeric {
+                    format!("CAST({expr} AS VARCHAR)")
+                } else {
+                    expr.to_string()
+                };
+                format!("{target} ILIKE {}", quote(&like_pattern(&text, pre, suf)))
+            }
+        };
+        terms.push(term);
+    }
+    if terms.is_empty() {
+        return "FALSE".into();
+    }
+    let joiner = if all { " AND " } else { " OR " };
+    format!("({})", terms.join(joiner))
+}
+
+/// Compiles one named selection.
+fn selection(category: &str, name: &str, value: &Value, why: &mut Vec<String>) -> String {
+    match value {
+        Value::Mapping(m) => {
+            let mut parts = Vec::new();
+            for (k, v) in m {
+                match k.as_str() {
+                    Some(k) => parts.push(field_condition(category, k, v, why)),
+                    None => why.push(format!("selection {name} has a non-text key")),
+                }
+            }
+            if parts.is_empty() {
+                "TRUE".into()
+            } else {
+                format!("({})", parts.join(" AND "))
+            }
+        }
+        Value::Sequence(items) if items.iter().all(|i| matches!(i, Value::Mapping(_))) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| selection(category, name, i, why))
+                .collect();
+            format!("({})", parts.join(" OR "))
+        }
+        Value::Sequence(_) | Value::String(_) => {
+            why.push(format!(
+                "selection {name} is a keyword search (no field): not supported"
+            ));
+            "FALSE".into()
+        }
+        other => {
+            why.push(format!(
+                "selection {name} has an unexpected form: {other:?}"
+            ));
+            "FALSE".into()
+        }
+    }
+}
+
+/// A tiny recursive-descent parser for Sigma conditions over compiled selections.
+struct Cond<'a> {
+    tokens: Vec<String>,
+    at: usize,
+    sels: &'a BTreeMap<String, String>,
+    why: &'a mut Vec<String>,
+}
+
+impl Cond<'_> {
+    fn peek(&self) -> Option<&str> {
+        self.tokens.get(self.at).map(String::as_str)
+    }
+    fn next(&mut self) -> Option<String> {
+        let t = self.tokens.get(self.at).cloned();
+        self.at += 1;
+        t
+    }
+    fn or(&mut self) -> String {
+        let mut parts = vec![self.and()];
+        while self.peek() == Some("or") {
+            self.next();
+            parts.push(self.and());
+        }
+        if parts.len() == 1 {
+            parts.pop().expect("one")
+        } else {
+            format!("({})", parts.join(" OR "))
+        }
+    }
+    fn and(&mut self) -> String {
+        let mut parts = vec![self.not()];
+        while self.peek() == Some("and") {
+            self.next();
+            parts.push(self.not());
+        }
+        if parts.len() == 1 {
+            parts.pop().expect("one")
+        } else {
+            format!("({})", parts.join(" AND "))
+        }
+    }
+    fn not(&mut self) -> String {
+        if self.peek() == Some("not") {
+            self.next();
+            return format!("(NOT coalesce({}, FALSE))", self.not());
+        }
+        self.atom()
+    }
+    fn matching(&mut self, pattern: &str) -> Vec<String> {
+        let found: Vec<String> = self
+            .sels
+            .iter()
+            .filter(|(name, _)| {
+                pattern == "them"
+                    || match pattern.strip_suffix('*') {
+                        Some(prefix) => name.starts_with(prefix),
+                        None => *name == pattern,
+                    }
+            })
+            .map(|(_, sql)| sql.clone())
+            .collect();
+        if found.is_empty() {
+            self.why.push(format!(
+                "condition names {pattern:?}, which matches no selection"
+            ));
+        }
+        found
+    }
+    fn atom(&mut self) -> String {
+        match self.next().as_deref() {
+            Some("(") => {
+                let inner = self.or();
+                if self.next().as_deref() != Some(")") {
+                    self.why
+                        .push("condition has an unclosed parenthesis".into());
+                }
+                inner
+            }
+            Some(q @ ("1" | "all" | "any")) if self.peek() == Some("of") => {
+                let q = q.to_string();
+                self.next();
+                let pattern = self.next().unwrap_or_default();
+                let parts = self.matching(&pattern);
+                if parts.is_empty() {
+                    return "FALSE".into();
+                }
+                let joiner = if q == "all" { " AND " } else { " OR " };
+                format!("({})", parts.join(joiner))
+            }
+            Some(name) if self.sels.contains_key(name) => self.sels[name].clone(),
+            Some(other) => {
+                self.why
+                    .push(format!("condition term {other:?} is not supported"));
+                "FALSE".into()
+            }
+            None => {
+                self.why.push("condition ends early".into());
+                "FALSE".into()
+            }
+        }
+    }
+}
+
+fn tokens(condition: &str) -> Vec<String> {
+    condition
+        .replace('(', " ( ")
+        .replace(')', " ) ")
+        .split_whitespace()
+        .map(|t| match t.to_ascii_lowercase().as_str() {
+            w @ ("and" | "or" | "not" | "of" | "all" | "them") => w.to_string(),
+            _ => t.to_string(),
+        })
+        .collect()
+}
+
+/// Compiles one rule's YAML text into a hunt named `sigma/<stem>`.
+pub fn compile(stem: &str, text: &str) -> std::result::Result<Hunt, Unsupported> {
+    let mut why = Vec::new();
+    let doc: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Unsupported {
+                file: String::new(),
+                title: stem.into(),
+                reasons: vec![format!("not YAML: {e}")],
+            })
+        }
+    };
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    let title = s(&doc["title"]).unwrap_or_else(|| stem.to_string());
+    let product = s(&doc["logsource"]["product"]).unwrap_or_default();
+    let category = s(&doc["logsource"]["category"]).unwrap_or_default();
+    if product != "linux" {
+        why.push(format!(
+            "logsource product {product:?}: only linux is mapped"
+        ));
+    }
+    let filter = category_filter(&category);
+    if filter.is_none() {
+        why.push(format!(
+            "logsource category {category:?}: only process_creation, file_event, network_connection are mapped"
+        ));
+    }
+    let detection = doc["detection"].as_mapping().cloned().unwrap_or_default();
+    let mut sels = BTreeMap::new();
+    let mut condition = None;
+    for (k, v) in &detection {
+        match k.as_str() {
+            Some("condition") => condition = v.as_str().map(str::to_string),
+            Some("timeframe") => why.push("timeframe (aggregation) is not supported".into()),
+            Some(name) => {
+                let sql = selection(&category, name, v, &mut why);
+                sels.insert(name.to_string(), sql);
+            }
+            None => why.push("detection has a non-text key".into()),
+        }
+    }
+    let condition = match condition {
+        Some(c) if c.contains('|') => {
+            why.push(format!(
+                "condition {c:?} uses an aggregation: not supported"
+            ));
+            String::new()
+        }
+        Some(c) => c,
+        None => {
+            why.push("detection has no single condition string".into());
+            String::new()
+        }
+    };
+    let mut parser = Cond {
+        tokens: tokens(&condition),
+        at: 0,
+        sels: &sels,
+        why: &mut why,
+    };
+    let where_sql = parser.or();
+    if parser.at < parser.tokens.len() {
+        why.push(format!("condition {condition:?} has trailing terms"));
+    }
+    if !why.is_empty() {
+        return Err(Unsupported {
+            file: String::new(),
+            title,
+            reasons: why,
+        });
+    }
+    let severity = match s(&doc["level"]).as_deref() {
+        Some("critical") => Severity::Critical,
+        Some("high") => Severity::High,
+        Some("medium") => Severity::Medium,
+        Some("low") => Severity::Low,
+        _ => Severity::Info,
+    };
+    let tags: Vec<String> = doc["tags"]
+        .as_sequence()
+        .map(|t| {
+            t.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let attack = tags
+        .iter()
+        .filter_map(|t| {
+            t.strip_prefix("attack.t")
+                .map(|id| format!("T{}", id.to_uppercase()))
+        })
+        .collect();
+    let sql = format!(
+        "SELECT seq, collector_id, event_time, evt_type, proc_pid, proc_name, proc_cmdline, \
+         proc_pname, proc_pcmdline, fd_name, fd_sip, fd_sport\nFROM events\nWHERE ({})\n  AND {where_sql}\nORDER BY event_time, seq",
+        filter.expect("checked above")
+    );
+    Ok(Hunt {
+        name: format!("sigma/{stem}"),
+        title,
+        description: s(&doc["description"])
+            .unwrap_or_default()
+            .trim()
+            .replace('\n', " "),
+        attack,
+        severity,
+        tags: vec!["sigma".into(), category],
+        params: Vec::new(),
+        sql,
+    })
+}
+
+/// A compiled rule as a hunt file (header + SQL), to keep with the team's hunts.
+pub fn hunt_file(h: &Hunt) -> String {
+    format!(
+        "-- title: {}\n-- description: {}\n-- attack: {}\n-- severity: {}\n-- tags: {}\n{}\n",
+        h.title,
+        h.description,
+        h.attack.join(", "),
+        format!("{:?}", h.severity).to_lowercase(),
+        h.tags.join(", "),
+        h.sql
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = r#"
+title: Find spawning a shell
+id: 00000000-0000-0000-0000-000000000001
+level: high
+tags: [attack.privilege_escalation, attack.t1548.003]
+logsource: {product: linux, category: process_creation}
+detection:
+  selection:
+    Image|endswith: '/find'
+    CommandLine|contains|all: ['-exec', '/bin/sh']
+  filter:
+    User: backup
+  condition: selection and not filter
+"#;
+
+    #[test]
+    fn compiles_a_rule() {
+        let h = compile("find_shell", RULE).unwrap();
+        assert_eq!(h.name, "sigma/find_shell");
+        assert_eq!(h.severity, Severity::High);
+        assert_eq!(h.attack, vec!["T1548.003"]);
+        assert!(h.sql.contains("ILIKE '%/find'"), "{}", h.sql);
+        assert!(
+            h.sql
+                .contains("proc_cmdline ILIKE '%-exec%' AND proc_cmdline ILIKE '%/bin/sh%'"),
+            "{}",
+            h.sql
+        );
+        assert!(h.sql.contains("NOT coalesce("), "{}", h.sql);
+        // The file form parses back into the same hunt.
+        let again = crate::hunt::parse("x", &hunt_file(&h)).unwrap();
+        assert_eq!(again.sql.trim(), h.sql.trim());
+    }
+
+    #[test]
+    fn reports_what_it_cannot_do() {
+        let bad = RULE
+            .replace("Image|endswith", "Image|base64offset|contains")
+            .replace("User: backup", "CurrentDirectory: /tmp")
+            .replace("selection and not filter", "selection | count() > 5");
+        let u = compile("x", &bad).unwrap_err();
+        let all = u.reasons.join("; ");
+        assert!(all.contains("base64offset"), "{all}");
+        assert!(all.contains("CurrentDirectory"), "{all}");
+        assert!(all.contains("aggregation"), "{all}");
+        let windows = RULE.replace("product: linux", "product: windows");
+        assert!(compile("x", &windows).unwrap_err().reasons[0].contains("windows"));
+    }
+
+    #[test]
+    fn patterns_and_conditions() {
+        assert_eq!(like_pattern("a*b?c%d_e", false, false), "a%b_c\\%d\\_e");
+        assert_eq!(like_pattern("x\\*y", true, true), "%x*y%");
+        assert_eq!(
+            tokens("1 of sel_* AND NOT (f1 or f2)"),
+            vec!["1", "of", "sel_*", "and", "not", "(", "f1", "or", "f2", ")"]
+        );
+    }
+}
