@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/jsreplay-target
 CARGO ?= cargo
 
-.PHONY: all deps build demo test ci fmt clippy sample bench clean-tools
+.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts clean-tools
 
 all: build
 
@@ -38,9 +38,15 @@ ci: deps fmt clippy
 ## BENCH_MESSAGES=200000 make bench for a quick run.
 BENCH_MESSAGES ?= 1000000
 bench:
-	./scripts/install-deps.sh
+	./scripts/install-deps.sh --python
 	$(CARGO) build --release --bins
 	$(CARGO) bench --bench export -- --messages $(BENCH_MESSAGES)
+
+## Only the hunt pack against DuckDB (same data as `make bench`).
+bench-hunts:
+	./scripts/install-deps.sh --python
+	$(CARGO) build --release --bins
+	$(CARGO) bench --bench export -- --messages $(BENCH_MESSAGES) --hunts-only
 
 ## Regenerate the committed sample (deterministic: the same bytes every time).
 sample: build

@@ -9,7 +9,10 @@
 //! (f) the seek (a time window resolved to sequences) at N and 10 × N messages. Writes `bench/results/<timestamp>.{md,json}` and prints the
 //! table with ratios to the raw drain.
 //!
-//! Usage: `cargo bench --bench export -- [--messages N] [--jsreplay PATH] [--nats-server PATH]`.
+//! Then the hunt pack over an export of the N events, `jsreplay hunt` against DuckDB on the same
+//! files (`--hunts-only` runs just that part).
+//!
+//! Usage: `cargo bench --bench export -- [--messages N] [--hunts-only] [--jsreplay PATH] [--nats-server PATH]`.
 
 #[path = "../tests/support/proxy.rs"]
 #[allow(dead_code)] // the bench uses the latency only, not the cuts
@@ -260,6 +263,134 @@ async fn seek_cost(jsreplay: &Path, client: &async_nats::Client, port: u16, size
     }
 }
 
+/// DuckDB over the same files: each hunt timed (execute and fetch every row), with the pack's
+/// SQL functions as macros (`regexp_like` is `regexp_matches` there).
+const DUCK_HUNTS: &str = r#"
+import duckdb, json, sys, time
+ds, hunts = sys.argv[1], json.loads(sys.argv[2])
+con = duckdb.connect()
+con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{ds}/**/*.parquet', hive_partitioning = true)")
+con.execute(r"""CREATE MACRO is_private_ip(ip) AS
+  regexp_matches(ip, '^(10\.|127\.|192\.168\.|169\.254\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|0\.0\.0\.0$)')
+  OR regexp_matches(lower(ip), '^(::1$|f[cd]|fe[89ab])')""")
+out = []
+for name, sql in hunts:
+    sql = sql.replace("regexp_like(", "regexp_matches(")
+    started = time.perf_counter()
+    rows = con.execute(sql).fetch_arrow_table().num_rows  # Arrow, as jsreplay's engine produces
+    out.append({"name": name, "rows": rows, "seconds": time.perf_counter() - started})
+print(json.dumps(out))
+"#;
+
+/// The hunt pack over an export of the bench's stream: DataFusion (`jsreplay hunt`) against
+/// DuckDB on the same files, per hunt and in total; returns the markdown section and JSON.
+fn hunt_bench(jsreplay: &Path, url: &str, root: &Path, dir: &Path) -> (String, serde_json::Value) {
+    let ds = dir.join("hunt-dataset");
+    let status = Command::new(jsreplay)
+        .args(["export", "-q", "-s", url, "--stream", "SYSDIG_EVENTS", "-o"])
+        .arg(&ds)
+        .status()
+        .expect("export");
+    assert!(status.success());
+    let pack = jsreplay::hunt::load(None).unwrap();
+    let rendered: Vec<(String, String)> = pack
+        .iter()
+        .map(|h| (h.name.clone(), h.render(&Default::default()).unwrap()))
+        .collect();
+    let python = root.join(".tools/venv/bin/python");
+    let duck = || -> Vec<serde_json::Value> {
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(DUCK_HUNTS)
+            .arg(&ds)
+            .arg(serde_json::to_string(&rendered).unwrap())
+            .output()
+            .expect("python with duckdb (scripts/install-deps.sh --python)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let ours = || -> (f64, serde_json::Value) {
+        let started = Instant::now();
+        let out = Command::new(jsreplay)
+            .args(["hunt", "--format", "json"])
+            .arg(&ds)
+            .output()
+            .expect("jsreplay hunt");
+        let secs = started.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (secs, serde_json::from_slice(&out.stdout).unwrap())
+    };
+    // One warm-up run each (page cache), then the measured runs.
+    let _ = (duck(), ours());
+    let theirs = duck();
+    let (wall, doc) = ours();
+    let mut md = String::from(
+        "\n## Hunt pack over the same dataset: DataFusion (jsreplay hunt) against DuckDB\n\n\
+         | hunt | rows (jsreplay) | rows (DuckDB) | jsreplay ms | DuckDB ms |\n|---|---|---|---|---|\n",
+    );
+    let (mut df_total, mut duck_total, mut same) = (0.0, 0.0, true);
+    for h in doc["hunts"].as_array().unwrap() {
+        let name = h["name"].as_str().unwrap();
+        let d = theirs
+            .iter()
+            .find(|t| t["name"] == name)
+            .expect("DuckDB ran every hunt");
+        let (rows, drows) = (h["rows"].as_u64().unwrap(), d["rows"].as_u64().unwrap());
+        let ms = h["seconds"].as_f64().unwrap() * 1e3;
+        let dms = d["seconds"].as_f64().unwrap() * 1e3;
+        df_total += ms;
+        duck_total += dms;
+        same &= rows == drows;
+        let differs = if rows == drows { "" } else { " (differs)" };
+        md += &format!("| {name} | {rows} | {drows}{differs} | {ms:.0} | {dms:.0} |\n");
+    }
+    md += &format!(
+        "| **total** (sum of hunts) | | | {df_total:.0} | {duck_total:.0} |\n\n\
+         `jsreplay hunt` wall time, process start to exit ({} hunts, dataset opened once): {wall:.2} s.\n\n\
+         | target | measured | met |\n|---|---|---|\n\
+         | hunt pack < 5 s on this machine | {wall:.2} s | {} |\n\
+         | DataFusion total <= DuckDB total | {df_total:.0} ms vs {duck_total:.0} ms | {} |\n\
+         | both engines return the same row counts | {} | {} |\n",
+        rendered.len(),
+        yes(wall < 5.0),
+        yes(df_total <= duck_total),
+        if same { "all equal" } else { "some differ" },
+        yes(same),
+    );
+    let json = serde_json::json!({
+        "jsreplay_wall_seconds": wall,
+        "jsreplay_total_ms": df_total,
+        "duckdb_total_ms": duck_total,
+        "jsreplay": doc["hunts"].as_array().unwrap().iter().map(|h| serde_json::json!({
+            "name": h["name"], "rows": h["rows"], "seconds": h["seconds"]})).collect::<Vec<_>>(),
+        "duckdb": theirs,
+    });
+    (md, json)
+}
+
+/// Prints the markdown and writes both files under bench/results/.
+fn write_results(root: &Path, suffix: &str, md: &str, json: &serde_json::Value) {
+    println!("{md}");
+    let dir = root.join("bench/results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    std::fs::write(dir.join(format!("{stamp}{suffix}.md")), md).unwrap();
+    std::fs::write(
+        dir.join(format!("{stamp}{suffix}.json")),
+        serde_json::to_vec_pretty(json).unwrap(),
+    )
+    .unwrap();
+    eprintln!("bench: wrote bench/results/{stamp}{suffix}.md and .json");
+}
+
 async fn raw_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
     let s = js.get_stream(stream).await.unwrap();
     let c = s
@@ -336,6 +467,15 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    let tmp = tempfile::tempdir().unwrap();
+    if std::env::args().any(|a| a == "--hunts-only") {
+        let (md, json) = hunt_bench(&jsreplay, &url, &root, tmp.path());
+        let md = format!(
+            "# jsreplay bench: hunts\n\n{published} SysArmor-shaped events (avg {avg:.0} B), exported once.\n{md}"
+        );
+        write_results(&root, "-hunts", &md, &json);
+        return;
+    }
     let mut rows = Vec::new();
     let raw = raw_drain(&js, "SYSDIG_EVENTS", published).await;
     let raw_rate = published as f64 / raw;
@@ -353,7 +493,6 @@ async fn main() {
         raw,
         None,
     ));
-    let tmp = tempfile::tempdir().unwrap();
     let export = |server: &str, workers: Option<usize>, path: &str| -> (f64, f64) {
         let out = tmp.path().join("out");
         let mut cmd = Command::new(&jsreplay);
@@ -406,6 +545,8 @@ async fn main() {
             rows.push(row(case, secs, Some(rss)));
         }
     }
+
+    let (hunt_md, hunt_json) = hunt_bench(&jsreplay, &url, &root, tmp.path());
 
     // (f) Seek at the first size, (e) peak RSS at 4 × the size, (f) seek again at 10 ×.
     let mut seeks = vec![seek_cost(&jsreplay, &client, port, published).await];
@@ -511,15 +652,7 @@ async fn main() {
         10 * n,
         yes(worst_seek <= 5.0 && seeks.iter().all(|sk| sk.range_ok)),
     );
-    println!("{md}");
-    let dir = root.join("bench/results");
-    std::fs::create_dir_all(&dir).unwrap();
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    std::fs::write(dir.join(format!("{stamp}.md")), &md).unwrap();
-    std::fs::write(
-        dir.join(format!("{stamp}.json")),
-        serde_json::to_vec_pretty(&serde_json::json!({ "exports": rows, "seeks": seeks })).unwrap(),
-    )
-    .unwrap();
-    eprintln!("bench: wrote bench/results/{stamp}.md and .json");
+    md += &hunt_md;
+    let json = serde_json::json!({ "exports": rows, "seeks": seeks, "hunts": hunt_json });
+    write_results(&root, "", &md, &json);
 }
