@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: a throwaway nats-server 2.14 with JetStream on a free port and temporary storage,
 # the sample incident published into SYSDIG_EVENTS, the window planned and exported to Parquet,
-# a few questions asked in SQL, and everything stopped and removed again.
+# the hunt pack run (with an HTML report), a process tree and a timeline, a few questions asked in
+# SQL, and everything stopped and removed again.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/jsreplay"
@@ -25,10 +26,14 @@ step "plan: what does the last 10 minutes of the stream hold?" \
 step "export the window to Parquet" \
   "$bin" export --stream SYSDIG_EVENTS --since 10m -o "$work/incident"
 step "the dataset" find "$work/incident" -type f -printf '%P  %s bytes\n'
+step "run the saved hunt pack, with an HTML report" \
+  "$bin" hunt "$work/incident" --report "$work/report.html"
 step "what happened on the network: outbound connections to public addresses" \
-  "$bin" query "$work/incident" "SELECT collector_id AS host, event_time, proc_name, proc_pname, fd_sip, fd_sport FROM events WHERE evt_type = 'connect' AND fd_sip NOT LIKE '10.%' AND fd_sip NOT LIKE '127.%' AND fd_sip <> '' ORDER BY event_time"
-step "sensitive files read by whom" \
-  "$bin" query "$work/incident" "SELECT collector_id AS host, event_time, proc_name, proc_pname, fd_name FROM events WHERE fd_name IN ('/etc/shadow', '/home/deploy/.ssh/id_rsa') ORDER BY event_time"
+  "$bin" query "$work/incident" "SELECT collector_id AS host, event_time, proc_name, proc_pname, fd_sip, fd_sport FROM events WHERE evt_type = 'connect' AND NOT is_private_ip(fd_sip) ORDER BY event_time"
+step "the reverse shell's process tree (pid 23030 was reused: --at picks the process)" \
+  "$bin" tree "$work/incident" --host web-01 --pid 23030
+step "db-01 in the seconds around the upload, on its own clock" \
+  "$bin" timeline "$work/incident" --host db-01 --since 2025-07-10T02:23:01Z --until 2025-07-10T02:23:04Z --format csv
 step "payloads that needed repair or could not be read (kept as rows, raw bytes intact)" \
   "$bin" query "$work/incident" "SELECT parse_status, shape, count(*) AS n FROM events GROUP BY 1, 2 ORDER BY 3 DESC"
 echo
