@@ -169,9 +169,62 @@ pub async fn next_or_reconnect<S: futures::Stream + Unpin>(
     }
 }
 
+/// Consecutive failed attempts (without progress) before a slice's read gives up.
+pub const MAX_RETRIES: u32 = 10;
+
 /// Pause before retry number `failures` (linear, capped at 2 s).
-pub fn backoff(failures: u32) -> Duration {
+fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100 * u64::from(failures.min(20)))
+}
+
+/// The retry policy both read paths follow: an attempt that moved the cursor resets the count;
+/// [`MAX_RETRIES`] attempts in a row without progress end the read with the last reason.
+pub struct Retries {
+    failures: u32,
+    /// Names the read path in the final error.
+    what: &'static str,
+}
+
+impl Retries {
+    pub fn new(what: &'static str) -> Self {
+        Self { failures: 0, what }
+    }
+
+    /// Records a failed attempt that began at `before`, then waits before the next one.
+    pub async fn again(&mut self, cursor: &mut Cursor, before: u64, reason: String) -> Result<()> {
+        self.failures = if cursor.next > before {
+            1
+        } else {
+            self.failures + 1
+        };
+        if self.failures > MAX_RETRIES {
+            return Err(Error::Replay(format!(
+                "giving up on {} at sequence {} after {MAX_RETRIES} failed attempts: {reason}",
+                self.what, cursor.next
+            )));
+        }
+        cursor.recovery(reason);
+        tokio::time::sleep(backoff(self.failures)).await;
+        Ok(())
+    }
+}
+
+/// After a read saw "nothing more": `None` when the slice is truly read to its end, else why it
+/// must be read again (`who` answered from a replica behind the leader, or the check failed).
+pub async fn end_or_retry(
+    client: &async_nats::Client,
+    stream: &str,
+    cursor: &Cursor,
+    filter: &FilterMode,
+    who: &str,
+) -> Option<String> {
+    match behind_leader(client, stream, cursor, filter).await {
+        Ok(false) => None,
+        Ok(true) => Some(format!("{who} is behind the stream leader")),
+        Err(e) => Some(format!(
+            "checking the end of the slice with the leader: {e}"
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -239,7 +292,7 @@ pub async fn leader_next(
 /// After a read saw "nothing more" at `cursor.next` before the slice's end: true when the leader
 /// does hold a message the read should have had (the replica that answered runs behind), so the
 /// read must resume; false when the rest of the slice is truly not stored.
-pub async fn behind_leader(
+async fn behind_leader(
     client: &async_nats::Client,
     stream: &str,
     cursor: &Cursor,

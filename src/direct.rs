@@ -16,7 +16,7 @@ use chrono::DateTime;
 use tokio::sync::mpsc;
 
 use crate::batch::{headers_json, RawMessage};
-use crate::cursor::{backoff, behind_leader, next_or_reconnect, Cursor, Offer};
+use crate::cursor::{end_or_retry, next_or_reconnect, Cursor, Offer, Retries};
 use crate::error::{Error, Result};
 use crate::plan::FilterMode;
 use crate::replay::{Progress, ReadReport};
@@ -24,7 +24,6 @@ use crate::replay::{Progress, ReadReport};
 const BATCH: u64 = 1000;
 const BATCH_BYTES: usize = 1 << 20;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_RETRIES: u32 = 10;
 
 /// Headers the server adds to direct-get replies; the message's own headers are the others.
 const SERVER_HEADERS: [&str; 6] = [
@@ -54,7 +53,7 @@ pub async fn read_range(
     progress: Progress,
 ) -> Result<ReadReport> {
     let mut cursor = Cursor::new(range, tx, progress);
-    let mut failures = 0u32;
+    let mut retries = Retries::new("direct gets");
     let mut inbox = Inbox::open(client).await?;
     while !cursor.done() {
         let before = cursor.next;
@@ -67,26 +66,14 @@ pub async fn read_range(
                 }
                 // "Nothing more" from whichever replica answered: the leader has the last word.
                 Batches::NothingMore => {
-                    match behind_leader(client, stream_name, &cursor, filter).await {
-                        Ok(false) => break,
-                        Ok(true) => "the answering replica is behind the stream leader".to_string(),
-                        Err(e) => format!("checking the end of the slice with the leader: {e}"),
+                    let who = "the answering replica";
+                    match end_or_retry(client, stream_name, &cursor, filter, who).await {
+                        None => break,
+                        Some(reason) => reason,
                     }
                 }
             };
-        failures = if cursor.next > before {
-            1
-        } else {
-            failures + 1
-        };
-        if failures > MAX_RETRIES {
-            return Err(Error::Replay(format!(
-                "giving up on direct gets at sequence {} after {MAX_RETRIES} failed attempts: {reason}",
-                cursor.next
-            )));
-        }
-        cursor.recovery(reason);
-        tokio::time::sleep(backoff(failures)).await;
+        retries.again(&mut cursor, before, reason).await?;
     }
     cursor.finish().await
 }

@@ -19,7 +19,7 @@ use async_nats::jetstream::{self, consumer, consumer::pull::MessagesErrorKind};
 use tokio::sync::mpsc;
 
 use crate::batch::{headers_json, RawMessage};
-use crate::cursor::{backoff, behind_leader, next_or_reconnect, writer_stopped, Cursor, Offer};
+use crate::cursor::{end_or_retry, next_or_reconnect, writer_stopped, Cursor, Offer, Retries};
 use crate::error::{Error, Result};
 use crate::plan::{ephemeral_config, FilterMode};
 
@@ -27,8 +27,6 @@ use crate::plan::{ephemeral_config, FilterMode};
 const PULL_MESSAGES: usize = 5000;
 const PULL_BYTES: usize = 8 << 20;
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Consecutive failures (without progress) before the read gives up.
-const MAX_RETRIES: u32 = 10;
 
 /// The consumers alive on the server, so that an interrupted run can delete them.
 #[derive(Clone, Default)]
@@ -124,7 +122,7 @@ pub async fn read_range(
         .map_err(|e| Error::Replay(format!("opening stream {stream_name}: {e}")))?;
     let client = js.client();
     let mut cursor = Cursor::new(range, tx, progress);
-    let mut failures = 0u32;
+    let mut retries = Retries::new("the consumer read");
 
     while !cursor.done() {
         let before = cursor.next;
@@ -152,25 +150,15 @@ pub async fn read_range(
             Drained::Closed => return Err(writer_stopped()),
             Drained::Retry(reason) => reason,
             // "Nothing more" from a consumer on a replica: the leader has the last word.
-            Drained::Done => match behind_leader(&client, stream_name, &cursor, filter).await {
-                Ok(false) => break,
-                Ok(true) => "the consumer's replica is behind the stream leader".to_string(),
-                Err(e) => format!("checking the end of the slice with the leader: {e}"),
-            },
+            Drained::Done => {
+                let who = "the consumer's replica";
+                match end_or_retry(&client, stream_name, &cursor, filter, who).await {
+                    None => break,
+                    Some(reason) => reason,
+                }
+            }
         };
-        failures = if cursor.next > before {
-            1
-        } else {
-            failures + 1
-        };
-        if failures > MAX_RETRIES {
-            return Err(Error::Replay(format!(
-                "giving up at sequence {} after {MAX_RETRIES} failed attempts: {reason}",
-                cursor.next
-            )));
-        }
-        cursor.recovery(reason);
-        tokio::time::sleep(backoff(failures)).await;
+        retries.again(&mut cursor, before, reason).await?;
     }
     cursor.finish().await
 }

@@ -138,22 +138,28 @@ fn paths(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// Exports through `url` once per read path, calling `disrupt` while each export reads; checks
+/// each outcome and that the disruption was noticed (a recovery was recorded).
+async fn each_path_disrupted(kind: Kind, url: &str, what: &str, mut disrupt: impl FnMut()) {
+    for path in paths(kind) {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let mut child = start_export(url, &out, path);
+        wait_reading(&mut child, &out).await;
+        disrupt();
+        let recoveries = outcome(child, &out).await;
+        assert!(
+            !recoveries.is_empty(),
+            "{path}: the {what} went unnoticed (did it happen after the read?)"
+        );
+    }
+}
+
 async fn server_restart_mid_export(kind: Kind) {
     let mut server = Server::start(kind);
     fill(&server.js().await, 1).await;
     let proxy = Proxy::start(server.port, capped()).await;
-    for path in paths(kind) {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let mut child = start_export(&proxy.url(), &out, path);
-        wait_reading(&mut child, &out).await;
-        server.restart();
-        let recoveries = outcome(child, &out).await;
-        assert!(
-            !recoveries.is_empty(),
-            "{path}: the restart went unnoticed (did it happen after the read?)"
-        );
-    }
+    each_path_disrupted(kind, &proxy.url(), "restart", || server.restart()).await;
 }
 both_servers!(server_restart_mid_export);
 
@@ -161,15 +167,7 @@ async fn connection_cut_mid_export(kind: Kind) {
     let server = Server::start(kind);
     fill(&server.js().await, 1).await;
     let proxy = Proxy::start(server.port, capped()).await;
-    for path in paths(kind) {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let mut child = start_export(&proxy.url(), &out, path);
-        wait_reading(&mut child, &out).await;
-        proxy.cut_all();
-        let recoveries = outcome(child, &out).await;
-        assert!(!recoveries.is_empty(), "{path}: the cut went unnoticed");
-    }
+    each_path_disrupted(kind, &proxy.url(), "cut", || proxy.cut_all()).await;
 }
 both_servers!(connection_cut_mid_export);
 

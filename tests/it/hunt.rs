@@ -2,7 +2,7 @@
 //! every attack step of the answer key, and the benign look-alikes are never hits.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::util::*;
 
@@ -11,43 +11,8 @@ async fn sample_dataset() -> (tempfile::TempDir, PathBuf) {
     let server = Server::start(Kind::V2_14);
     let tmp = tempfile::tempdir().unwrap();
     let sample = repo_root().join("sample-data/incident.ndjson.zst");
-    let o = jsreplay(&[
-        "publish",
-        "-s",
-        &server.url,
-        "--create",
-        sample.to_str().unwrap(),
-    ]);
-    assert_ok(&o);
-    let ds = tmp.path().join("ds");
-    let o = jsreplay(&[
-        "export",
-        "-s",
-        &server.url,
-        "-q",
-        "-o",
-        ds.to_str().unwrap(),
-    ]);
-    assert_ok(&o);
-    check_manifest(&ds);
+    let ds = publish_and_export(&server.url, &sample, tmp.path());
     (tmp, ds)
-}
-
-fn query_rows(ds: &Path, sql: &str) -> Vec<serde_json::Value> {
-    let o = jsreplay(&[
-        "query",
-        ds.to_str().unwrap(),
-        sql,
-        "--format",
-        "ndjson",
-        "-q",
-    ]);
-    assert_ok(&o);
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn seq_set(rows: &[serde_json::Value]) -> BTreeSet<i64> {
@@ -119,7 +84,7 @@ async fn pack_finds_the_sample_incident() {
     assert!(key.len() >= 35);
     let mut missed = Vec::new();
     for step in &key {
-        let rows = query_rows(
+        let rows = query_json(
             &ds,
             &format!(
                 "SELECT seq FROM events WHERE collector_id = '{}' AND evt_num = {} \
@@ -146,7 +111,7 @@ async fn pack_finds_the_sample_incident() {
 
     // Benign look-alikes: PAM reading shadow, Ansible writing cron, the nightly backup, cron's
     // health checks.
-    let benign = query_rows(
+    let benign = query_json(
         &ds,
         "SELECT seq FROM events WHERE proc_name = 'unix_chkpwd' \
          OR proc_cmdline LIKE '%AnsiballZ%' OR proc_pname = 'backup.sh' \
@@ -268,7 +233,7 @@ async fn timeline_and_tree() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let expected = query_rows(
+    let expected = query_json(
         &ds,
         "SELECT seq FROM events WHERE collector_id = 'web-01' AND coalesce(event_time, nats_time) \
          >= TIMESTAMP '2025-07-10T02:12:00Z' AND coalesce(event_time, nats_time) < TIMESTAMP '2025-07-10T02:13:00Z'",
@@ -546,7 +511,7 @@ async fn sigma_rules_compile_and_find() {
             .iter()
             .map(|s| s.as_i64().unwrap())
             .collect();
-        let want = seq_set(&query_rows(
+        let want = seq_set(&query_json(
             &ds,
             &format!("SELECT seq FROM events WHERE {truth}"),
         ));

@@ -1,8 +1,6 @@
 //! The sample incident through the whole tool (generate, publish, export, query), with DuckDB and
 //! pyarrow as independent readers of the same files.
 
-use std::path::Path;
-
 use crate::both_servers;
 use crate::util::*;
 
@@ -62,23 +60,6 @@ t = ds.dataset(sys.argv[1], format="parquet", partitioning="hive", exclude_inval
 print(json.dumps({"rows": t.num_rows, "types": {f.name: str(f.type) for f in t.schema}}))
 "#;
 
-fn jsreplay_rows(dataset: &Path, sql: &str) -> Vec<serde_json::Value> {
-    let o = jsreplay(&[
-        "query",
-        dataset.to_str().unwrap(),
-        sql,
-        "--format",
-        "ndjson",
-        "-q",
-    ]);
-    assert_ok(&o);
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Rows equal when every column DuckDB names has the same value (a missing key is NULL).
 fn same_rows(ours: &[serde_json::Value], theirs: &[serde_json::Value]) -> bool {
     ours.len() == theirs.len()
@@ -97,31 +78,13 @@ async fn sample_incident(kind: Kind) {
     let o = jsreplay(&["generate", "--noise", "4000", "-o", input.to_str().unwrap()]);
     assert_ok(&o);
     let lines = std::fs::read_to_string(&input).unwrap().lines().count() as u64;
-    let o = jsreplay(&[
-        "publish",
-        "-s",
-        &server.url,
-        "--create",
-        input.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_ok(&o);
-    let ds = tmp.path().join("ds");
-    let o = jsreplay(&[
-        "export",
-        "-s",
-        &server.url,
-        "-q",
-        "-o",
-        ds.to_str().unwrap(),
-    ]);
-    assert_ok(&o);
+    let ds = publish_and_export(&server.url, &input, tmp.path());
     let m = check_manifest(&ds);
     assert_eq!(m["rows"].as_u64().unwrap(), lines);
     assert!(m["invalid"].as_u64().unwrap() < lines / 100);
 
     // The reverse shell is found with its lineage, typed.
-    let rows = jsreplay_rows(
+    let rows = query_json(
         &ds,
         "SELECT proc_pid, proc_ppid, proc_pname, fd_sport FROM events WHERE fd_sport = 4444",
     );
@@ -141,7 +104,7 @@ async fn sample_incident(kind: Kind) {
     ))
     .unwrap();
     for ((ours_sql, _), theirs) in PAIRS.iter().zip(&duck) {
-        let ours = jsreplay_rows(&ds, ours_sql);
+        let ours = query_json(&ds, ours_sql);
         assert!(!ours.is_empty(), "{ours_sql}");
         assert!(
             same_rows(&ours, theirs),

@@ -508,3 +508,44 @@ pub fn run_python(code: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Rows of `jsreplay query DATASET SQL`, as JSON objects.
+pub fn query_json(dataset: &Path, sql: &str) -> Vec<serde_json::Value> {
+    let o = jsreplay(&[
+        "query",
+        dataset.to_str().unwrap(),
+        sql,
+        "--format",
+        "ndjson",
+        "-q",
+    ]);
+    assert_ok(&o);
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Publishes an NDJSON file into a new stream on `url` and exports all of it to `dir/ds`; returns
+/// the dataset, its manifest checked.
+pub fn publish_and_export(url: &str, input: &Path, dir: &Path) -> PathBuf {
+    assert_ok(&jsreplay(&[
+        "publish",
+        "-s",
+        url,
+        "--create",
+        input.to_str().unwrap(),
+    ]));
+    let ds = dir.join("ds");
+    assert_ok(&jsreplay(&[
+        "export",
+        "-s",
+        url,
+        "-q",
+        "-o",
+        ds.to_str().unwrap(),
+    ]));
+    check_manifest(&ds);
+    ds
+}
