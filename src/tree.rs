@@ -411,6 +411,24 @@ mod tests {
     }
 
     #[test]
+    fn reparenting_keeps_the_process() {
+        // The parent dies; the orphan is re-parented to init and keeps running.
+        let f = Forest::build(vec![
+            o(200, 1, "launcher", "systemd", 0),
+            o(300, 200, "worker", "launcher", 5),
+            o(300, 1, "worker", "systemd", 50),
+            o(301, 300, "child", "worker", 60),
+        ]);
+        assert_eq!(f.with_pid(300).len(), 1, "one process, not two");
+        let (child, _) = f.pick(301, None).unwrap();
+        let tree = f.render(child);
+        assert!(
+            tree.contains("launcher[200]") && tree.contains("worker[300]"),
+            "{tree}"
+        );
+    }
+
+    #[test]
     fn self_parent_cycles_are_cut() {
         let f = Forest::build(vec![o(7, 7, "id", "sh", 1), o(8, 7, "x", "id", 2)]);
         let (x, _) = f.pick(8, None).unwrap();
