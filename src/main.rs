@@ -4,12 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// glibc's malloc keeps freed memory in per-thread arenas: with one reader task and one
-// writer thread per slice, peak RSS grew with the slices; mimalloc returns it and is faster
-// on the many short-lived allocations of decoding (measured in `make bench`).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = jsreplay::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::plan::{ephemeral_config, FilterMode};
 
 /// Pull request size, in messages and bytes (deep enough to hide round trips on a LAN).
-const PULL_MESSAGES: usize = 5000;
-const PULL_BYTES: usize = 8 << 20;
+const PULL_MESSAGES: usize = 2500;
+const PULL_BYTES: usize = 4 << 20;
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// The consumers alive on the server, so that an interrupted run can delete them.

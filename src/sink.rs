@@ -32,7 +32,7 @@ const BATCH_ROWS: usize = 8192;
 /// Payload bytes per record batch (keeps Binary offsets far from 2 GiB with huge messages).
 const BATCH_PAYLOAD_BYTES: usize = 32 << 20;
 /// Rows per row group and per part file.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+const ROW_GROUP_ROWS: usize = 64 * 1024;
 const PART_ROWS: u64 = 1 << 20;
 
 /// One finished part, as the manifest lists it.
