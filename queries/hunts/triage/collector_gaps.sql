@@ -1,6 +1,6 @@
 -- title: Collector silences and restarts
 -- description: Stretches with no event from a collector longer than a threshold, and restarts
---   (the collector's event counter falling back by more than a margin, in publish order):
+--   (the collector's event counter falling back by more than a margin), both in publish order:
 --   blind spots to state in the report. Only the shapes that carry the collector's own counter
 --   are compared (other producers on the same subject count on their own).
 -- attack: T1562.001
@@ -11,11 +11,12 @@
 -- param: counter_shapes = 'sysarmor_template,worker_wrapper'
 WITH ordered AS (
   SELECT seq, collector_id, event_time, evt_num,
-         lag(event_time) OVER (PARTITION BY collector_id ORDER BY event_time, seq) AS prev_time,
-         lag(evt_num) OVER (PARTITION BY collector_id ORDER BY seq) AS prev_num
+         lag(event_time) OVER w AS prev_time,
+         lag(evt_num) OVER w AS prev_num
   FROM events
   WHERE event_time IS NOT NULL AND collector_id IS NOT NULL
     AND array_has(string_to_array({{counter_shapes}}, ','), shape)
+  WINDOW w AS (PARTITION BY collector_id ORDER BY seq)
 )
 SELECT seq, collector_id, event_time, prev_time,
        date_part('epoch', event_time) - date_part('epoch', prev_time) AS silence_seconds,
