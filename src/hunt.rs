@@ -288,6 +288,15 @@ pub struct HuntResult {
 }
 
 impl HuntResult {
+    /// The hits column of summaries: the count, `(n)` for context hunts, `error` when it failed.
+    pub fn hits_label(&self) -> String {
+        match (&self.error, self.hunt.severity) {
+            (Some(_), _) => "error".to_string(),
+            (None, Severity::Info) => format!("({})", self.rows),
+            (None, _) => self.rows.to_string(),
+        }
+    }
+
     /// Rows that count as hits (none for `info` hunts).
     pub fn hits(&self) -> usize {
         if self.hunt.severity == Severity::Info {
@@ -401,14 +410,20 @@ pub fn list_text(hunts: &[Hunt]) -> String {
     out
 }
 
-/// The table printed by `hunt`: one line per hunt, hits first; with `rows`, each hunt's rows.
-pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
+/// Results in reading order: hunts with hits first, worst severity first, then by name.
+pub fn by_importance(results: &[HuntResult]) -> Vec<&HuntResult> {
     let mut order: Vec<&HuntResult> = results.iter().collect();
     order.sort_by(|a, b| {
         (b.hits() > 0, b.hunt.severity, b.rows)
             .cmp(&(a.hits() > 0, a.hunt.severity, a.rows))
             .then(a.hunt.name.cmp(&b.hunt.name))
     });
+    order
+}
+
+/// The table printed by `hunt`: one line per hunt, hits first; with `rows`, each hunt's rows.
+pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
+    let order = by_importance(results);
     let width = results
         .iter()
         .map(|r| r.hunt.name.len())
@@ -420,16 +435,11 @@ pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
         "hunt", "severity", "hits", "hosts", "first", "last"
     );
     for r in &order {
-        let hits = match (&r.error, r.hunt.severity) {
-            (Some(_), _) => "ERROR".to_string(),
-            (None, Severity::Info) => format!("({})", r.rows),
-            (None, _) => r.rows.to_string(),
-        };
         out += &format!(
             "{:<width$}  {:<8}  {:>6}  {:<24}  {:<24}  {:<24}\n",
             r.hunt.name,
             format!("{:?}", r.hunt.severity).to_lowercase(),
-            hits,
+            r.hits_label(),
             r.hosts.join(","),
             r.first.as_deref().unwrap_or("-"),
             r.last.as_deref().unwrap_or("-"),

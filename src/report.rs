@@ -186,13 +186,7 @@ impl Report {
     }
 
     fn ordered(&self) -> Vec<&HuntResult> {
-        let mut v: Vec<&HuntResult> = self.results.iter().collect();
-        v.sort_by(|a, b| {
-            (b.hits() > 0, b.hunt.severity)
-                .cmp(&(a.hits() > 0, a.hunt.severity))
-                .then(a.hunt.name.cmp(&b.hunt.name))
-        });
-        v
+        crate::hunt::by_importance(&self.results)
     }
 
     /// A hunt's rows as (header, cells), at most [`MAX_ROWS`].
@@ -235,11 +229,7 @@ impl Report {
             self.title, self.dataset, self.generated
         );
         for r in self.ordered() {
-            let hits = match (&r.error, r.hunt.severity) {
-                (Some(_), _) => "error".to_string(),
-                (None, Severity::Info) => format!("({})", r.rows),
-                (None, _) => r.rows.to_string(),
-            };
+            let hits = r.hits_label();
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {hits} | {} | {} | {} |",
@@ -323,11 +313,7 @@ impl Report {
         body += "<h2>Hunts</h2><table class=\"summary\"><thead><tr><th>hunt</th><th>severity</th>\
                  <th>ATT&amp;CK</th><th>hits</th><th>hosts</th><th>first</th><th>last</th></tr></thead><tbody>";
         for r in self.ordered() {
-            let hits = match (&r.error, r.hunt.severity) {
-                (Some(_), _) => "error".to_string(),
-                (None, Severity::Info) => format!("({})", r.rows),
-                (None, _) => r.rows.to_string(),
-            };
+            let hits = r.hits_label();
             let name = if r.rows > 0 || r.error.is_some() {
                 format!(
                     "<a href=\"#{}\">{}</a>",

@@ -200,7 +200,14 @@ async fn selection_params_and_errors() {
     let o = jsreplay(&["hunt", d, "--queries", own.to_str().unwrap()]);
     assert_code(&o, 5, "x/bad");
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(out.contains("x/good") && out.contains("ERROR"), "{out}");
+    let bad_line = out
+        .lines()
+        .find(|l| l.starts_with("x/bad"))
+        .unwrap_or_default();
+    assert!(
+        out.contains("x/good") && bad_line.contains(" error "),
+        "{out}"
+    );
 
     // --list needs no dataset.
     let o = jsreplay(&["hunt", "--list"]);
