@@ -13,13 +13,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::DateTime;
-use tokio::sync::mpsc;
 
 use crate::batch::{headers_json, RawMessage};
 use crate::cursor::{end_or_retry, next_or_reconnect, Cursor, Offer, Retries};
 use crate::error::{Error, Result};
 use crate::plan::FilterMode;
-use crate::replay::{Progress, ReadReport};
+use crate::replay::ReadReport;
 
 const BATCH: u64 = 1000;
 const BATCH_BYTES: usize = 1 << 20;
@@ -43,16 +42,13 @@ fn next_by_subject(filter: &FilterMode) -> &str {
     }
 }
 
-/// Reads `[start, end]` with batched direct gets, sending chunks in sequence order to `tx`.
+/// Reads the cursor's slice with batched direct gets, handing messages over in sequence order.
 pub async fn read_range(
     client: &async_nats::Client,
     stream_name: &str,
-    range: (u64, u64),
     filter: &FilterMode,
-    tx: mpsc::Sender<Vec<RawMessage>>,
-    progress: Progress,
+    mut cursor: Cursor,
 ) -> Result<ReadReport> {
-    let mut cursor = Cursor::new(range, tx, progress);
     let mut retries = Retries::new("direct gets");
     let mut inbox = Inbox::open(client).await?;
     while !cursor.done() {

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::batch::RawMessage;
 use crate::connect::ConnectSpec;
+use crate::cursor::Cursor;
 use crate::direct;
 use crate::error::{Error, Result};
 use crate::manifest::{classify_jumps, schema_columns, Manifest, SeqRange, Tool};
@@ -198,9 +199,10 @@ pub async fn export(
     let plan = signals
         .guard(plan::resolve(client, &req.stream, &req.window, false))
         .await?;
+    let rtt = round_trip(client).await;
     let workers = match req.parallel {
         Some(n) => n.max(1),
-        None => auto_parallel(plan.span(), round_trip(client).await),
+        None => auto_parallel(plan.span(), rtt),
     }
     .min(plan.span().max(1) as usize);
     let mut clients = vec![client.clone()];
@@ -211,7 +213,8 @@ pub async fn export(
     let js = jetstream::new(client.clone());
     let registry = ConsumerRegistry::default();
 
-    let result = run(&clients, &plan, req, &registry, &mut signals).await;
+    let pull = replay::pull_size(rtt);
+    let result = run(&clients, &plan, req, &registry, pull, &mut signals).await;
     // Whatever happened, nothing of ours stays on the server.
     registry.delete_all(&js).await;
     let (sinks, out, report) = match result {
@@ -328,6 +331,7 @@ async fn run(
     plan: &plan::Plan,
     req: &ExportRequest,
     registry: &ConsumerRegistry,
+    pull: usize,
     signals: &mut Signals,
 ) -> Result<(Vec<Sink>, SinkOutput, replay::ReadReport)> {
     let Some(range) = plan.range else {
@@ -352,15 +356,13 @@ async fn run(
         let client = clients[i].clone();
         let filter = &plan.filter;
         reads.push(async move {
+            let cursor = Cursor::new(slice, tx, progress);
             match plan.read_path {
                 ReadPath::Consumer => {
                     let js = jetstream::new(client);
-                    replay::read_range(&js, &req.stream, slice, filter, registry, tx, progress)
-                        .await
+                    replay::read_range(&js, &req.stream, filter, registry, pull, cursor).await
                 }
-                ReadPath::Direct => {
-                    direct::read_range(&client, &req.stream, slice, filter, tx, progress).await
-                }
+                ReadPath::Direct => direct::read_range(&client, &req.stream, filter, cursor).await,
             }
         });
     }
