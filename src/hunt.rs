@@ -146,8 +146,7 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<Hunt>> {
             }
         }
         Some(dir) => {
-            let mut files = Vec::new();
-            walk(dir, &mut files)?;
+            let files = files_under(dir, &["sql"])?;
             if files.is_empty() {
                 return Err(Error::Usage(format!(
                     "no .sql hunt files under {}",
@@ -170,18 +169,26 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<Hunt>> {
     Ok(hunts)
 }
 
-fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "sql") {
-            out.push(path);
+/// The files under `dir` (recursively) whose extension is one of `exts`, sorted by path.
+pub(crate) fn files_under(dir: &Path, exts: &[&str]) -> Result<Vec<std::path::PathBuf>> {
+    fn walk(dir: &Path, exts: &[&str], out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let path = entry.map_err(|e| Error::io(dir, e))?.path();
+            if path.is_dir() {
+                walk(&path, exts, out)?;
+            } else if path
+                .extension()
+                .is_some_and(|e| exts.iter().any(|x| e == *x))
+            {
+                out.push(path);
+            }
         }
+        Ok(())
     }
+    let mut out = Vec::new();
+    walk(dir, exts, &mut out)?;
     out.sort();
-    Ok(())
+    Ok(out)
 }
 
 /// Keeps the hunts matching any selector (a name, a folder, or a tag); all when none is given.

@@ -32,8 +32,12 @@ pub struct Unsupported {
 
 /// Every rule of a file or folder: the compiled hunts and the rules left out with their reasons.
 pub fn compile_path(path: &Path) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
-    let mut files = Vec::new();
-    collect(path, &mut files)?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let files = if meta.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        crate::hunt::files_under(path, &["yml", "yaml"])?
+    };
     if files.is_empty() {
         return Err(Error::Usage(format!(
             "no Sigma rules (.yml, .yaml) at {}",
@@ -56,28 +60,6 @@ pub fn compile_path(path: &Path) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
         }
     }
     Ok((hunts, skipped))
-}
-
-fn collect(path: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(path)
-        .map_err(|e| Error::io(path, e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            collect(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// What a field maps to in one log source.
@@ -302,29 +284,24 @@ impl Cond<'_> {
         self.at += 1;
         t
     }
-    fn or(&mut self) -> String {
-        let mut parts = vec![self.and()];
-        while self.peek() == Some("or") {
+    /// `item (word item)*`, joined with `op` in parentheses when there is more than one.
+    fn chain(&mut self, word: &str, op: &str, item: fn(&mut Self) -> String) -> String {
+        let mut parts = vec![item(self)];
+        while self.peek() == Some(word) {
             self.next();
-            parts.push(self.and());
+            parts.push(item(self));
         }
         if parts.len() == 1 {
             parts.pop().expect("one")
         } else {
-            format!("({})", parts.join(" OR "))
+            format!("({})", parts.join(op))
         }
     }
+    fn or(&mut self) -> String {
+        self.chain("or", " OR ", Self::and)
+    }
     fn and(&mut self) -> String {
-        let mut parts = vec![self.not()];
-        while self.peek() == Some("and") {
-            self.next();
-            parts.push(self.not());
-        }
-        if parts.len() == 1 {
-            parts.pop().expect("one")
-        } else {
-            format!("({})", parts.join(" AND "))
-        }
+        self.chain("and", " AND ", Self::not)
     }
     fn not(&mut self) -> String {
         if self.peek() == Some("not") {
