@@ -324,14 +324,7 @@ pub async fn run(
     for hunt in hunts {
         let started = std::time::Instant::now();
         let sql = hunt.render(overrides)?;
-        let outcome = async {
-            let mut streams = query::run_sql(ctx, &sql).await?;
-            let stream = streams
-                .pop()
-                .ok_or_else(|| Error::Query("no statement".into()))?;
-            query::collect(stream).await
-        }
-        .await;
+        let outcome = query::collect_last(ctx, &sql).await;
         let mut r = HuntResult {
             hunt: hunt.clone(),
             rows: 0,
@@ -344,7 +337,7 @@ pub async fn run(
             seconds: 0.0,
         };
         match outcome {
-            Ok((_, batches)) => summarise(&mut r, batches),
+            Ok(batches) => summarise(&mut r, batches),
             Err(e) => r.error = Some(e.to_string()),
         }
         r.seconds = started.elapsed().as_secs_f64();

@@ -125,6 +125,16 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<SendableReco
     Ok(streams)
 }
 
+/// Runs a SQL text and collects the rows of its last statement (the one a hunt or a helper
+/// query answers with).
+pub async fn collect_last(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let stream = run_sql(ctx, sql)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Query("no SQL statement given".into()))?;
+    Ok(collect(stream).await?.1)
+}
+
 /// Collects one result stream.
 pub async fn collect(
     mut stream: SendableRecordBatchStream,

@@ -39,16 +39,6 @@ pub struct Report {
     pub trees: BTreeMap<String, Vec<String>>,
 }
 
-async fn rows(
-    ctx: &SessionContext,
-    sql: &str,
-) -> Result<Vec<datafusion::arrow::array::RecordBatch>> {
-    let mut streams = query::run_sql(ctx, sql).await?;
-    Ok(query::collect(streams.pop().expect("one statement"))
-        .await?
-        .1)
-}
-
 impl Report {
     /// Gathers the chart data and process trees for `results` from the dataset in `ctx`.
     pub async fn build(
@@ -56,7 +46,7 @@ impl Report {
         dataset: &Path,
         results: Vec<HuntResult>,
     ) -> Result<Report> {
-        let span = rows(
+        let span = query::collect_last(
             ctx,
             "SELECT CAST(min(event_time) AS BIGINT), CAST(max(event_time) AS BIGINT) FROM events",
         )
@@ -71,7 +61,7 @@ impl Report {
             .unwrap_or((0, 0));
         let bucket_us = ((hi - lo) / BUCKETS).max(1_000_000);
         let mut activity: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-        let counts = rows(
+        let counts = query::collect_last(
             ctx,
             &format!(
                 "SELECT coalesce(collector_id, '(unknown)') AS host, \
@@ -103,7 +93,7 @@ impl Report {
         let mut places: BTreeMap<i64, (String, Option<i64>, i64)> = BTreeMap::new();
         if !seq_hunts.is_empty() {
             let list: Vec<String> = seq_hunts.keys().map(i64::to_string).collect();
-            let found = rows(
+            let found = query::collect_last(
                 ctx,
                 &format!(
                     "SELECT seq, coalesce(collector_id, '(unknown)'), proc_pid, \

@@ -81,8 +81,7 @@ impl Forest {
              WHERE collector_id = '{}' AND proc_pid IS NOT NULL ORDER BY t, seq",
             host.replace('\'', "''")
         );
-        let mut streams = query::run_sql(ctx, &sql).await?;
-        let (_, batches) = query::collect(streams.pop().expect("one statement")).await?;
+        let batches = query::collect_last(ctx, &sql).await?;
         let mut obs = Vec::new();
         for b in &batches {
             let int = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
