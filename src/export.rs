@@ -23,7 +23,7 @@ use crate::manifest::{classify_jumps, schema_columns, Manifest, SeqRange, Tool};
 use crate::plan::{self, FilterMode, ReadPath};
 use crate::progress::sequence_bar;
 use crate::replay::{self, ConsumerRegistry};
-use crate::sink::{Sink, SinkOutput, STAGING_PREFIX};
+use crate::sink::{Layout, Sink, SinkOutput, STAGING_PREFIX};
 use crate::window::Window;
 
 /// What to export and where.
@@ -186,6 +186,108 @@ async fn round_trip(client: &async_nats::Client) -> Duration {
     best
 }
 
+/// A read of one frozen range whose rows, gaps and filtered-out messages add up to its span.
+pub struct Accounted {
+    /// The slices' sinks, their parts still in staging.
+    pub sinks: Vec<Sink>,
+    pub out: SinkOutput,
+    pub report: replay::ReadReport,
+    pub gaps: Vec<(u64, u64)>,
+    pub gap_messages: u64,
+    pub filtered_out: u64,
+}
+
+/// The connections a job reads with: one per slice, the first being the caller's.
+pub struct Readers {
+    clients: Vec<async_nats::Client>,
+    pull: usize,
+    registry: ConsumerRegistry,
+}
+
+impl Readers {
+    /// Chooses the number of slices for a range of `span` sequences (`parallel` overrides) from
+    /// the round trip, and opens the extra connections.
+    pub async fn connect(
+        client: &async_nats::Client,
+        spec: &ConnectSpec,
+        span: u64,
+        parallel: Option<usize>,
+        signals: &mut Signals,
+    ) -> Result<Self> {
+        let rtt = round_trip(client).await;
+        let workers = match parallel {
+            Some(n) => n.max(1),
+            None => auto_parallel(span, rtt),
+        }
+        .min(span.max(1) as usize);
+        let mut clients = vec![client.clone()];
+        for _ in 1..workers {
+            clients.push(signals.guard(spec.connect()).await?);
+        }
+        Ok(Self {
+            clients,
+            pull: replay::pull_size(rtt),
+            registry: ConsumerRegistry::default(),
+        })
+    }
+
+    /// Slices read concurrently.
+    pub fn workers(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Reads `plan`'s range into sinks staged under `dir`, deletes every consumer it made, and
+    /// checks that every sequence is accounted for (on a mismatch nothing is kept).
+    pub async fn read(
+        &self,
+        plan: &plan::Plan,
+        stream: &str,
+        dir: &Path,
+        layout: &Layout,
+        quiet: bool,
+        signals: &mut Signals,
+    ) -> Result<Accounted> {
+        let result = run(self, plan, stream, dir, layout, quiet, signals).await;
+        // Whatever happened, nothing of ours stays on the server.
+        self.registry
+            .delete_all(&jetstream::new(self.clients[0].clone()))
+            .await;
+        let (sinks, out, report) = result?;
+        let (gaps, filtered_by_server) = match plan.range {
+            None => (Vec::new(), 0),
+            Some(_) => {
+                let server_filtered = matches!(plan.filter, FilterMode::Server(_));
+                if server_filtered && !report.jumps.is_empty() {
+                    let (state, deleted) =
+                        plan::stream_state(&self.clients[0], stream, true).await?;
+                    classify_jumps(&report.jumps, state.first_seq, &deleted, true)
+                } else {
+                    classify_jumps(&report.jumps, 0, &[], false)
+                }
+            }
+        };
+        let gap_messages: u64 = gaps.iter().map(|(a, b)| b - a + 1).sum();
+        let filtered_out = filtered_by_server + report.filtered_out;
+        if out.rows + gap_messages + filtered_out != plan.span() {
+            abort_all(sinks);
+            return Err(Error::Replay(format!(
+                "accounting mismatch: {} rows + {gap_messages} gap messages + {filtered_out} \
+                 filtered out != {} sequences in the range; nothing was written",
+                out.rows,
+                plan.span()
+            )));
+        }
+        Ok(Accounted {
+            sinks,
+            out,
+            report,
+            gaps,
+            gap_messages,
+            filtered_out,
+        })
+    }
+}
+
 /// Runs one export end to end. `client` resolves the plan and reads the first slice; further
 /// slices get connections of their own, made with `spec`.
 pub async fn export(
@@ -199,25 +301,20 @@ pub async fn export(
     let plan = signals
         .guard(plan::resolve(client, &req.stream, &req.window, false))
         .await?;
-    let rtt = round_trip(client).await;
-    let workers = match req.parallel {
-        Some(n) => n.max(1),
-        None => auto_parallel(plan.span(), rtt),
-    }
-    .min(plan.span().max(1) as usize);
-    let mut clients = vec![client.clone()];
-    for _ in 1..workers {
-        clients.push(signals.guard(spec.connect()).await?);
-    }
+    let readers = Readers::connect(client, spec, plan.span(), req.parallel, &mut signals).await?;
     let created_dir = prepare_out_dir(&req.out_dir)?;
-    let js = jetstream::new(client.clone());
-    let registry = ConsumerRegistry::default();
-
-    let pull = replay::pull_size(rtt);
-    let result = run(&clients, &plan, req, &registry, pull, &mut signals).await;
-    // Whatever happened, nothing of ours stays on the server.
-    registry.delete_all(&js).await;
-    let (sinks, out, report) = match result {
+    let layout = Layout::export();
+    let read = readers
+        .read(&plan, &req.stream, &req.out_dir, &layout, req.quiet, &mut signals)
+        .await;
+    let Accounted {
+        sinks,
+        out,
+        report,
+        gaps,
+        gap_messages,
+        filtered_out,
+    } = match read {
         Ok(done) => done,
         Err(e) => {
             if created_dir {
@@ -226,35 +323,6 @@ pub async fn export(
             return Err(e);
         }
     };
-
-    let (gaps, filtered_by_server) = match plan.range {
-        None => (Vec::new(), 0),
-        Some(_) => {
-            let server_filtered = matches!(plan.filter, FilterMode::Server(_));
-            if server_filtered && !report.jumps.is_empty() {
-                let (state, deleted) = plan::stream_state(client, &req.stream, true).await?;
-                classify_jumps(&report.jumps, state.first_seq, &deleted, true)
-            } else {
-                classify_jumps(&report.jumps, 0, &[], false)
-            }
-        }
-    };
-    let gap_messages: u64 = gaps.iter().map(|(a, b)| b - a + 1).sum();
-    let filtered_out = filtered_by_server + report.filtered_out;
-    let accounted = out.rows + gap_messages + filtered_out;
-    if accounted != plan.span() {
-        abort_all(sinks);
-        if created_dir {
-            let _ = std::fs::remove_dir_all(&req.out_dir);
-        }
-        return Err(Error::Replay(format!(
-            "accounting mismatch: {} rows + {gap_messages} gap messages + {filtered_out} filtered \
-             out != {} sequences in the range; nothing was written",
-            out.rows,
-            plan.span()
-        )));
-    }
-
     for sink in sinks {
         sink.commit()?;
     }
@@ -301,7 +369,7 @@ pub async fn export(
         messages_per_second: out.rows as f64 / seconds.max(1e-9),
         recoveries: report.recoveries,
         warnings: plan.warnings.clone(),
-        workers,
+        workers: readers.workers(),
     })
 }
 
@@ -327,24 +395,31 @@ fn spawn_writer(
 /// Reads the slices concurrently, each on its own connection with its own writer thread; on
 /// any failure or signal every staging folder is removed.
 async fn run(
-    clients: &[async_nats::Client],
+    readers: &Readers,
     plan: &plan::Plan,
-    req: &ExportRequest,
-    registry: &ConsumerRegistry,
-    pull: usize,
+    stream: &str,
+    dir: &Path,
+    layout: &Layout,
+    quiet: bool,
     signals: &mut Signals,
 ) -> Result<(Vec<Sink>, SinkOutput, replay::ReadReport)> {
+    let Readers {
+        clients,
+        pull,
+        registry,
+    } = readers;
+    let pull = *pull;
     let Some(range) = plan.range else {
-        let mut sink = Sink::new(&req.stream, &req.out_dir, 0)?;
+        let mut sink = Sink::new(stream, dir, 0, layout.clone())?;
         let out = sink.finish()?;
         return Ok((vec![sink], out, replay::ReadReport::default()));
     };
     let slices = replay::slices(range, clients.len());
-    let (bar, progress) = sequence_bar(&slices, req.quiet);
+    let (bar, progress) = sequence_bar(&slices, quiet);
     let mut writers = Vec::with_capacity(slices.len());
     let mut reads = Vec::with_capacity(slices.len());
     for (i, (&slice, progress)) in slices.iter().zip(progress).enumerate() {
-        let sink = match Sink::new(&req.stream, &req.out_dir, i) {
+        let sink = match Sink::new(stream, dir, i, layout.clone()) {
             Ok(s) => s,
             Err(e) => {
                 abort_all(collect_writers(writers).await.0);
@@ -360,9 +435,9 @@ async fn run(
             match plan.read_path {
                 ReadPath::Consumer => {
                     let js = jetstream::new(client);
-                    replay::read_range(&js, &req.stream, filter, registry, pull, cursor).await
+                    replay::read_range(&js, stream, filter, registry, pull, cursor).await
                 }
-                ReadPath::Direct => direct::read_range(&client, &req.stream, filter, cursor).await,
+                ReadPath::Direct => direct::read_range(&client, stream, filter, cursor).await,
             }
         });
     }

@@ -7,8 +7,10 @@
 //! writes Parquet parts and [`manifest`] accounts for every sequence; [`query`] runs DataFusion
 //! SQL over the result. [`export`] ties the stages together; [`publish`] and [`sample`] load data.
 
+pub mod archive;
 pub mod batch;
 pub mod cli;
+pub mod compact;
 pub mod connect;
 pub mod cursor;
 pub mod decode;
@@ -16,6 +18,7 @@ pub mod direct;
 pub mod error;
 pub mod export;
 pub mod hunt;
+pub mod lease;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
@@ -26,6 +29,7 @@ pub mod report;
 pub mod sample;
 pub mod sigma;
 pub mod sink;
+pub mod store;
 pub mod subject;
 pub mod timeline;
 pub mod tree;
@@ -42,6 +46,8 @@ use error::{exit, Error, Result};
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Export(a) => cmd_export(a).await,
+        Command::Archive(a) => cmd_archive(a).await,
+        Command::Compact(a) => cmd_compact(a).await,
         Command::Plan(a) => cmd_plan(a).await,
         Command::Query(a) => cmd_query(a).await,
         Command::Hunt(a) => cmd_hunt(a).await,
@@ -84,6 +90,57 @@ async fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
+    let spec = a.conn.spec()?;
+    let client = spec.connect().await?;
+    let req = archive::ArchiveRequest {
+        stream: a.stream.clone(),
+        dest: a.to.clone(),
+        quiet: a.quiet,
+        parallel: a.parallel.map(usize::from),
+        read_path: a.read_path,
+        chunk: a.chunk,
+        lease_ttl: a.lease_ttl,
+        start_seq: a.start_seq,
+        server_display: connect::redact_url(&spec.server()),
+    };
+    let summary = archive::archive(&client, &spec, &req).await?;
+    for r in &summary.recovered {
+        eprintln!("jsreplay: recovered: {r}");
+    }
+    for w in &summary.warnings {
+        eprintln!("jsreplay: warning: {w}");
+    }
+    eprintln!("{}", summary.line());
+    if summary.gap_messages > 0 {
+        eprintln!(
+            "jsreplay: error: {} messages were lost before they could be archived (gaps {:?}); \
+             they are recorded in the checkpoint",
+            summary.gap_messages, summary.gaps
+        );
+    }
+    if a.json {
+        print_json(&summary)?;
+    }
+    Ok(if summary.gap_messages > 0 {
+        exit::GAPS
+    } else {
+        exit::OK
+    })
+}
+
+async fn cmd_compact(a: cli::CompactArgs) -> Result<u8> {
+    let summary = compact::compact(&a.dest, a.small_mib << 20, a.lease_ttl).await?;
+    for r in &summary.recovered {
+        eprintln!("jsreplay: recovered: {r}");
+    }
+    eprintln!("{}", summary.line());
+    if a.json {
+        print_json(&summary)?;
+    }
+    Ok(exit::OK)
 }
 
 async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {

@@ -25,7 +25,9 @@ use futures::StreamExt;
 
 use crate::batch::event_schema;
 use crate::error::{Error, Result};
+use crate::archive::CHECKPOINT;
 use crate::manifest::MANIFEST;
+use crate::store::Dest;
 
 /// The table name every query sees.
 pub const TABLE: &str = "events";
@@ -46,52 +48,105 @@ fn query_error(e: DataFusionError) -> Error {
     Error::Query(e.strip_backtrace())
 }
 
-/// A session with the dataset at `path` (a dataset folder or a single Parquet file) as `events`.
-pub async fn open(path: &Path) -> Result<SessionContext> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+fn session() -> SessionContext {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
     let ctx = SessionContext::new_with_config(config);
     crate::udf::register(&ctx);
-    let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
-    let format = Arc::new(ParquetFormat::default());
-    let (url, options, schema): (String, ListingOptions, Option<SchemaRef>) = if meta.is_dir() {
-        let is_export = abs.join(MANIFEST).is_file();
-        let options = ListingOptions::new(format)
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![
-                ("dt".to_string(), DataType::Utf8),
-                ("hour".to_string(), DataType::Utf8),
-            ]);
-        if !is_export && !has_parquet(&abs) {
-            return Err(Error::Usage(format!(
-                "{} holds no Parquet files and no {MANIFEST}: not a dataset",
-                path.display()
-            )));
-        }
-        // An export's files all have the event schema; an export with no rows has no file to
-        // infer it from, so the schema is given rather than inferred.
-        let schema = is_export.then(event_schema);
-        (format!("{}/", abs.display()), options, schema)
-    } else {
-        let options = ListingOptions::new(format).with_file_extension(
-            abs.extension()
-                .map(|e| format!(".{}", e.to_string_lossy()))
-                .unwrap_or_default(),
-        );
-        (abs.display().to_string(), options, None)
-    };
+    ctx
+}
+
+/// A Hive-partitioned folder of Parquet files (`dt=…/hour=…`).
+fn folder_options() -> ListingOptions {
+    ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![
+            ("dt".to_string(), DataType::Utf8),
+            ("hour".to_string(), DataType::Utf8),
+        ])
+}
+
+/// True for `s3://…`, `gs://…`, `az://…` and the like (not for local paths).
+pub fn is_url(text: &str) -> bool {
+    text.split_once("://")
+        .is_some_and(|(scheme, _)| scheme.len() > 1 && scheme != "file")
+}
+
+async fn register(
+    ctx: &SessionContext,
+    url: &str,
+    options: ListingOptions,
+    schema: Option<SchemaRef>,
+    shown: &str,
+) -> Result<()> {
     ctx.register_listing_table(TABLE, url, options, schema, None)
         .await
         .map_err(|e| {
             Error::Input(format!(
-                "cannot open dataset {}: {}",
-                path.display(),
+                "cannot open dataset {shown}: {}",
                 e.strip_backtrace()
             ))
-        })?;
+        })
+}
+
+/// A session with the dataset at `path` (a dataset folder, a single Parquet file, or an archive
+/// URL in object storage) as `events`.
+pub async fn open(path: &Path) -> Result<SessionContext> {
+    let text = path.to_string_lossy();
+    if is_url(&text) {
+        return open_url(&text).await;
+    }
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let ctx = session();
+    let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        let complete = abs.join(MANIFEST).is_file() || abs.join(CHECKPOINT).is_file();
+        if !complete && !has_parquet(&abs) {
+            return Err(Error::Usage(format!(
+                "{} holds no Parquet files, no {MANIFEST} and no {CHECKPOINT}: not a dataset",
+                path.display()
+            )));
+        }
+        // An export's or archive's files all have the event schema; one with no rows has no
+        // file to infer it from, so the schema is given rather than inferred.
+        let schema = complete.then(event_schema);
+        let url = format!("{}/", abs.display());
+        register(&ctx, &url, folder_options(), schema, &path.display().to_string()).await?;
+    } else {
+        let extension = abs
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(extension);
+        let url = abs.display().to_string();
+        register(&ctx, &url, options, None, &path.display().to_string()).await?;
+    }
+    Ok(ctx)
+}
+
+/// An archive (or any Hive-partitioned Parquet folder) in object storage.
+async fn open_url(text: &str) -> Result<SessionContext> {
+    let dest = Dest::open(text)?;
+    let ctx = session();
+    let (store, root) = dest.store();
+    ctx.register_object_store(&root, store);
+    let archive = dest.read(CHECKPOINT).await?.is_some();
+    if !archive
+        && !dest
+            .list(None)
+            .await?
+            .iter()
+            .any(|(p, _)| p.ends_with(".parquet"))
+    {
+        return Err(Error::Usage(format!(
+            "{text} holds no Parquet files and no {CHECKPOINT}: not a dataset"
+        )));
+    }
+    let schema = archive.then(event_schema);
+    register(&ctx, dest.url.as_str(), folder_options(), schema, text).await?;
     Ok(ctx)
 }
 

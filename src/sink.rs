@@ -22,6 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::batch::{event_schema, BatchBuilder, ParseCounts, RawMessage};
+use crate::decode::decode;
 use crate::error::{Error, Result};
 
 /// Staging folders start with this; one left by a killed run is never part of a dataset.
@@ -90,9 +91,55 @@ struct OpenPart {
     hour: i64,
     tmp_path: PathBuf,
     writer: ArrowWriter<HashingFile>,
+    /// Rows not yet handed to the writer.
+    builder: BatchBuilder,
     rows: u64,
     first_seq: u64,
     last_seq: u64,
+}
+
+impl OpenPart {
+    /// Rows in the part, buffered ones included.
+    fn len(&self) -> u64 {
+        self.rows + self.builder.len() as u64
+    }
+}
+
+/// Which clock chooses a row's `dt=/hour=` partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    /// The JetStream time: it rises with the sequence, so one part is open at a time and a
+    /// partition holds a contiguous sequence range (exports).
+    NatsTime,
+    /// The event's own time (the JetStream time when the payload has none): what an archive is
+    /// queried by. Collectors' clocks differ, so a few partitions can be open at once.
+    EventTime,
+}
+
+/// How a sink lays out its parts.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub partitioning: Partitioning,
+    /// Part names are `<prefix><first seq>-<last seq>.parquet`.
+    pub name_prefix: String,
+}
+
+impl Layout {
+    /// An export's layout: `part-<first>-<last>.parquet` by JetStream hour.
+    pub fn export() -> Self {
+        Self {
+            partitioning: Partitioning::NatsTime,
+            name_prefix: "part-".into(),
+        }
+    }
+
+    /// Parts open at once: the least recently written one is closed to open another.
+    fn open_parts(&self) -> usize {
+        match self.partitioning {
+            Partitioning::NatsTime => 1,
+            Partitioning::EventTime => 4,
+        }
+    }
 }
 
 /// Writes messages into partitioned Parquet parts inside a staging folder.
@@ -100,27 +147,27 @@ pub struct Sink {
     stream: String,
     out_dir: PathBuf,
     staging: PathBuf,
-    builder: BatchBuilder,
-    batch_first_seq: Option<u64>,
-    batch_last_seq: u64,
-    open: Option<OpenPart>,
+    layout: Layout,
+    /// Open parts, least recently written first.
+    open: Vec<OpenPart>,
     out: SinkOutput,
     /// Finished parts still in staging: (staging path, final relative path).
     staged: Vec<(PathBuf, String)>,
 }
 
-/// The UTC hour (since the epoch) of a JetStream time: rows of one hour share a partition.
+/// The UTC hour (since the epoch) of a time: rows of one hour share a partition.
 fn hour_of(time_ns: i64) -> i64 {
     time_ns.div_euclid(3_600_000_000_000)
 }
 
-/// The Hive partition of a JetStream time: `dt=YYYY-MM-DD/hour=HH`.
+/// The Hive partition of a time: `dt=YYYY-MM-DD/hour=HH`.
 pub fn partition_of(time_ns: i64) -> String {
     let t = DateTime::<Utc>::from_timestamp_nanos(time_ns);
     t.format("dt=%Y-%m-%d/hour=%H").to_string()
 }
 
-fn writer_properties(stream: &str) -> WriterProperties {
+/// The Parquet settings of every part jsreplay writes (exports, archives, compacted archives).
+pub fn writer_properties(stream: &str) -> WriterProperties {
     let payload = ColumnPath::from("payload");
     let mut builder = WriterProperties::builder();
     // Unique per row: a dictionary would intern every value and then be dropped for plain
@@ -160,17 +207,15 @@ fn writer_properties(stream: &str) -> WriterProperties {
 impl Sink {
     /// Prepares a sink writing into `out_dir` through a fresh staging folder of its own
     /// (`slice` tells the sinks of one export apart).
-    pub fn new(stream: &str, out_dir: &Path, slice: usize) -> Result<Self> {
+    pub fn new(stream: &str, out_dir: &Path, slice: usize, layout: Layout) -> Result<Self> {
         let staging = out_dir.join(format!("{STAGING_PREFIX}{}-{slice}", std::process::id()));
         fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
         Ok(Self {
             stream: stream.to_string(),
             out_dir: out_dir.to_path_buf(),
             staging,
-            builder: BatchBuilder::new(),
-            batch_first_seq: None,
-            batch_last_seq: 0,
-            open: None,
+            layout,
+            open: Vec::new(),
             out: SinkOutput::default(),
             staged: Vec::new(),
         })
@@ -183,24 +228,37 @@ impl Sink {
 
     /// Appends one message as one row.
     pub fn push(&mut self, msg: &RawMessage) -> Result<()> {
-        // Compared by hour: the partition's name is only formatted when a part opens.
-        let hour = hour_of(msg.time_ns);
-        let switch = match &self.open {
-            Some(p) => p.hour != hour || p.rows + self.builder.len() as u64 >= PART_ROWS,
-            None => false,
+        let decoded = decode(&msg.payload);
+        let time_ns = match self.layout.partitioning {
+            Partitioning::NatsTime => msg.time_ns,
+            Partitioning::EventTime => decoded.event.event_time_ns.unwrap_or(msg.time_ns),
         };
-        if switch {
-            self.flush_batch()?;
-            self.close_part()?;
+        // Compared by hour: the partition's name is only formatted when a part opens.
+        let hour = hour_of(time_ns);
+        let found = self.open.iter().position(|p| p.hour == hour);
+        let idx = match found {
+            Some(i) if self.open[i].len() < PART_ROWS => i,
+            full => {
+                if let Some(i) = full {
+                    self.close_part(i)?;
+                } else if self.open.len() >= self.layout.open_parts() {
+                    self.close_part(0)?;
+                }
+                self.open_part(time_ns, msg.stream_seq)?;
+                self.open.len() - 1
+            }
+        };
+        // Keep the most recently written part last.
+        let last = self.open.len() - 1;
+        if idx != last {
+            let part = self.open.remove(idx);
+            self.open.push(part);
         }
-        if self.open.is_none() {
-            self.open_part(msg.time_ns, msg.stream_seq)?;
-        }
-        self.builder.append(&self.stream, msg);
-        self.batch_first_seq.get_or_insert(msg.stream_seq);
-        self.batch_last_seq = msg.stream_seq;
-        if self.builder.len() >= BATCH_ROWS || self.builder.payload_bytes() >= BATCH_PAYLOAD_BYTES {
-            self.flush_batch()?;
+        let part = self.open.last_mut().expect("a part was just opened or found");
+        part.builder.append_decoded(&self.stream, msg, &decoded);
+        part.last_seq = msg.stream_seq;
+        if part.builder.len() >= BATCH_ROWS || part.builder.payload_bytes() >= BATCH_PAYLOAD_BYTES {
+            Self::flush_batch(part, &mut self.out)?;
         }
         Ok(())
     }
@@ -218,11 +276,12 @@ impl Sink {
         };
         let writer =
             ArrowWriter::try_new(sink, event_schema(), Some(writer_properties(&self.stream)))?;
-        self.open = Some(OpenPart {
+        self.open.push(OpenPart {
             partition,
             hour: hour_of(time_ns),
             tmp_path,
             writer,
+            builder: BatchBuilder::new(),
             rows: 0,
             first_seq,
             last_seq: first_seq,
@@ -230,29 +289,22 @@ impl Sink {
         Ok(())
     }
 
-    fn flush_batch(&mut self) -> Result<()> {
-        if self.builder.is_empty() {
+    fn flush_batch(part: &mut OpenPart, out: &mut SinkOutput) -> Result<()> {
+        if part.builder.is_empty() {
             return Ok(());
         }
-        let part = self
-            .open
-            .as_mut()
-            .expect("a part is open while rows are buffered");
-        let counts = self.builder.counts();
-        let batch = self.builder.finish();
+        let counts = part.builder.counts();
+        let batch = part.builder.finish();
         part.writer.write(&batch)?;
         part.rows += batch.num_rows() as u64;
-        part.last_seq = self.batch_last_seq;
-        self.out.rows += batch.num_rows() as u64;
-        self.out.counts.add(counts);
-        self.batch_first_seq = None;
+        out.rows += batch.num_rows() as u64;
+        out.counts.add(counts);
         Ok(())
     }
 
-    fn close_part(&mut self) -> Result<()> {
-        let Some(part) = self.open.take() else {
-            return Ok(());
-        };
+    fn close_part(&mut self, idx: usize) -> Result<()> {
+        let mut part = self.open.remove(idx);
+        Self::flush_batch(&mut part, &mut self.out)?;
         let mut sink = part.writer.into_inner()?;
         sink.file
             .flush()
@@ -263,8 +315,8 @@ impl Sink {
             .map_err(|e| Error::io(&part.tmp_path, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&part.tmp_path, e))?;
         let rel = format!(
-            "{}/part-{:020}-{:020}.parquet",
-            part.partition, part.first_seq, part.last_seq
+            "{}/{}{:020}-{:020}.parquet",
+            part.partition, self.layout.name_prefix, part.first_seq, part.last_seq
         );
         self.out.files.push(PartFile {
             path: rel.clone(),
@@ -278,10 +330,11 @@ impl Sink {
         Ok(())
     }
 
-    /// Flushes and closes the open part; the parts stay in staging until [`Sink::commit`].
+    /// Flushes and closes the open parts; the parts stay in staging until [`Sink::commit`].
     pub fn finish(&mut self) -> Result<SinkOutput> {
-        self.flush_batch()?;
-        self.close_part()?;
+        while !self.open.is_empty() {
+            self.close_part(0)?;
+        }
         Ok(self.out.clone())
     }
 

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (shared helpers in `util`), real nats-servers (2.9 and 2.14).
 
+mod archive;
 mod auth;
 mod decode_prop;
 mod export;

@@ -549,3 +549,119 @@ pub fn publish_and_export(url: &str, input: &Path, dir: &Path) -> PathBuf {
     check_manifest(&ds);
     ds
 }
+
+/// Runs the binary with extra environment variables (credentials of an object store).
+pub fn jsreplay_env(args: &[&str], env: &[(String, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+        .args(args)
+        .env_remove("NATS_URL")
+        .env_remove("NATS_CONTEXT")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run jsreplay")
+}
+
+/// A real S3-protocol server on loopback (moto's server mode, from the project venv) with one
+/// bucket, stopped on Drop.
+pub struct S3 {
+    child: Child,
+    pub port: u16,
+    pub bucket: String,
+}
+
+impl S3 {
+    pub fn start() -> S3 {
+        let port = free_port();
+        let moto = repo_root().join(".tools/venv/bin/moto_server");
+        assert!(
+            moto.is_file(),
+            "{} missing: run scripts/install-deps.sh --python",
+            moto.display()
+        );
+        let child = Command::new(moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let s3 = S3 {
+            child,
+            port,
+            bucket: "soc-archive".into(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s3.python(&format!("s3.create_bucket(Bucket='{}')", s3.bucket));
+        s3
+    }
+
+    /// The credentials and endpoint, as the tool reads them from the environment.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.bucket)
+    }
+
+    /// Runs Python with `s3` (a boto3 client on this server) and `fs` (a pyarrow S3 filesystem)
+    /// defined; returns stdout.
+    pub fn python(&self, code: &str) -> String {
+        let prelude = format!(
+            "import boto3, json, sys\n\
+             import pyarrow.fs as pafs\n\
+             s3 = boto3.client('s3', endpoint_url='http://127.0.0.1:{port}', aws_access_key_id='testing', \
+             aws_secret_access_key='testing', region_name='us-east-1')\n\
+             fs = pafs.S3FileSystem(endpoint_override='127.0.0.1:{port}', scheme='http', access_key='testing', \
+             secret_key='testing', region='us-east-1')\n",
+            port = self.port
+        );
+        run_python(&format!("{prelude}{code}"), &[])
+    }
+
+    /// Every key under `prefix`, sorted.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = self.python(&format!(
+            "p = s3.get_paginator('list_objects_v2')\n\
+             keys = [o['Key'] for page in p.paginate(Bucket='{}', Prefix='{prefix}') for o in page.get('Contents', [])]\n\
+             print(json.dumps(sorted(keys)))",
+            self.bucket
+        ));
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// An object's bytes, if it exists.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self.python(&format!(
+            "try:\n    sys.stdout.write(s3.get_object(Bucket='{}', Key='{key}')['Body'].read().hex())\n\
+             except s3.exceptions.NoSuchKey:\n    sys.stdout.write('none')",
+            self.bucket
+        ));
+        (out != "none").then(|| {
+            (0..out.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&out[i..i + 2], 16).unwrap())
+                .collect()
+        })
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,504 @@
+//! `jsreplay archive`: move everything a stream holds past the last checkpoint into long-term
+//! storage, then exit (made for cron and systemd timers).
+//!
+//! A destination (local folder or object store, see [`crate::store`]) holds Hive partitions by
+//! event hour (`dt=YYYY-MM-DD/hour=HH/part-<stream>-<first seq>-<last seq>.parquet`) and, under
+//! `_jsreplay/`, the checkpoint, the lease and one manifest per committed chunk. A run takes the
+//! lease, freezes the range `checkpoint + 1 ..= the stream's last sequence`, and commits it in
+//! chunks. Each chunk is read and written locally first, then: `pending.json` lists the objects
+//! about to be uploaded, the parts and the chunk manifest are uploaded, the checkpoint is replaced
+//! (only if unchanged since read), and `pending.json` is deleted. A run killed anywhere in between
+//! leaves a `pending.json` the next run acts on before anything else: it deletes the listed
+//! objects unless the checkpoint already covers them, then reads the chunk again, which gives the
+//! same part names. So every sequence lands exactly once, or is reported as a gap: messages that
+//! retention removed before they were archived (the stream's first sequence moved past the
+//! checkpoint) or that were deleted are recorded in the checkpoint and end the run with exit 6.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::connect::ConnectSpec;
+use crate::error::{Error, Result};
+use crate::export::{Accounted, Readers, Signals};
+use crate::lease::Lease;
+use crate::manifest::{merge_ranges, schema_columns, Manifest, SeqRange, Tool};
+use crate::plan::{self, ReadPathChoice};
+use crate::sink::{Layout, PartFile, Partitioning};
+use crate::store::{Dest, Version, WriteMode, Written};
+use crate::window::Window;
+
+pub const CHECKPOINT: &str = "_jsreplay/checkpoint.json";
+pub const PENDING: &str = "_jsreplay/pending.json";
+const CHUNKS: &str = "_jsreplay/chunks";
+/// The archive's metadata folder: readers skip it (Spark and Hive ignore `_` folders).
+pub const META_DIR: &str = "_jsreplay";
+
+/// What to archive and where.
+#[derive(Debug, Clone)]
+pub struct ArchiveRequest {
+    pub stream: String,
+    pub dest: String,
+    pub quiet: bool,
+    pub parallel: Option<usize>,
+    pub read_path: ReadPathChoice,
+    /// Sequences per committed chunk.
+    pub chunk: u64,
+    pub lease_ttl: Duration,
+    /// Where a brand-new archive starts (default: the stream's first stored sequence).
+    pub start_seq: Option<u64>,
+    pub server_display: String,
+}
+
+/// The archive's progress, `_jsreplay/checkpoint.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub format: String,
+    pub stream: String,
+    /// Every sequence up to this one is archived as a row or recorded as a gap.
+    pub last_seq: u64,
+    /// Where the archive started.
+    pub first_seq: u64,
+    pub rows: u64,
+    pub gap_messages: u64,
+    /// Sequences lost before they could be archived (retention, deletion), merged.
+    pub gaps: Vec<[u64; 2]>,
+    pub chunks: u64,
+    pub updated_at: String,
+    pub tool_version: String,
+}
+
+/// The objects a chunk is about to upload; present only while a chunk is uncommitted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    range: [u64; 2],
+    objects: Vec<String>,
+    written_at: String,
+}
+
+/// The result of a run, printed as one line or as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveSummary {
+    pub dest: String,
+    pub stream: String,
+    /// The sequences this run committed; null when there was nothing new.
+    pub range: Option<SeqRange>,
+    pub rows: u64,
+    pub invalid: u64,
+    pub gaps: Vec<[u64; 2]>,
+    pub gap_messages: u64,
+    pub files: usize,
+    pub bytes: u64,
+    pub chunks: u64,
+    /// The checkpoint after the run.
+    pub checkpoint: u64,
+    /// Rows in the whole archive.
+    pub archive_rows: u64,
+    pub seconds: f64,
+    pub messages_per_second: f64,
+    /// Left-overs of interrupted runs this run cleaned up.
+    pub recovered: Vec<String>,
+    pub warnings: Vec<String>,
+    pub workers: usize,
+}
+
+impl ArchiveSummary {
+    pub fn line(&self) -> String {
+        let range = self.range.map_or("nothing new".to_string(), |r| {
+            format!("seq {}..={}", r.first, r.last)
+        });
+        format!(
+            "archived {} rows ({range}) of {} to {} in {:.1} s ({:.0} msg/s, {} chunks, {} files, {:.1} MiB); \
+             {} gaps ({} messages lost before archiving); checkpoint {}, {} rows archived in all",
+            self.rows,
+            self.stream,
+            self.dest,
+            self.seconds,
+            self.messages_per_second,
+            self.chunks,
+            self.files,
+            self.bytes as f64 / (1024.0 * 1024.0),
+            self.gaps.len(),
+            self.gap_messages,
+            self.checkpoint,
+            self.archive_rows,
+        )
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads the checkpoint and the version to replace it with.
+async fn read_checkpoint(dest: &Dest) -> Result<Option<(Checkpoint, Version)>> {
+    let Some((bytes, version)) = dest.read(CHECKPOINT).await? else {
+        return Ok(None);
+    };
+    let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Store(format!(
+            "{}/{CHECKPOINT} is not a jsreplay checkpoint: {e}",
+            dest.display
+        ))
+    })?;
+    Ok(Some((cp, version)))
+}
+
+/// Finishes what an interrupted run left: objects of an uncommitted chunk are deleted (the
+/// chunk is read again), a committed chunk's `pending.json` is just removed. Returns what it did.
+pub async fn recover_pending(dest: &Dest, checkpoint: u64) -> Result<Option<String>> {
+    let Some((bytes, _)) = dest.read(PENDING).await? else {
+        return Ok(None);
+    };
+    let pending: Pending = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Store(format!("{}/{PENDING} is unreadable: {e}", dest.display)))?;
+    let [a, b] = pending.range;
+    let note = if b <= checkpoint {
+        format!("chunk seq {a}..={b} was committed by an interrupted run; its pending note removed")
+    } else {
+        for obj in &pending.objects {
+            dest.delete(obj).await?;
+        }
+        format!(
+            "removed {} objects of uncommitted chunk seq {a}..={b} left by an interrupted run (read again)",
+            pending.objects.len()
+        )
+    };
+    dest.delete(PENDING).await?;
+    Ok(Some(note))
+}
+
+/// A local folder (under `$TMPDIR`, outside the destination so that no reader of the archive
+/// sees a staged part) the chunks are written in before they are uploaded; emptied at every
+/// start under the lease (a killed run's leftovers are never uploaded: only what
+/// `pending.json` lists is ever in the destination).
+fn work_dir(dest: &Dest) -> PathBuf {
+    let name: String = dest
+        .url
+        .as_str()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::env::temp_dir().join(format!("jsreplay-archive-{name}"))
+}
+
+fn reset_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(dir, e)),
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Runs one archive job end to end.
+pub async fn archive(
+    client: &async_nats::Client,
+    spec: &ConnectSpec,
+    req: &ArchiveRequest,
+) -> Result<ArchiveSummary> {
+    let mut signals = Signals::new()?;
+    let dest = Dest::open(&req.dest)?;
+    let lease = signals
+        .guard(Lease::acquire(&dest, "jsreplay archive", req.lease_ttl))
+        .await?;
+    let work = work_dir(&dest);
+    let result = match reset_dir(&work) {
+        Ok(()) => run(client, spec, req, &dest, &lease, &work, &mut signals).await,
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_dir_all(&work);
+    let mut summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            lease.release().await;
+            return Err(e);
+        }
+    };
+    if let Some(old) = &lease.recovered {
+        summary
+            .recovered
+            .insert(0, format!("took over the stale lease of {old}"));
+    }
+    lease.release().await;
+    Ok(summary)
+}
+
+async fn run(
+    client: &async_nats::Client,
+    spec: &ConnectSpec,
+    req: &ArchiveRequest,
+    dest: &Dest,
+    lease: &Lease,
+    work: &Path,
+    signals: &mut Signals,
+) -> Result<ArchiveSummary> {
+    let started = Instant::now();
+    let (state, _) = signals
+        .guard(plan::stream_state(client, &req.stream, false))
+        .await?;
+    let found = read_checkpoint(dest).await?;
+    let (mut cp, mut version) = match found {
+        Some((cp, v)) => {
+            if cp.stream != req.stream {
+                return Err(Error::Usage(format!(
+                    "{} archives stream {}, not {}",
+                    dest.display, cp.stream, req.stream
+                )));
+            }
+            if req.start_seq.is_some() {
+                return Err(Error::Usage(format!(
+                    "--start-seq only applies to a new archive; {} continues after its checkpoint {}",
+                    dest.display, cp.last_seq
+                )));
+            }
+            (cp, Some(v))
+        }
+        None => {
+            let first = req.start_seq.unwrap_or(state.first_seq).max(1);
+            let cp = Checkpoint {
+                format: "jsreplay-archive/1".into(),
+                stream: req.stream.clone(),
+                last_seq: first - 1,
+                first_seq: first,
+                rows: 0,
+                gap_messages: 0,
+                gaps: Vec::new(),
+                chunks: 0,
+                updated_at: now(),
+                tool_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            (cp, None)
+        }
+    };
+    let mut recovered = Vec::new();
+    if let Some(note) = signals.guard(recover_pending(dest, cp.last_seq)).await? {
+        recovered.push(note);
+    }
+    if state.last_seq < cp.last_seq {
+        return Err(Error::Store(format!(
+            "stream {}'s last sequence {} is behind the archive's checkpoint {}: the stream was \
+             recreated or reset; archive it to a new destination",
+            req.stream, state.last_seq, cp.last_seq
+        )));
+    }
+    // Frozen: nothing past the last sequence seen now is read by this run.
+    let (start, end) = (cp.last_seq + 1, state.last_seq);
+    let mut summary = ArchiveSummary {
+        dest: dest.display.clone(),
+        stream: req.stream.clone(),
+        range: None,
+        rows: 0,
+        invalid: 0,
+        gaps: Vec::new(),
+        gap_messages: 0,
+        files: 0,
+        bytes: 0,
+        chunks: 0,
+        checkpoint: cp.last_seq,
+        archive_rows: cp.rows,
+        seconds: 0.0,
+        messages_per_second: 0.0,
+        recovered,
+        warnings: Vec::new(),
+        workers: 0,
+    };
+    if start > end {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    if state.first_seq > start {
+        summary.warnings.push(format!(
+            "sequences {start}..={} expired from the stream before they were archived \
+             (retention removed them since the last run): reported as gaps",
+            (state.first_seq - 1).min(end)
+        ));
+    }
+    let readers =
+        Readers::connect(client, spec, end - start + 1, req.parallel, signals).await?;
+    summary.workers = readers.workers();
+    let layout = Layout {
+        partitioning: Partitioning::EventTime,
+        name_prefix: format!("part-{}-", req.stream),
+    };
+    let mut a = start;
+    while a <= end {
+        let b = end.min(a.saturating_add(req.chunk.max(1) - 1));
+        let window = Window {
+            start_seq: Some(a),
+            end_seq: Some(b),
+            read_path: req.read_path,
+            ..Window::default()
+        };
+        let plan = signals
+            .guard(plan::resolve(client, &req.stream, &window, false))
+            .await?;
+        let read = match plan.range {
+            // The stream holds nothing at all any more: the whole chunk is lost.
+            None => None,
+            Some(_) => Some(
+                readers
+                    .read(&plan, &req.stream, work, &layout, req.quiet, signals)
+                    .await?,
+            ),
+        };
+        let chunk = Chunk {
+            range: (a, b),
+            read,
+            plan: &plan,
+            req,
+        };
+        let committed = signals
+            .guard(chunk.commit(dest, work, &cp, version.clone(), lease))
+            .await?;
+        cp = committed.checkpoint;
+        version = Some(committed.version);
+        summary.range = Some(SeqRange { first: start, last: b });
+        summary.rows += committed.rows;
+        summary.invalid += committed.invalid;
+        summary.files += committed.files.len();
+        summary.bytes += committed.files.iter().map(|f| f.bytes).sum::<u64>();
+        summary.gaps.extend(committed.gaps.iter().map(|&(x, y)| [x, y]));
+        summary.gap_messages += committed.gaps.iter().map(|(x, y)| y - x + 1).sum::<u64>();
+        summary.chunks += 1;
+        a = b + 1;
+    }
+    summary.gaps = merge_ranges(summary.gaps.iter().map(|g| (g[0], g[1])).collect())
+        .into_iter()
+        .map(|(x, y)| [x, y])
+        .collect();
+    summary.checkpoint = cp.last_seq;
+    summary.archive_rows = cp.rows;
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.messages_per_second = summary.rows as f64 / summary.seconds.max(1e-9);
+    Ok(summary)
+}
+
+/// One chunk, read and staged locally, ready to commit.
+struct Chunk<'a> {
+    range: (u64, u64),
+    /// `None` when the stream held nothing of it.
+    read: Option<Accounted>,
+    plan: &'a plan::Plan,
+    req: &'a ArchiveRequest,
+}
+
+struct Committed {
+    checkpoint: Checkpoint,
+    version: Version,
+    rows: u64,
+    invalid: u64,
+    files: Vec<PartFile>,
+    gaps: Vec<(u64, u64)>,
+}
+
+impl Chunk<'_> {
+    async fn commit(
+        self,
+        dest: &Dest,
+        work: &Path,
+        cp: &Checkpoint,
+        version: Option<Version>,
+        lease: &Lease,
+    ) -> Result<Committed> {
+        let (a, b) = self.range;
+        let (files, gaps, rows, counts, warnings) = match self.read {
+            None => (
+                Vec::new(),
+                vec![(a, b)],
+                0,
+                Default::default(),
+                self.plan.warnings.clone(),
+            ),
+            Some(read) => {
+                for sink in read.sinks {
+                    sink.commit()?;
+                }
+                (
+                    read.out.files,
+                    read.gaps,
+                    read.out.rows,
+                    read.out.counts,
+                    self.plan.warnings.clone(),
+                )
+            }
+        };
+        let manifest_rel = format!("{CHUNKS}/{a:020}-{b:020}.json");
+        let mut objects: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        objects.push(manifest_rel.clone());
+        let pending = Pending {
+            range: [a, b],
+            objects,
+            written_at: now(),
+        };
+        lease.check()?;
+        let body = serde_json::to_vec_pretty(&pending).expect("pending serializes");
+        dest.write(PENDING, body, WriteMode::Overwrite).await?;
+        for f in &files {
+            let local = work.join(&f.path);
+            dest.upload(&local, &f.path).await?;
+            std::fs::remove_file(&local).map_err(|e| Error::io(&local, e))?;
+        }
+        let gap_messages: u64 = gaps.iter().map(|(x, y)| y - x + 1).sum();
+        let manifest = Manifest {
+            format: "jsreplay-archive-chunk/1",
+            tool: Tool::default(),
+            stream: self.req.stream.clone(),
+            server: self.req.server_display.clone(),
+            server_version: self.plan.server_version.clone(),
+            request: self.plan.window.clone(),
+            filter: self.plan.filter.clone(),
+            read_path: self.plan.read_path,
+            range: Some(SeqRange { first: a, last: b }),
+            first_seq: files.iter().map(|f| f.first_seq).min(),
+            last_seq: files.iter().map(|f| f.last_seq).max(),
+            rows,
+            invalid: counts.invalid,
+            parse: counts,
+            gaps: gaps.iter().map(|&(x, y)| [x, y]).collect(),
+            gap_messages,
+            filtered_out: 0,
+            partitioning: "dt=YYYY-MM-DD/hour=HH of the event time (the JetStream time when the payload has none), UTC",
+            files: files.clone(),
+            schema: schema_columns(),
+            warnings,
+            started_at: pending.written_at.clone(),
+            finished_at: now(),
+        };
+        let body = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        dest.write(&manifest_rel, body, WriteMode::Overwrite).await?;
+
+        let mut all_gaps: Vec<(u64, u64)> = cp.gaps.iter().map(|g| (g[0], g[1])).collect();
+        all_gaps.extend(gaps.iter().copied());
+        let next = Checkpoint {
+            last_seq: b,
+            rows: cp.rows + rows,
+            gap_messages: cp.gap_messages + gap_messages,
+            gaps: merge_ranges(all_gaps).into_iter().map(|(x, y)| [x, y]).collect(),
+            chunks: cp.chunks + 1,
+            updated_at: now(),
+            ..cp.clone()
+        };
+        lease.check()?;
+        let body = serde_json::to_vec_pretty(&next).expect("checkpoint serializes");
+        let mode = version.map_or(WriteMode::Create, WriteMode::Replace);
+        let Written::Done(new_version) = dest.write(CHECKPOINT, body, mode).await? else {
+            return Err(Error::Busy(format!(
+                "the checkpoint of {} changed under this run (another archiver wrote it); \
+                 chunk seq {a}..={b} is not committed and will be cleaned up by the next run",
+                dest.display
+            )));
+        };
+        dest.delete(PENDING).await?;
+        Ok(Committed {
+            checkpoint: next,
+            version: new_version,
+            rows,
+            invalid: counts.invalid,
+            files,
+            gaps,
+        })
+    }
+}

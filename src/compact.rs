@@ -1,0 +1,364 @@
+//! `jsreplay compact`: merge an archive's small parts, partition by partition, into larger,
+//! better-compressed files without changing a single row.
+//!
+//! Scheduled archive runs leave one small part per partition and run; readers pay for every
+//! file they open. Compaction takes the archive's lease (it never runs beside an archive run),
+//! finishes whatever an interrupted archive or compaction left, then per partition merges runs
+//! of small parts (in sequence order; the merged file is named after the first and last sequence
+//! it holds). For each merge, `_jsreplay/compacting.json` names the inputs and the output before
+//! the output is uploaded; the inputs are deleted once the output is in place. A run killed in
+//! between is finished by the next one: if the output exists the inputs go, otherwise the inputs
+//! stay and the intent is dropped. Row counts are checked before anything is replaced.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use datafusion::arrow::array::Int64Array;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use serde::{Deserialize, Serialize};
+
+use crate::archive::{recover_pending, CHECKPOINT, META_DIR};
+use crate::batch::event_schema;
+use crate::error::{Error, Result};
+use crate::export::Signals;
+use crate::lease::Lease;
+use crate::sink::writer_properties;
+use crate::store::{Dest, WriteMode};
+
+const COMPACTING: &str = "_jsreplay/compacting.json";
+const COMPACTIONS: &str = "_jsreplay/compactions";
+/// Bytes of small parts merged into one file at most.
+const MERGE_BYTES: u64 = 512 << 20;
+
+/// One merge: written before the output is uploaded, kept as a record afterwards.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Merge {
+    inputs: Vec<String>,
+    output: String,
+    rows: u64,
+    bytes_before: u64,
+    bytes_after: u64,
+    written_at: String,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactSummary {
+    pub dest: String,
+    /// Partitions that had parts merged.
+    pub partitions: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub rows: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub seconds: f64,
+    pub recovered: Vec<String>,
+}
+
+impl CompactSummary {
+    pub fn line(&self) -> String {
+        format!(
+            "compacted {}: {} parts in {} partitions merged into {} ({} rows, {:.1} MiB -> {:.1} MiB) in {:.1} s",
+            self.dest,
+            self.inputs,
+            self.partitions,
+            self.outputs,
+            self.rows,
+            self.bytes_before as f64 / (1024.0 * 1024.0),
+            self.bytes_after as f64 / (1024.0 * 1024.0),
+            self.seconds
+        )
+    }
+}
+
+/// An archive part's name: `<partition>/part-<stream>-<first>-<last>.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+struct PartName {
+    partition: String,
+    stream: String,
+    first: u64,
+    last: u64,
+}
+
+fn parse_part(rel: &str) -> Option<PartName> {
+    let (partition, file) = rel.rsplit_once('/')?;
+    let stem = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let (rest, last) = stem.rsplit_once('-')?;
+    let (stream, first) = rest.rsplit_once('-')?;
+    Some(PartName {
+        partition: partition.to_string(),
+        stream: stream.to_string(),
+        first: first.parse().ok()?,
+        last: last.parse().ok()?,
+    })
+}
+
+fn part_path(partition: &str, stream: &str, first: u64, last: u64) -> String {
+    format!("{partition}/part-{stream}-{first:020}-{last:020}.parquet")
+}
+
+/// Finishes a merge an interrupted compaction left.
+async fn recover_merge(dest: &Dest) -> Result<Option<String>> {
+    let Some((bytes, _)) = dest.read(COMPACTING).await? else {
+        return Ok(None);
+    };
+    let merge: Merge = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Store(format!("{}/{COMPACTING} is unreadable: {e}", dest.display)))?;
+    let listed = dest.list(Some(parent(&merge.output))).await?;
+    let landed = listed.iter().any(|(p, _)| *p == merge.output);
+    let note = if landed {
+        for input in &merge.inputs {
+            dest.delete(input).await?;
+        }
+        record(dest, &merge).await?;
+        format!(
+            "finished an interrupted merge: {} now replaces {} parts",
+            merge.output,
+            merge.inputs.len()
+        )
+    } else {
+        format!(
+            "dropped an interrupted merge into {} (its parts were left as they were)",
+            merge.output
+        )
+    };
+    dest.delete(COMPACTING).await?;
+    Ok(Some(note))
+}
+
+fn parent(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+async fn record(dest: &Dest, merge: &Merge) -> Result<()> {
+    let name = merge.output.replace('/', "_").replace(".parquet", ".json");
+    let body = serde_json::to_vec_pretty(merge).expect("merge serializes");
+    dest.write(&format!("{COMPACTIONS}/{name}"), body, WriteMode::Overwrite)
+        .await?;
+    Ok(())
+}
+
+/// Compacts the archive at `dest_text`.
+pub async fn compact(dest_text: &str, small: u64, ttl: Duration) -> Result<CompactSummary> {
+    let mut signals = Signals::new()?;
+    let dest = Dest::open(dest_text)?;
+    let lease = signals
+        .guard(Lease::acquire(&dest, "jsreplay compact", ttl))
+        .await?;
+    let result = signals.guard(run(&dest, small, &lease)).await;
+    lease.release().await;
+    result
+}
+
+async fn run(dest: &Dest, small: u64, lease: &Lease) -> Result<CompactSummary> {
+    let started = Instant::now();
+    let mut summary = CompactSummary {
+        dest: dest.display.clone(),
+        ..Default::default()
+    };
+    let checkpoint = match dest.read(CHECKPOINT).await? {
+        Some((bytes, _)) => serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["last_seq"].as_u64())
+            .unwrap_or(0),
+        None => 0,
+    };
+    summary.recovered.extend(recover_pending(dest, checkpoint).await?);
+    summary.recovered.extend(recover_merge(dest).await?);
+
+    let mut by_partition: BTreeMap<String, Vec<(PartName, String, u64)>> = BTreeMap::new();
+    for (rel, size) in dest.list(None).await? {
+        if rel.starts_with(META_DIR) || size >= small {
+            continue;
+        }
+        if let Some(name) = parse_part(&rel) {
+            by_partition
+                .entry(name.partition.clone())
+                .or_default()
+                .push((name, rel, size));
+        }
+    }
+    let work = tempdir_for(dest)?;
+    for (_, mut parts) in by_partition {
+        parts.sort_by_key(|(n, _, _)| n.first);
+        let mut merged_here = false;
+        for group in groups(&parts) {
+            lease.check()?;
+            let merge = merge_group(dest, group, work.path()).await?;
+            summary.inputs += merge.inputs.len();
+            summary.outputs += 1;
+            summary.rows += merge.rows;
+            summary.bytes_before += merge.bytes_before;
+            summary.bytes_after += merge.bytes_after;
+            merged_here = true;
+        }
+        summary.partitions += usize::from(merged_here);
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Runs of two or more parts of one stream, up to [`MERGE_BYTES`] each.
+fn groups(parts: &[(PartName, String, u64)]) -> Vec<&[(PartName, String, u64)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, (name, _, size)) in parts.iter().enumerate() {
+        let same_stream = parts[start].0.stream == name.stream;
+        if i > start && (!same_stream || bytes + size > MERGE_BYTES) {
+            if i - start >= 2 {
+                out.push(&parts[start..i]);
+            }
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if parts.len() - start >= 2 {
+        out.push(&parts[start..]);
+    }
+    out
+}
+
+/// A temporary folder removed when dropped.
+struct WorkDir(std::path::PathBuf);
+
+impl WorkDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir_for(dest: &Dest) -> Result<WorkDir> {
+    let dir = std::env::temp_dir().join(format!(
+        "jsreplay-compact-{}-{}",
+        std::process::id(),
+        dest.display.len()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(WorkDir(dir))
+}
+
+async fn merge_group(
+    dest: &Dest,
+    group: &[(PartName, String, u64)],
+    work: &Path,
+) -> Result<Merge> {
+    let first = &group[0].0;
+    let last = group.iter().map(|(n, _, _)| n.last).max().unwrap_or(first.last);
+    let output = part_path(&first.partition, &first.stream, first.first, last);
+    let local = work.join("merged.parquet");
+    let file = File::create(&local).map_err(|e| Error::io(&local, e))?;
+    let mut writer = ArrowWriter::try_new(
+        file,
+        event_schema(),
+        Some(writer_properties(&first.stream)),
+    )?;
+    let (mut rows_in, mut rows_out, mut bytes_before) = (0u64, 0u64, 0u64);
+    let mut prev_seq = i64::MIN;
+    for (_, rel, size) in group {
+        let (bytes, _) = dest
+            .read(rel)
+            .await?
+            .ok_or_else(|| Error::Store(format!("{rel} disappeared during compaction")))?;
+        bytes_before += size;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+        rows_in += reader.metadata().file_metadata().num_rows() as u64;
+        for batch in reader.build()? {
+            let batch = batch?;
+            // Parts of a partition hold disjoint, rising sequence ranges: the merge stays
+            // sorted by `seq`, which the files declare.
+            let seqs = batch
+                .column_by_name("seq")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| Error::Store(format!("{rel} has no Int64 seq column")))?;
+            for s in seqs.iter().flatten() {
+                if s <= prev_seq {
+                    return Err(Error::Store(format!(
+                        "{rel}: seq {s} does not follow {prev_seq}; parts overlap, not merged"
+                    )));
+                }
+                prev_seq = s;
+            }
+            rows_out += batch.num_rows() as u64;
+            let batch = batch.with_schema(event_schema())?;
+            writer.write(&batch)?;
+        }
+    }
+    writer.close()?;
+    if rows_in != rows_out {
+        return Err(Error::Store(format!(
+            "merging into {output}: read {rows_out} rows, the parts declare {rows_in}; nothing replaced"
+        )));
+    }
+    let bytes_after = std::fs::metadata(&local).map_err(|e| Error::io(&local, e))?.len();
+    let merge = Merge {
+        inputs: group.iter().map(|(_, rel, _)| rel.clone()).collect(),
+        output: output.clone(),
+        rows: rows_out,
+        bytes_before,
+        bytes_after,
+        written_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+    };
+    let body = serde_json::to_vec_pretty(&merge).expect("merge serializes");
+    dest.write(COMPACTING, body, WriteMode::Overwrite).await?;
+    dest.upload(&local, &output).await?;
+    for input in &merge.inputs {
+        dest.delete(input).await?;
+    }
+    record(dest, &merge).await?;
+    dest.delete(COMPACTING).await?;
+    std::fs::remove_file(&local).map_err(|e| Error::io(&local, e))?;
+    Ok(merge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names() {
+        let n = parse_part(
+            "dt=2026-11-27/hour=03/part-SYSDIG-EVENTS-00000000000000000010-00000000000000000042.parquet",
+        )
+        .unwrap();
+        assert_eq!(n.stream, "SYSDIG-EVENTS");
+        assert_eq!((n.first, n.last), (10, 42));
+        assert_eq!(n.partition, "dt=2026-11-27/hour=03");
+        assert_eq!(
+            part_path(&n.partition, &n.stream, 10, 42),
+            "dt=2026-11-27/hour=03/part-SYSDIG-EVENTS-00000000000000000010-00000000000000000042.parquet"
+        );
+        assert!(parse_part("dt=x/hour=y/other.parquet").is_none());
+    }
+
+    #[test]
+    fn grouping() {
+        let p = |first: u64, size: u64, stream: &str| {
+            let n = PartName {
+                partition: "p".into(),
+                stream: stream.into(),
+                first,
+                last: first,
+            };
+            (n, format!("p/{first}"), size)
+        };
+        let parts = vec![p(1, 10, "A"), p(2, 10, "A"), p(3, 10, "B"), p(4, MERGE_BYTES - 5, "B"), p(5, 1, "B")];
+        let g = groups(&parts);
+        // A's two parts; B's first alone (the second would overflow it), then B's last two.
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].len(), 2);
+        assert_eq!(g[1].iter().map(|x| x.0.first).collect::<Vec<_>>(), vec![4, 5]);
+    }
+}

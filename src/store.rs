@@ -1,0 +1,260 @@
+//! Where an archive lives: a local folder or an object-store URL (`s3://bucket/prefix`,
+//! `gs://bucket/prefix`, `az://container/prefix`), opened through the `object_store` crate with the
+//! usual credential environment variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`,
+//! `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, …).
+//!
+//! Every write is one atomic PUT (a temporary file and a rename on a local disk), so a reader
+//! or a killed run never sees half an object. Writes can be conditional: "create only if absent"
+//! everywhere, "replace only if unchanged since read" on object stores, which is what the archive
+//! fences its checkpoint and lease with.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
+};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// An opened destination.
+#[derive(Debug, Clone)]
+pub struct Dest {
+    store: Arc<dyn ObjectStore>,
+    /// The key prefix inside the store (empty for a bucket root or a local folder).
+    prefix: ObjPath,
+    /// The table URL DataFusion reads (`file:///abs/dir/`, `s3://bucket/prefix/`).
+    pub url: Url,
+    /// As shown to users.
+    pub display: String,
+    /// The folder, for a local destination.
+    pub local: Option<PathBuf>,
+}
+
+/// The version of an object as read, for a later conditional replace.
+pub type Version = UpdateVersion;
+
+/// How a write treats an object that is already there.
+#[derive(Debug, Clone)]
+pub enum WriteMode {
+    Overwrite,
+    /// Only if absent.
+    Create,
+    /// Only if unchanged since it was read with this version.
+    Replace(Version),
+}
+
+/// A conditional write's outcome.
+#[derive(Debug)]
+pub enum Written {
+    Done(Version),
+    /// The condition did not hold: somebody else wrote first.
+    Conflict,
+}
+
+fn store_error(what: &str, e: object_store::Error) -> Error {
+    Error::Store(format!("{what}: {e}"))
+}
+
+impl Dest {
+    /// Opens a destination: a URL with a scheme of `s3`, `gs`, `az`/`abfs`, or a local path.
+    pub fn open(text: &str) -> Result<Self> {
+        let Some((scheme, _)) = text.split_once("://").filter(|(s, _)| s.len() > 1) else {
+            return Self::open_local(Path::new(text));
+        };
+        if scheme == "file" {
+            let url = Url::parse(text).map_err(|e| Error::Usage(format!("{text}: {e}")))?;
+            let path = url
+                .to_file_path()
+                .map_err(|_| Error::Usage(format!("{text}: not a local path")))?;
+            return Self::open_local(&path);
+        }
+        let mut url = Url::parse(text)
+            .map_err(|e| Error::Usage(format!("{text} is not a valid URL: {e}")))?;
+        let bucket = url.host_str().unwrap_or_default().to_string();
+        if bucket.is_empty() {
+            return Err(Error::Usage(format!("{text}: the URL names no bucket")));
+        }
+        let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme {
+            "s3" | "s3a" => AmazonS3Builder::from_env()
+                .with_url(url.as_str())
+                .with_conditional_put(S3ConditionalPut::ETagMatch)
+                .build()
+                .map(|s| Arc::new(s) as _),
+            "gs" => GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map(|s| Arc::new(s) as _),
+            "az" | "abfs" | "abfss" | "azure" => MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map(|s| Arc::new(s) as _),
+            other => {
+                return Err(Error::Usage(format!(
+                    "{text}: unsupported scheme {other}:// (use a local path, s3://, gs:// or az://)"
+                )))
+            }
+        };
+        let store = built.map_err(|e| {
+            Error::Usage(format!("cannot open {text}: {e} (check the credential environment variables)"))
+        })?;
+        let prefix = ObjPath::from_url_path(url.path())
+            .map_err(|e| Error::Usage(format!("{text}: {e}")))?;
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(Self {
+            store,
+            prefix,
+            display: text.trim_end_matches('/').to_string(),
+            url,
+            local: None,
+        })
+    }
+
+    fn open_local(path: &Path) -> Result<Self> {
+        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+        let store = LocalFileSystem::new_with_prefix(&abs)
+            .map_err(|e| store_error(&abs.display().to_string(), e))?;
+        let url = Url::from_directory_path(&abs)
+            .map_err(|_| Error::Usage(format!("{}: not an absolute path", abs.display())))?;
+        Ok(Self {
+            store: Arc::new(store),
+            prefix: ObjPath::default(),
+            display: path.display().to_string(),
+            url,
+            local: Some(abs),
+        })
+    }
+
+    /// True when the destination can replace an object only if unchanged (object stores; a
+    /// local folder relies on a file lock instead).
+    pub fn conditional_replace(&self) -> bool {
+        self.local.is_none()
+    }
+
+    /// The store and the URL of its root (`s3://bucket`), for DataFusion to read through.
+    pub fn store(&self) -> (Arc<dyn ObjectStore>, Url) {
+        let mut root = self.url.clone();
+        root.set_path("/");
+        (self.store.clone(), root)
+    }
+
+    fn key(&self, rel: &str) -> ObjPath {
+        rel.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.prefix.clone(), |k, part| k.join(part))
+    }
+
+    /// Reads an object; `None` when there is none.
+    pub async fn read(&self, rel: &str) -> Result<Option<(Bytes, Version)>> {
+        match self.store.get(&self.key(rel)).await {
+            Ok(got) => {
+                let version = Version {
+                    e_tag: got.meta.e_tag.clone(),
+                    version: got.meta.version.clone(),
+                };
+                let bytes = got.bytes().await.map_err(|e| store_error(rel, e))?;
+                Ok(Some((bytes, version)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(&format!("reading {rel}"), e)),
+        }
+    }
+
+    /// Writes an object in one atomic PUT.
+    pub async fn write(&self, rel: &str, bytes: impl Into<PutPayload>, mode: WriteMode) -> Result<Written> {
+        let mode = match mode {
+            WriteMode::Overwrite => PutMode::Overwrite,
+            WriteMode::Create => PutMode::Create,
+            WriteMode::Replace(v) if self.conditional_replace() => PutMode::Update(v),
+            // A local folder is guarded by the archive's file lock.
+            WriteMode::Replace(_) => PutMode::Overwrite,
+        };
+        let opts = PutOptions {
+            mode,
+            ..Default::default()
+        };
+        match self.store.put_opts(&self.key(rel), bytes.into(), opts).await {
+            Ok(r) => Ok(Written::Done(Version {
+                e_tag: r.e_tag,
+                version: r.version,
+            })),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(Written::Conflict),
+            Err(e) => Err(store_error(&format!("writing {rel}"), e)),
+        }
+    }
+
+    /// Uploads a local file (in parts when it is large); the object appears whole or not at all.
+    pub async fn upload(&self, file: &Path, rel: &str) -> Result<()> {
+        const PART: usize = 8 << 20;
+        let len = std::fs::metadata(file).map_err(|e| Error::io(file, e))?.len();
+        if len <= PART as u64 {
+            let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+            self.write(rel, bytes, WriteMode::Overwrite).await?;
+            return Ok(());
+        }
+        let upload = self
+            .store
+            .put_multipart(&self.key(rel))
+            .await
+            .map_err(|e| store_error(&format!("uploading {rel}"), e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+        let mut buf = vec![0u8; PART];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| Error::io(file, e))?;
+            if n == 0 {
+                break;
+            }
+            writer
+                .wait_for_capacity(2)
+                .await
+                .map_err(|e| store_error(&format!("uploading {rel}"), e))?;
+            writer.write(&buf[..n]);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| store_error(&format!("uploading {rel}"), e))?;
+        Ok(())
+    }
+
+    /// Deletes an object; one already gone is not an error.
+    pub async fn delete(&self, rel: &str) -> Result<()> {
+        match self.store.delete(&self.key(rel)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(&format!("deleting {rel}"), e)),
+        }
+    }
+
+    /// Every object under the destination (or under `under`), as (relative path, size), sorted.
+    pub async fn list(&self, under: Option<&str>) -> Result<Vec<(String, u64)>> {
+        let root = under.map_or(self.prefix.clone(), |u| self.key(u));
+        let prefix_len = self.prefix.as_ref().len();
+        let mut all: Vec<(String, u64)> = self
+            .store
+            .list(Some(&root))
+            .map_ok(|m| {
+                let full = m.location.as_ref();
+                let rel = full[prefix_len..].trim_start_matches('/').to_string();
+                (rel, m.size)
+            })
+            .try_collect()
+            .await
+            .map_err(|e| store_error(&format!("listing {}", self.display), e))?;
+        all.sort();
+        Ok(all)
+    }
+}

@@ -1,0 +1,467 @@
+//! `jsreplay archive` and `jsreplay compact`, to a local folder and to a real S3-protocol server
+//! (moto) on loopback: incremental runs, event-time partitions, exactly once under SIGKILL while
+//! publishing continues, retention loss between runs, one writer at a time, compaction keeping
+//! the row set, and query/hunt straight from object storage. Archives are read back with pyarrow
+//! (an independent reader) and the parquet crate.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+
+use crate::both_servers;
+use crate::proxy::{Proxy, Shape};
+use crate::util::*;
+
+const STREAM: &str = "SYSDIG_EVENTS";
+
+/// Where an archive goes in a test.
+enum Target<'a> {
+    Local(PathBuf),
+    S3(&'a S3, &'static str),
+}
+
+impl Target<'_> {
+    fn dest(&self) -> String {
+        match self {
+            Target::Local(p) => p.display().to_string(),
+            Target::S3(s3, prefix) => s3.url(prefix),
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Target::Local(_) => Vec::new(),
+            Target::S3(s3, _) => s3.env(),
+        }
+    }
+
+    fn run(&self, url: &str, extra: &[&str]) -> Output {
+        let dest = self.dest();
+        let mut args = vec![
+            "archive", "-s", url, "--stream", STREAM, "--to", &dest, "-q", "--json",
+        ];
+        args.extend_from_slice(extra);
+        jsreplay_env(&args, &self.env())
+    }
+
+    fn command(&self, url: &str, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
+        cmd.args(["archive", "-s", url, "--stream", STREAM, "--to", &self.dest(), "-q"])
+            .args(extra)
+            .envs(self.env())
+            .env_remove("NATS_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// An object of the archive (path relative to its root).
+    fn object(&self, rel: &str) -> Option<Vec<u8>> {
+        match self {
+            Target::Local(p) => std::fs::read(p.join(rel)).ok(),
+            Target::S3(s3, prefix) => s3.get(&format!("{prefix}/{rel}")),
+        }
+    }
+
+    fn checkpoint(&self) -> serde_json::Value {
+        let bytes = self.object("_jsreplay/checkpoint.json").expect("checkpoint");
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Data files of the archive, relative to its root.
+    fn parts(&self) -> Vec<String> {
+        match self {
+            Target::Local(p) => parquet_files(p)
+                .iter()
+                .map(|f| f.strip_prefix(p).unwrap().display().to_string())
+                .collect(),
+            Target::S3(s3, prefix) => s3
+                .keys(&format!("{prefix}/"))
+                .into_iter()
+                .filter(|k| k.ends_with(".parquet"))
+                .map(|k| k[prefix.len() + 1..].to_string())
+                .collect(),
+        }
+    }
+
+    /// Read with pyarrow: for every row, (seq, sha256 of the payload); and checks that every
+    /// row sits in the partition of its event hour (JetStream hour when it has no event time).
+    fn rows(&self) -> Vec<(i64, String)> {
+        let body = "import pyarrow.dataset as ds, pyarrow.compute as pc, hashlib\n\
+            t = d.to_table(columns=['seq', 'payload', 'event_time', 'nats_time', 'dt', 'hour'])\n\
+            bad = 0\n\
+            for r in t.to_pylist():\n\
+            \x20   when = r['event_time'] or r['nats_time']\n\
+            \x20   if (when.strftime('%Y-%m-%d'), when.hour) != (str(r['dt']), int(r['hour'])): bad += 1\n\
+            assert bad == 0, f'{bad} rows outside their event-hour partition'\n\
+            print(json.dumps([[r['seq'], hashlib.sha256(r['payload']).hexdigest()] for r in t.select(['seq', 'payload']).to_pylist()]))\n";
+        let out = match self {
+            Target::Local(p) => run_python(
+                &format!(
+                    "import json, sys, pyarrow.dataset as ds\n\
+                     d = ds.dataset(sys.argv[1], format='parquet', partitioning='hive')\n{body}"
+                ),
+                &[p.to_str().unwrap()],
+            ),
+            Target::S3(s3, prefix) => s3.python(&format!(
+                "import pyarrow.dataset as ds\n\
+                 d = ds.dataset('{}/{prefix}', filesystem=fs, format='parquet', partitioning='hive')\n{body}",
+                s3.bucket
+            )),
+        };
+        let mut rows: Vec<(i64, String)> = serde_json::from_str(out.trim()).unwrap();
+        rows.sort();
+        rows
+    }
+}
+
+fn summary(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("no JSON summary: {}", text(o)))
+}
+
+/// A payload whose event time is `2025-07-10T<hour>:<minute>…`: rows of one chunk spread over
+/// several event hours, interleaved, as skewed collector clocks make them.
+fn event(n: u64) -> Vec<u8> {
+    let hour = 1 + n % 3;
+    format!(
+        "{{\"evt.num\":{n},\"evt.time\":\"2025-07-10T{hour:02}:{:02}:00.000000000+0000\",\"evt.type\":\"execve\",\
+         \"proc.name\":\"sh\",\"proc.pid\":{},\"host\":\"h{}\"}}",
+        n % 60,
+        100 + n,
+        n % 4
+    )
+    .into_bytes()
+}
+
+/// Publishes events `from..to` (numbers), returns (seq, sha256 of payload) pairs.
+async fn publish_events(js: &jetstream::Context, from: u64, to: u64) -> Vec<(i64, String)> {
+    use sha2::{Digest, Sha256};
+    let msgs: Vec<(String, Vec<u8>)> = (from..to)
+        .map(|n| (format!("events.sysdig.c{}", n % 4), event(n)))
+        .collect();
+    let seqs = publish(js, &msgs).await;
+    seqs.iter()
+        .zip(&msgs)
+        .map(|(s, (_, p))| {
+            let h: String = Sha256::digest(p).iter().map(|b| format!("{b:02x}")).collect();
+            (*s as i64, h)
+        })
+        .collect()
+}
+
+async fn archive_incremental(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let target = Target::Local(tmp.path().join("archive"));
+
+    let mut published = publish_events(&js, 0, 2500).await;
+    let o = target.run(&server.url, &["--chunk", "1000"]);
+    assert_ok(&o);
+    let s = summary(&o);
+    assert_eq!(s["rows"], 2500, "{s:#}");
+    assert_eq!(s["chunks"], 3);
+    assert_eq!(s["checkpoint"], 2500);
+    assert_eq!(target.rows(), published);
+
+    published.extend(publish_events(&js, 2500, 4000).await);
+    let o = target.run(&server.url, &["--chunk", "1000", "--parallel", "2"]);
+    assert_ok(&o);
+    let s = summary(&o);
+    assert_eq!(s["range"]["first"], 2501, "{s:#}");
+    assert_eq!(s["range"]["last"], 4000);
+    let cp = target.checkpoint();
+    assert_eq!(cp["last_seq"], 4000);
+    assert_eq!(cp["rows"], 4000);
+    assert_eq!(cp["gap_messages"], 0);
+    assert_eq!(target.rows(), published);
+    // Same rows through the tool's own SQL, partition columns included.
+    let dir = tmp.path().join("archive");
+    let per_hour = query_json(
+        &dir,
+        "SELECT hour, count(*) AS n FROM events GROUP BY hour ORDER BY hour",
+    );
+    let counts: Vec<u64> = per_hour.iter().map(|r| r["n"].as_u64().unwrap()).collect();
+    assert_eq!(counts.iter().sum::<u64>(), 4000);
+    assert_eq!(per_hour.len(), 3, "{per_hour:?}");
+
+    // Nothing new: exit 0, nothing written.
+    let before = target.parts();
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    assert!(summary(&o)["range"].is_null());
+    assert_eq!(target.parts(), before);
+    assert!(target.object("_jsreplay/pending.json").is_none());
+    assert!(target.object("_jsreplay/lease.json").is_none());
+
+    // Compaction: fewer files, the same rows, the checkpoint untouched; archiving goes on.
+    let o = jsreplay(&["compact", dir.to_str().unwrap(), "--json"]);
+    assert_ok(&o);
+    let c = summary(&o);
+    assert!(c["inputs"].as_u64().unwrap() > c["outputs"].as_u64().unwrap(), "{c:#}");
+    let after = target.parts();
+    assert_eq!(after.len(), 3, "one part per event hour: {after:?}");
+    assert_eq!(target.rows(), published);
+    assert_eq!(target.checkpoint()["last_seq"], 4000);
+    published.extend(publish_events(&js, 4000, 4100).await);
+    assert_ok(&target.run(&server.url, &[]));
+    assert_eq!(target.rows(), published);
+}
+both_servers!(archive_incremental);
+
+/// Retention removes messages between two runs: the next run reports them as a gap, exit 6,
+/// archives the rest, and records the gap in the checkpoint; the run after is clean again.
+async fn archive_retention_loss(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    js.create_stream(jetstream::stream::Config {
+        name: STREAM.into(),
+        subjects: vec!["events.sysdig.*".into()],
+        max_messages: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let target = Target::Local(tmp.path().join("archive"));
+    publish_events(&js, 0, 800).await;
+    assert_ok(&target.run(&server.url, &[]));
+    assert_eq!(target.checkpoint()["last_seq"], 800);
+
+    // 1,500 more: the stream keeps 1,301..=2,300; 801..=1,300 expired unarchived.
+    let kept = publish_events(&js, 800, 2300).await;
+    let o = target.run(&server.url, &[]);
+    assert_code(&o, 6, "lost before they could be archived");
+    let s = summary(&o);
+    assert_eq!(s["gaps"], serde_json::json!([[801, 1300]]), "{s:#}");
+    assert_eq!(s["gap_messages"], 500);
+    assert_eq!(s["rows"], 1000);
+    let cp = target.checkpoint();
+    assert_eq!(cp["last_seq"], 2300);
+    assert_eq!(cp["gaps"], serde_json::json!([[801, 1300]]));
+    assert_eq!(cp["rows"] .as_u64().unwrap() + cp["gap_messages"].as_u64().unwrap(), 2300);
+    let rows = target.rows();
+    assert_eq!(rows.len(), 1800);
+    assert_eq!(rows[800..], kept[500..]);
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    assert!(summary(&o)["range"].is_null());
+}
+both_servers!(archive_retention_loss);
+
+/// Publishes continuously until stopped; returns every (seq, payload hash) published.
+fn keep_publishing(
+    js: jetstream::Context,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(i64, String)>> {
+    tokio::spawn(async move {
+        let mut all = Vec::new();
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            all.extend(publish_events(&js, n, n + 300).await);
+            n += 300;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        all
+    })
+}
+
+/// Runs the archiver `kills` times while publishing goes on, SIGKILLing it at pseudo-random
+/// moments, then once to the end; the archive must hold every sequence exactly once.
+async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = keep_publishing(js.clone(), stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let (mut killed, mut finished) = (0, 0);
+    for _ in 0..kills {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis(40 + (rng >> 33) % 900);
+        let mut child = target
+            .command(&server.url, &["--chunk", "1500", "--lease-ttl", "1h"])
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let exited = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() >= delay {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        match exited {
+            Some(status) => {
+                let out = child.wait_with_output().unwrap();
+                assert!(status.success(), "{}", text(&out));
+                finished += 1;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                killed += 1;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let published = publisher.await.unwrap();
+    assert!(killed >= kills / 2, "only {killed} of {kills} runs were killed mid-way");
+    let o = target.run(&server.url, &["--chunk", "1500"]);
+    assert_ok(&o);
+    let s = summary(&o);
+    let last = published.last().unwrap().0 as u64;
+    assert_eq!(s["checkpoint"], last, "{s:#}");
+    let rows = target.rows();
+    assert_eq!(rows.len(), published.len(), "{killed} killed, {finished} finished");
+    assert_eq!(rows, published);
+    let cp = target.checkpoint();
+    assert_eq!(cp["last_seq"], last);
+    assert_eq!(cp["rows"], last);
+    assert_eq!(cp["gap_messages"], 0);
+    assert!(target.object("_jsreplay/pending.json").is_none());
+    assert!(target.object("_jsreplay/lease.json").is_none());
+    eprintln!("exactly once: {killed} runs killed, {finished} finished, {last} sequences");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_exactly_once_under_sigkill_local() {
+    let tmp = tempfile::tempdir().unwrap();
+    exactly_once(Kind::V2_9, Target::Local(tmp.path().join("a")), 22).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_exactly_once_under_sigkill_s3() {
+    let s3 = S3::start();
+    exactly_once(Kind::V2_14, Target::S3(&s3, "sysdig"), 22).await;
+    // Compaction over S3 keeps the row set.
+    let target = Target::S3(&s3, "sysdig");
+    let before = target.rows();
+    let parts = target.parts().len();
+    let o = jsreplay_env(&["compact", &target.dest(), "--json"], &s3.env());
+    assert_ok(&o);
+    assert!(target.parts().len() < parts, "{}", text(&o));
+    assert_eq!(target.rows(), before);
+}
+
+/// One writer at a time: a second run is refused (exit 7) while the first holds the lease; a
+/// SIGKILLed run's lease is recovered at once on the same host (local lock, S3 dead-pid check);
+/// on S3 a live lease of another host is respected until it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_one_writer_at_a_time() {
+    let server = Server::start(Kind::V2_14);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    publish_events(&js, 0, 6000).await;
+    // A slow link keeps the first run busy for seconds.
+    let slow = Proxy::start(
+        server.port,
+        Shape {
+            one_way: Duration::ZERO,
+            down_rate: Some(256 * 1024),
+        },
+    )
+    .await;
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    for target in [Target::Local(tmp.path().join("a")), Target::S3(&s3, "lease")] {
+        let mut first = target
+            .command(&slow.url(), &["--chunk", "100000"])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while target.object("_jsreplay/lease.json").is_none() {
+            assert!(Instant::now() < deadline, "the first run never took the lease");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let o = target.run(&server.url, &[]);
+        assert_code(&o, 7, "is being written by jsreplay archive (pid");
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended too early");
+        first.kill().unwrap();
+        first.wait().unwrap();
+        let o = target.run(&server.url, &[]);
+        assert_ok(&o);
+        let s = summary(&o);
+        let recovered = s["recovered"].to_string();
+        assert!(recovered.contains("stale lease"), "{s:#}");
+        assert_eq!(s["checkpoint"], 6000);
+        assert_eq!(target.rows().len(), 6000);
+    }
+
+    // S3: another host's lease, live, then expired.
+    let target = Target::S3(&s3, "lease");
+    let lease = |expires: &str| {
+        format!(
+            "s3.put_object(Bucket='{}', Key='lease/_jsreplay/lease.json', Body=json.dumps({{\
+             'host': 'other-host', 'pid': 1, 'pid_start': 1, 'command': 'jsreplay archive', \
+             'acquired_at': '2026-01-01T00:00:00Z', 'expires_at': '{expires}'}}))",
+            s3.bucket
+        )
+    };
+    s3.python(&lease("2999-01-01T00:00:00Z"));
+    publish_events(&js, 6000, 6100).await;
+    let o = target.run(&server.url, &[]);
+    assert_code(&o, 7, "pid 1 on other-host");
+    s3.python(&lease("2020-01-01T00:00:00Z"));
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    assert!(summary(&o)["recovered"].to_string().contains("other-host"));
+    assert_eq!(target.checkpoint()["last_seq"], 6100);
+}
+
+/// The sample incident archived to S3: `query` and `hunt` read it in place and find what they
+/// find in an export of the same stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_and_hunt_an_archive_in_s3() {
+    let server = Server::start(Kind::V2_14);
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = repo_root().join("sample-data/incident.ndjson.zst");
+    let export = publish_and_export(&server.url, &sample, tmp.path());
+    let s3 = S3::start();
+    let target = Target::S3(&s3, "incident");
+    assert_ok(&target.run(&server.url, &[]));
+    let env = s3.env();
+    let dest = target.dest();
+
+    let count = |ds: &str, env: &[(String, String)]| {
+        let o = jsreplay_env(
+            &["query", ds, "SELECT count(*) AS n, count(DISTINCT seq) AS d FROM events", "--format", "json", "-q"],
+            env,
+        );
+        assert_ok(&o);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let rows = manifest(&export)["rows"].as_u64().unwrap();
+    assert_eq!(count(&dest, &env), serde_json::json!([{"n": rows, "d": rows}]));
+
+    let hunt = |ds: &str, env: &[(String, String)]| {
+        let o = jsreplay_env(&["hunt", ds, "--format", "json"], env);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("hunt JSON: {}", text(&o)));
+        let mut hits: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        for h in v["hunts"].as_array().unwrap() {
+            assert!(h["error"].is_null(), "{h:#}");
+            hits.insert(h["name"].as_str().unwrap().to_string(), h["seqs"].clone());
+        }
+        hits
+    };
+    let from_s3 = hunt(&dest, &env);
+    let from_export = hunt(export.to_str().unwrap(), &[]);
+    assert!(from_s3.values().any(|s| s.as_array().is_some_and(|a| !a.is_empty())), "{from_s3:?}");
+    assert_eq!(from_s3, from_export);
+
+    // A wrong bucket and missing credentials are clear errors, not panics.
+    let o = jsreplay_env(&["query", "s3://no-such-bucket/x", "SELECT 1"], &env);
+    assert!(!o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"), "{}", text(&o));
+}
