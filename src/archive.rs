@@ -316,8 +316,7 @@ async fn run(
             (state.first_seq - 1).min(end)
         ));
     }
-    let readers =
-        Readers::connect(client, spec, end - start + 1, req.parallel, signals).await?;
+    let readers = Readers::connect(client, spec, end - start + 1, req.parallel, signals).await?;
     summary.workers = readers.workers();
     let layout = Layout {
         partitioning: Partitioning::EventTime,
@@ -355,12 +354,17 @@ async fn run(
             .await?;
         cp = committed.checkpoint;
         version = Some(committed.version);
-        summary.range = Some(SeqRange { first: start, last: b });
+        summary.range = Some(SeqRange {
+            first: start,
+            last: b,
+        });
         summary.rows += committed.rows;
         summary.invalid += committed.invalid;
         summary.files += committed.files.len();
         summary.bytes += committed.files.iter().map(|f| f.bytes).sum::<u64>();
-        summary.gaps.extend(committed.gaps.iter().map(|&(x, y)| [x, y]));
+        summary
+            .gaps
+            .extend(committed.gaps.iter().map(|&(x, y)| [x, y]));
         summary.gap_messages += committed.gaps.iter().map(|(x, y)| y - x + 1).sum::<u64>();
         summary.chunks += 1;
         a = b + 1;
@@ -468,7 +472,8 @@ impl Chunk<'_> {
             finished_at: now(),
         };
         let body = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-        dest.write(&manifest_rel, body, WriteMode::Overwrite).await?;
+        dest.write(&manifest_rel, body, WriteMode::Overwrite)
+            .await?;
 
         let mut all_gaps: Vec<(u64, u64)> = cp.gaps.iter().map(|g| (g[0], g[1])).collect();
         all_gaps.extend(gaps.iter().copied());
@@ -476,7 +481,10 @@ impl Chunk<'_> {
             last_seq: b,
             rows: cp.rows + rows,
             gap_messages: cp.gap_messages + gap_messages,
-            gaps: merge_ranges(all_gaps).into_iter().map(|(x, y)| [x, y]).collect(),
+            gaps: merge_ranges(all_gaps)
+                .into_iter()
+                .map(|(x, y)| [x, y])
+                .collect(),
             chunks: cp.chunks + 1,
             updated_at: now(),
             ..cp.clone()

@@ -48,10 +48,12 @@ pub enum Command {
   jsreplay export --stream SYSDIG_EVENTS --start-seq 1000 --end-seq 1999 -o slice/ --json")]
     Export(ExportArgs),
     /// Archive everything the stream holds past the last checkpoint to a folder or object store, then exit.
-    #[command(after_help = "Examples (cron, systemd timers: see README \"Scheduled archival\"):
+    #[command(
+        after_help = "Examples (cron, systemd timers: see README \"Scheduled archival\"):
   jsreplay archive --stream SYSDIG_EVENTS --to /srv/archive/sysdig
   AWS_REGION=eu-west-1 jsreplay archive --stream SYSDIG_EVENTS --to s3://soc-archive/sysdig --json
-  jsreplay query s3://soc-archive/sysdig \"SELECT dt, count(*) FROM events GROUP BY dt\"")]
+  jsreplay query s3://soc-archive/sysdig \"SELECT dt, count(*) FROM events GROUP BY dt\""
+    )]
     Archive(ArchiveArgs),
     /// Merge an archive's small parts per partition into larger files, atomically, rows unchanged.
     #[command(after_help = "Example:

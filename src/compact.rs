@@ -168,7 +168,9 @@ async fn run(dest: &Dest, small: u64, lease: &Lease) -> Result<CompactSummary> {
             .unwrap_or(0),
         None => 0,
     };
-    summary.recovered.extend(recover_pending(dest, checkpoint).await?);
+    summary
+        .recovered
+        .extend(recover_pending(dest, checkpoint).await?);
     summary.recovered.extend(recover_merge(dest).await?);
 
     let mut by_partition: BTreeMap<String, Vec<(PartName, String, u64)>> = BTreeMap::new();
@@ -250,21 +252,18 @@ fn tempdir_for(dest: &Dest) -> Result<WorkDir> {
     Ok(WorkDir(dir))
 }
 
-async fn merge_group(
-    dest: &Dest,
-    group: &[(PartName, String, u64)],
-    work: &Path,
-) -> Result<Merge> {
+async fn merge_group(dest: &Dest, group: &[(PartName, String, u64)], work: &Path) -> Result<Merge> {
     let first = &group[0].0;
-    let last = group.iter().map(|(n, _, _)| n.last).max().unwrap_or(first.last);
+    let last = group
+        .iter()
+        .map(|(n, _, _)| n.last)
+        .max()
+        .unwrap_or(first.last);
     let output = part_path(&first.partition, &first.stream, first.first, last);
     let local = work.join("merged.parquet");
     let file = File::create(&local).map_err(|e| Error::io(&local, e))?;
-    let mut writer = ArrowWriter::try_new(
-        file,
-        event_schema(),
-        Some(writer_properties(&first.stream)),
-    )?;
+    let mut writer =
+        ArrowWriter::try_new(file, event_schema(), Some(writer_properties(&first.stream)))?;
     let (mut rows_in, mut rows_out, mut bytes_before) = (0u64, 0u64, 0u64);
     let mut prev_seq = i64::MIN;
     for (_, rel, size) in group {
@@ -302,7 +301,9 @@ async fn merge_group(
             "merging into {output}: read {rows_out} rows, the parts declare {rows_in}; nothing replaced"
         )));
     }
-    let bytes_after = std::fs::metadata(&local).map_err(|e| Error::io(&local, e))?.len();
+    let bytes_after = std::fs::metadata(&local)
+        .map_err(|e| Error::io(&local, e))?
+        .len();
     let merge = Merge {
         inputs: group.iter().map(|(_, rel, _)| rel.clone()).collect(),
         output: output.clone(),
@@ -354,11 +355,20 @@ mod tests {
             };
             (n, format!("p/{first}"), size)
         };
-        let parts = vec![p(1, 10, "A"), p(2, 10, "A"), p(3, 10, "B"), p(4, MERGE_BYTES - 5, "B"), p(5, 1, "B")];
+        let parts = vec![
+            p(1, 10, "A"),
+            p(2, 10, "A"),
+            p(3, 10, "B"),
+            p(4, MERGE_BYTES - 5, "B"),
+            p(5, 1, "B"),
+        ];
         let g = groups(&parts);
         // A's two parts; B's first alone (the second would overflow it), then B's last two.
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].len(), 2);
-        assert_eq!(g[1].iter().map(|x| x.0.first).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            g[1].iter().map(|x| x.0.first).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
     }
 }

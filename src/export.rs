@@ -305,7 +305,14 @@ pub async fn export(
     let created_dir = prepare_out_dir(&req.out_dir)?;
     let layout = Layout::export();
     let read = readers
-        .read(&plan, &req.stream, &req.out_dir, &layout, req.quiet, &mut signals)
+        .read(
+            &plan,
+            &req.stream,
+            &req.out_dir,
+            &layout,
+            req.quiet,
+            &mut signals,
+        )
         .await;
     let Accounted {
         sinks,

@@ -61,8 +61,8 @@ impl Holder {
     fn is_stale(&self, now: DateTime<Utc>) -> bool {
         let expired = DateTime::parse_from_rfc3339(&self.expires_at)
             .map_or(true, |t| t.with_timezone(&Utc) <= now);
-        let dead_here =
-            self.host == hostname() && process_start(self.pid).is_none_or(|s| Some(s) != self.pid_start);
+        let dead_here = self.host == hostname()
+            && process_start(self.pid).is_none_or(|s| Some(s) != self.pid_start);
         expired || dead_here
     }
 }

@@ -23,9 +23,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
+use crate::archive::CHECKPOINT;
 use crate::batch::event_schema;
 use crate::error::{Error, Result};
-use crate::archive::CHECKPOINT;
 use crate::manifest::MANIFEST;
 use crate::store::Dest;
 
@@ -113,7 +113,14 @@ pub async fn open(path: &Path) -> Result<SessionContext> {
         // file to infer it from, so the schema is given rather than inferred.
         let schema = complete.then(event_schema);
         let url = format!("{}/", abs.display());
-        register(&ctx, &url, folder_options(), schema, &path.display().to_string()).await?;
+        register(
+            &ctx,
+            &url,
+            folder_options(),
+            schema,
+            &path.display().to_string(),
+        )
+        .await?;
     } else {
         let extension = abs
             .extension()

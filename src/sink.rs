@@ -254,7 +254,10 @@ impl Sink {
             let part = self.open.remove(idx);
             self.open.push(part);
         }
-        let part = self.open.last_mut().expect("a part was just opened or found");
+        let part = self
+            .open
+            .last_mut()
+            .expect("a part was just opened or found");
         part.builder.append_decoded(&self.stream, msg, &decoded);
         part.last_seq = msg.stream_seq;
         if part.builder.len() >= BATCH_ROWS || part.builder.payload_bytes() >= BATCH_PAYLOAD_BYTES {

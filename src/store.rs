@@ -97,17 +97,17 @@ impl Dest {
                 .with_url(url.as_str())
                 .build()
                 .map(|s| Arc::new(s) as _),
-            other => {
-                return Err(Error::Usage(format!(
-                    "{text}: unsupported scheme {other}:// (use a local path, s3://, gs:// or az://)"
-                )))
-            }
+            other => return Err(Error::Usage(format!(
+                "{text}: unsupported scheme {other}:// (use a local path, s3://, gs:// or az://)"
+            ))),
         };
         let store = built.map_err(|e| {
-            Error::Usage(format!("cannot open {text}: {e} (check the credential environment variables)"))
+            Error::Usage(format!(
+                "cannot open {text}: {e} (check the credential environment variables)"
+            ))
         })?;
-        let prefix = ObjPath::from_url_path(url.path())
-            .map_err(|e| Error::Usage(format!("{text}: {e}")))?;
+        let prefix =
+            ObjPath::from_url_path(url.path()).map_err(|e| Error::Usage(format!("{text}: {e}")))?;
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
             url.set_path(&path);
@@ -173,7 +173,12 @@ impl Dest {
     }
 
     /// Writes an object in one atomic PUT.
-    pub async fn write(&self, rel: &str, bytes: impl Into<PutPayload>, mode: WriteMode) -> Result<Written> {
+    pub async fn write(
+        &self,
+        rel: &str,
+        bytes: impl Into<PutPayload>,
+        mode: WriteMode,
+    ) -> Result<Written> {
         let mode = match mode {
             WriteMode::Overwrite => PutMode::Overwrite,
             WriteMode::Create => PutMode::Create,
@@ -185,7 +190,11 @@ impl Dest {
             mode,
             ..Default::default()
         };
-        match self.store.put_opts(&self.key(rel), bytes.into(), opts).await {
+        match self
+            .store
+            .put_opts(&self.key(rel), bytes.into(), opts)
+            .await
+        {
             Ok(r) => Ok(Written::Done(Version {
                 e_tag: r.e_tag,
                 version: r.version,
@@ -199,7 +208,9 @@ impl Dest {
     /// Uploads a local file (in parts when it is large); the object appears whole or not at all.
     pub async fn upload(&self, file: &Path, rel: &str) -> Result<()> {
         const PART: usize = 8 << 20;
-        let len = std::fs::metadata(file).map_err(|e| Error::io(file, e))?.len();
+        let len = std::fs::metadata(file)
+            .map_err(|e| Error::io(file, e))?
+            .len();
         if len <= PART as u64 {
             let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
             self.write(rel, bytes, WriteMode::Overwrite).await?;

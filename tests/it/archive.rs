@@ -51,13 +51,22 @@ impl Target<'_> {
 
     fn command(&self, url: &str, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-        cmd.args(["archive", "-s", url, "--stream", STREAM, "--to", &self.dest(), "-q"])
-            .args(extra)
-            .envs(self.env())
-            .env_remove("NATS_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "archive",
+            "-s",
+            url,
+            "--stream",
+            STREAM,
+            "--to",
+            &self.dest(),
+            "-q",
+        ])
+        .args(extra)
+        .envs(self.env())
+        .env_remove("NATS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         cmd
     }
 
@@ -70,7 +79,9 @@ impl Target<'_> {
     }
 
     fn checkpoint(&self) -> serde_json::Value {
-        let bytes = self.object("_jsreplay/checkpoint.json").expect("checkpoint");
+        let bytes = self
+            .object("_jsreplay/checkpoint.json")
+            .expect("checkpoint");
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -121,6 +132,10 @@ impl Target<'_> {
     }
 }
 
+fn parent_of(rel: &str) -> &str {
+    rel.rsplit_once('/').unwrap().0
+}
+
 fn summary(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("no JSON summary: {}", text(o)))
 }
@@ -149,7 +164,10 @@ async fn publish_events(js: &jetstream::Context, from: u64, to: u64) -> Vec<(i64
     seqs.iter()
         .zip(&msgs)
         .map(|(s, (_, p))| {
-            let h: String = Sha256::digest(p).iter().map(|b| format!("{b:02x}")).collect();
+            let h: String = Sha256::digest(p)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             (*s as i64, h)
         })
         .collect()
@@ -171,10 +189,47 @@ async fn archive_incremental(kind: Kind) {
     assert_eq!(s["checkpoint"], 2500);
     assert_eq!(target.rows(), published);
 
+    // What a run killed mid-commit leaves: a pending note of an uncommitted chunk naming an
+    // object it uploaded (here a copy of a real part: duplicate rows if it stayed), and one of a
+    // chunk the checkpoint already covers (its objects must stay).
+    let dir = tmp.path().join("archive");
+    let first_part = target.parts()[0].clone();
+    let orphan = format!(
+        "{}/part-{STREAM}-00000000000000002501-00000000000000002600.parquet",
+        parent_of(&first_part)
+    );
+    std::fs::copy(dir.join(&first_part), dir.join(&orphan)).unwrap();
+    let pending = |a: u64, b: u64, objects: &[&str]| {
+        let body = serde_json::json!({"range": [a, b], "objects": objects, "written_at": "2026-11-27T00:00:00Z"});
+        std::fs::write(dir.join("_jsreplay/pending.json"), body.to_string()).unwrap();
+    };
+    pending(1001, 2000, &[&first_part]);
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    assert!(
+        summary(&o)["recovered"]
+            .to_string()
+            .contains("was committed"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        dir.join(&first_part).is_file(),
+        "a committed part was deleted"
+    );
+    pending(2501, 3000, &[&orphan]);
+
     published.extend(publish_events(&js, 2500, 4000).await);
     let o = target.run(&server.url, &["--chunk", "1000", "--parallel", "2"]);
     assert_ok(&o);
     let s = summary(&o);
+    assert!(
+        s["recovered"]
+            .to_string()
+            .contains("uncommitted chunk seq 2501..=3000"),
+        "{s:#}"
+    );
+    assert!(!dir.join(&orphan).exists());
     assert_eq!(s["range"]["first"], 2501, "{s:#}");
     assert_eq!(s["range"]["last"], 4000);
     let cp = target.checkpoint();
@@ -183,7 +238,6 @@ async fn archive_incremental(kind: Kind) {
     assert_eq!(cp["gap_messages"], 0);
     assert_eq!(target.rows(), published);
     // Same rows through the tool's own SQL, partition columns included.
-    let dir = tmp.path().join("archive");
     let per_hour = query_json(
         &dir,
         "SELECT hour, count(*) AS n FROM events GROUP BY hour ORDER BY hour",
@@ -205,7 +259,10 @@ async fn archive_incremental(kind: Kind) {
     let o = jsreplay(&["compact", dir.to_str().unwrap(), "--json"]);
     assert_ok(&o);
     let c = summary(&o);
-    assert!(c["inputs"].as_u64().unwrap() > c["outputs"].as_u64().unwrap(), "{c:#}");
+    assert!(
+        c["inputs"].as_u64().unwrap() > c["outputs"].as_u64().unwrap(),
+        "{c:#}"
+    );
     let after = target.parts();
     assert_eq!(after.len(), 3, "one part per event hour: {after:?}");
     assert_eq!(target.rows(), published);
@@ -246,7 +303,10 @@ async fn archive_retention_loss(kind: Kind) {
     let cp = target.checkpoint();
     assert_eq!(cp["last_seq"], 2300);
     assert_eq!(cp["gaps"], serde_json::json!([[801, 1300]]));
-    assert_eq!(cp["rows"] .as_u64().unwrap() + cp["gap_messages"].as_u64().unwrap(), 2300);
+    assert_eq!(
+        cp["rows"].as_u64().unwrap() + cp["gap_messages"].as_u64().unwrap(),
+        2300
+    );
     let rows = target.rows();
     assert_eq!(rows.len(), 1800);
     assert_eq!(rows[800..], kept[500..]);
@@ -265,30 +325,42 @@ fn keep_publishing(
         let mut all = Vec::new();
         let mut n = 0;
         while !stop.load(Ordering::Relaxed) {
-            all.extend(publish_events(&js, n, n + 300).await);
-            n += 300;
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            all.extend(publish_events(&js, n, n + 200).await);
+            n += 200;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         all
     })
 }
 
 /// Runs the archiver `kills` times while publishing goes on, SIGKILLing it at pseudo-random
-/// moments, then once to the end; the archive must hold every sequence exactly once.
+/// moments, then once to the end; the archive must hold every sequence exactly once. The killed
+/// runs read through a 1 MiB/s link, so that they are busy (reading, uploading, committing)
+/// when the signal comes rather than done.
 async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
     let server = Server::start(kind);
     let js = server.js().await;
     create_stream(&js, STREAM).await;
+    let slow = Proxy::start(
+        server.port,
+        Shape {
+            one_way: Duration::ZERO,
+            down_rate: Some(1 << 20),
+        },
+    )
+    .await;
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = keep_publishing(js.clone(), stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
     let (mut killed, mut finished) = (0, 0);
     for _ in 0..kills {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let delay = Duration::from_millis(40 + (rng >> 33) % 900);
         let mut child = target
-            .command(&server.url, &["--chunk", "1500", "--lease-ttl", "1h"])
+            .command(&slow.url(), &["--chunk", "500", "--lease-ttl", "1h"])
             .spawn()
             .unwrap();
         let started = Instant::now();
@@ -316,14 +388,30 @@ async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
     }
     stop.store(true, Ordering::Relaxed);
     let published = publisher.await.unwrap();
-    assert!(killed >= kills / 2, "only {killed} of {kills} runs were killed mid-way");
+    assert!(
+        killed >= kills / 2,
+        "only {killed} of {kills} runs were killed mid-way"
+    );
+    let committed = target.object("_jsreplay/checkpoint.json").map(|b| {
+        serde_json::from_slice::<serde_json::Value>(&b).unwrap()["chunks"]
+            .as_u64()
+            .unwrap()
+    });
+    assert!(
+        committed.unwrap_or(0) > 0,
+        "no chunk was committed between the kills"
+    );
     let o = target.run(&server.url, &["--chunk", "1500"]);
     assert_ok(&o);
     let s = summary(&o);
     let last = published.last().unwrap().0 as u64;
     assert_eq!(s["checkpoint"], last, "{s:#}");
     let rows = target.rows();
-    assert_eq!(rows.len(), published.len(), "{killed} killed, {finished} finished");
+    assert_eq!(
+        rows.len(),
+        published.len(),
+        "{killed} killed, {finished} finished"
+    );
     assert_eq!(rows, published);
     let cp = target.checkpoint();
     assert_eq!(cp["last_seq"], last);
@@ -331,7 +419,10 @@ async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
     assert_eq!(cp["gap_messages"], 0);
     assert!(target.object("_jsreplay/pending.json").is_none());
     assert!(target.object("_jsreplay/lease.json").is_none());
-    eprintln!("exactly once: {killed} runs killed, {finished} finished, {last} sequences");
+    eprintln!(
+        "exactly once: {killed} runs killed, {finished} finished, {} chunks committed under kills, {last} sequences",
+        committed.unwrap_or(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,19 +465,28 @@ async fn archive_one_writer_at_a_time() {
     .await;
     let s3 = S3::start();
     let tmp = tempfile::tempdir().unwrap();
-    for target in [Target::Local(tmp.path().join("a")), Target::S3(&s3, "lease")] {
+    for target in [
+        Target::Local(tmp.path().join("a")),
+        Target::S3(&s3, "lease"),
+    ] {
         let mut first = target
             .command(&slow.url(), &["--chunk", "100000"])
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while target.object("_jsreplay/lease.json").is_none() {
-            assert!(Instant::now() < deadline, "the first run never took the lease");
+            assert!(
+                Instant::now() < deadline,
+                "the first run never took the lease"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let o = target.run(&server.url, &[]);
         assert_code(&o, 7, "is being written by jsreplay archive (pid");
-        assert!(first.try_wait().unwrap().is_none(), "the first run ended too early");
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended too early"
+        );
         first.kill().unwrap();
         first.wait().unwrap();
         let o = target.run(&server.url, &[]);
@@ -435,19 +535,29 @@ async fn query_and_hunt_an_archive_in_s3() {
 
     let count = |ds: &str, env: &[(String, String)]| {
         let o = jsreplay_env(
-            &["query", ds, "SELECT count(*) AS n, count(DISTINCT seq) AS d FROM events", "--format", "json", "-q"],
+            &[
+                "query",
+                ds,
+                "SELECT count(*) AS n, count(DISTINCT seq) AS d FROM events",
+                "--format",
+                "json",
+                "-q",
+            ],
             env,
         );
         assert_ok(&o);
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
     };
     let rows = manifest(&export)["rows"].as_u64().unwrap();
-    assert_eq!(count(&dest, &env), serde_json::json!([{"n": rows, "d": rows}]));
+    assert_eq!(
+        count(&dest, &env),
+        serde_json::json!([{"n": rows, "d": rows}])
+    );
 
     let hunt = |ds: &str, env: &[(String, String)]| {
         let o = jsreplay_env(&["hunt", ds, "--format", "json"], env);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
-            .unwrap_or_else(|_| panic!("hunt JSON: {}", text(&o)));
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("hunt JSON: {}", text(&o)));
         let mut hits: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         for h in v["hunts"].as_array().unwrap() {
             assert!(h["error"].is_null(), "{h:#}");
@@ -457,11 +567,20 @@ async fn query_and_hunt_an_archive_in_s3() {
     };
     let from_s3 = hunt(&dest, &env);
     let from_export = hunt(export.to_str().unwrap(), &[]);
-    assert!(from_s3.values().any(|s| s.as_array().is_some_and(|a| !a.is_empty())), "{from_s3:?}");
+    assert!(
+        from_s3
+            .values()
+            .any(|s| s.as_array().is_some_and(|a| !a.is_empty())),
+        "{from_s3:?}"
+    );
     assert_eq!(from_s3, from_export);
 
     // A wrong bucket and missing credentials are clear errors, not panics.
     let o = jsreplay_env(&["query", "s3://no-such-bucket/x", "SELECT 1"], &env);
     assert!(!o.status.success());
-    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("panicked"),
+        "{}",
+        text(&o)
+    );
 }
