@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connect::ConnectSpec;
 use crate::error::{Error, Result};
-use crate::export::{Accounted, Readers, Signals};
+use crate::export::{Accounted, Readers, Signals, Staging};
 use crate::lease::Lease;
 use crate::manifest::{merge_ranges, schema_columns, Manifest, SeqRange, Tool};
 use crate::plan::{self, ReadPathChoice};
@@ -322,6 +322,12 @@ async fn run(
         partitioning: Partitioning::EventTime,
         name_prefix: format!("part-{}-", req.stream),
     };
+    let staging = Staging {
+        stream: &req.stream,
+        dir: work,
+        layout: &layout,
+        quiet: req.quiet,
+    };
     let mut a = start;
     while a <= end {
         let b = end.min(a.saturating_add(req.chunk.max(1) - 1));
@@ -337,11 +343,7 @@ async fn run(
         let read = match plan.range {
             // The stream holds nothing at all any more: the whole chunk is lost.
             None => None,
-            Some(_) => Some(
-                readers
-                    .read(&plan, &req.stream, work, &layout, req.quiet, signals)
-                    .await?,
-            ),
+            Some(_) => Some(readers.read(&plan, &staging, signals).await?),
         };
         let chunk = Chunk {
             range: (a, b),

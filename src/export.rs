@@ -173,7 +173,8 @@ pub fn auto_parallel(span: u64, rtt: Duration) -> usize {
     ((span / 100_000) as usize).clamp(1, most.min(8))
 }
 
-/// The round trip to the server: the best of three PING/PONG flushes.
+/// The round trip to the server: one PING/PONG flush when it is clearly far (the 2 ms threshold
+/// cannot be in doubt), else the best of three (loopback and LAN round trips jitter).
 async fn round_trip(client: &async_nats::Client) -> Duration {
     let mut best = Duration::MAX;
     for _ in 0..3 {
@@ -182,6 +183,9 @@ async fn round_trip(client: &async_nats::Client) -> Duration {
             return Duration::MAX;
         }
         best = best.min(started.elapsed());
+        if best > 10 * LAN_RTT {
+            break;
+        }
     }
     best
 }
@@ -195,6 +199,17 @@ pub struct Accounted {
     pub gaps: Vec<(u64, u64)>,
     pub gap_messages: u64,
     pub filtered_out: u64,
+}
+
+/// Where and how a read stages its parts.
+#[derive(Clone, Copy)]
+pub struct Staging<'a> {
+    pub stream: &'a str,
+    /// The folder the sinks stage in and commit to.
+    pub dir: &'a Path,
+    pub layout: &'a Layout,
+    /// No progress bar.
+    pub quiet: bool,
 }
 
 /// The connections a job reads with: one per slice, the first being the caller's.
@@ -220,10 +235,10 @@ impl Readers {
             None => auto_parallel(span, rtt),
         }
         .min(span.max(1) as usize);
+        // Connected concurrently: each connection costs a few round trips on a WAN.
+        let extra = futures::future::try_join_all((1..workers).map(|_| spec.connect()));
         let mut clients = vec![client.clone()];
-        for _ in 1..workers {
-            clients.push(signals.guard(spec.connect()).await?);
-        }
+        clients.extend(signals.guard(extra).await?);
         Ok(Self {
             clients,
             pull: replay::pull_size(rtt),
@@ -236,18 +251,16 @@ impl Readers {
         self.clients.len()
     }
 
-    /// Reads `plan`'s range into sinks staged under `dir`, deletes every consumer it made, and
+    /// Reads `plan`'s range into sinks staged as `to` says, deletes every consumer it made, and
     /// checks that every sequence is accounted for (on a mismatch nothing is kept).
     pub async fn read(
         &self,
         plan: &plan::Plan,
-        stream: &str,
-        dir: &Path,
-        layout: &Layout,
-        quiet: bool,
+        to: &Staging<'_>,
         signals: &mut Signals,
     ) -> Result<Accounted> {
-        let result = run(self, plan, stream, dir, layout, quiet, signals).await;
+        let stream = to.stream;
+        let result = run(self, plan, to, signals).await;
         // Whatever happened, nothing of ours stays on the server.
         self.registry
             .delete_all(&jetstream::new(self.clients[0].clone()))
@@ -303,25 +316,14 @@ pub async fn export(
         .await?;
     let readers = Readers::connect(client, spec, plan.span(), req.parallel, &mut signals).await?;
     let created_dir = prepare_out_dir(&req.out_dir)?;
-    let layout = Layout::export();
-    let read = readers
-        .read(
-            &plan,
-            &req.stream,
-            &req.out_dir,
-            &layout,
-            req.quiet,
-            &mut signals,
-        )
-        .await;
-    let Accounted {
-        sinks,
-        out,
-        report,
-        gaps,
-        gap_messages,
-        filtered_out,
-    } = match read {
+    let staging = Staging {
+        stream: &req.stream,
+        dir: &req.out_dir,
+        layout: &Layout::export(),
+        quiet: req.quiet,
+    };
+    let read = readers.read(&plan, &staging, &mut signals).await;
+    let read = match read {
         Ok(done) => done,
         Err(e) => {
             if created_dir {
@@ -330,9 +332,11 @@ pub async fn export(
             return Err(e);
         }
     };
-    for sink in sinks {
+    for sink in read.sinks {
         sink.commit()?;
     }
+    let (out, gaps) = (read.out, read.gaps);
+    let (gap_messages, filtered_out) = (read.gap_messages, read.filtered_out);
     let manifest = Manifest {
         format: "jsreplay-dataset/1",
         tool: Tool::default(),
@@ -374,7 +378,7 @@ pub async fn export(
         bytes: out.files.iter().map(|f| f.bytes).sum(),
         seconds,
         messages_per_second: out.rows as f64 / seconds.max(1e-9),
-        recoveries: report.recoveries,
+        recoveries: read.report.recoveries,
         warnings: plan.warnings.clone(),
         workers: readers.workers(),
     })
@@ -404,10 +408,7 @@ fn spawn_writer(
 async fn run(
     readers: &Readers,
     plan: &plan::Plan,
-    stream: &str,
-    dir: &Path,
-    layout: &Layout,
-    quiet: bool,
+    to: &Staging<'_>,
     signals: &mut Signals,
 ) -> Result<(Vec<Sink>, SinkOutput, replay::ReadReport)> {
     let Readers {
@@ -415,6 +416,12 @@ async fn run(
         pull,
         registry,
     } = readers;
+    let Staging {
+        stream,
+        dir,
+        layout,
+        quiet,
+    } = *to;
     let pull = *pull;
     let Some(range) = plan.range else {
         let mut sink = Sink::new(stream, dir, 0, layout.clone())?;

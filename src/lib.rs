@@ -5,7 +5,9 @@
 //! [`cli`] flags become a validated [`window::Window`]; [`plan`] freezes it into a sequence range;
 //! [`replay`] reads the range; [`decode`] and [`batch`] turn messages into Arrow rows; [`sink`]
 //! writes Parquet parts and [`manifest`] accounts for every sequence; [`query`] runs DataFusion
-//! SQL over the result. [`export`] ties the stages together; [`publish`] and [`sample`] load data.
+//! SQL over the result. [`export`] ties the stages together; [`archive`] runs them on a schedule
+//! into a folder or object store ([`store`], [`lease`]) and [`compact`] tidies the result;
+//! [`publish`] and [`sample`] load data.
 
 pub mod archive;
 pub mod batch;

@@ -3,10 +3,12 @@
 //! Parts are written into a hidden staging folder inside the output directory, under names ending
 //! in `.tmp`, and only moved to `dt=YYYY-MM-DD/hour=HH/part-<first seq>-<last seq>.parquet` when
 //! the whole export has succeeded; an interrupted or failed run removes the staging folder, so no
-//! file that looks complete is ever left behind. Partitions follow the JetStream time of each
-//! message, which rises with the sequence: a partition holds a contiguous sequence range and
-//! parts stay in sequence order without a merge. Each part's size and SHA-256 are computed while
-//! it is written and end up in the manifest.
+//! file that looks complete is ever left behind. An export's partitions follow the JetStream time
+//! of each message, which rises with the sequence: a partition holds a contiguous sequence range
+//! and parts stay in sequence order without a merge. An archive's follow the event time, which
+//! collectors' clocks skew: a few parts stay open at once (the least recently written is closed
+//! to open another) and each stays sorted by sequence. Each part's size and SHA-256 are computed
+//! while it is written and end up in the manifest.
 
 use std::fs::{self, File};
 use std::io::{self, Write};

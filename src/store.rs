@@ -19,7 +19,8 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
+    WriteMultipart,
 };
 use url::Url;
 
@@ -60,6 +61,17 @@ pub enum Written {
     Conflict,
 }
 
+/// Transient store errors (5xx, timeouts, resets) are retried with backoff for up to a minute:
+/// long enough to ride out a blip in a scheduled job, short enough that a wrong endpoint fails
+/// while somebody is still watching.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 6,
+        retry_timeout: std::time::Duration::from_secs(60),
+        ..Default::default()
+    }
+}
+
 fn store_error(what: &str, e: object_store::Error) -> Error {
     Error::Store(format!("{what}: {e}"))
 }
@@ -86,20 +98,25 @@ impl Dest {
         let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme {
             "s3" | "s3a" => AmazonS3Builder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry())
                 .with_conditional_put(S3ConditionalPut::ETagMatch)
                 .build()
                 .map(|s| Arc::new(s) as _),
             "gs" => GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry())
                 .build()
                 .map(|s| Arc::new(s) as _),
             "az" | "abfs" | "abfss" | "azure" => MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry())
                 .build()
                 .map(|s| Arc::new(s) as _),
-            other => return Err(Error::Usage(format!(
+            other => {
+                return Err(Error::Usage(format!(
                 "{text}: unsupported scheme {other}:// (use a local path, s3://, gs:// or az://)"
-            ))),
+            )))
+            }
         };
         let store = built.map_err(|e| {
             Error::Usage(format!(
