@@ -30,7 +30,10 @@ use serde::Serialize;
 struct Row {
     case: String,
     messages: u64,
+    /// The median of the repeats.
     seconds: f64,
+    /// msg/s of the slowest and the fastest repeat.
+    spread: (f64, f64),
     msgs_per_sec: f64,
     mb_per_sec: f64,
     ratio_to_raw: f64,
@@ -100,6 +103,21 @@ fn start_server(binary: &Path, port: u16) -> Server {
 /// Runs a command and returns (wall seconds, peak RSS in MB (10^6 bytes) of the child). The peak is the
 /// child's `VmHWM`, polled every 20 ms: `ru_maxrss` would report the bench's own size, which the
 /// child inherits at fork, before exec.
+/// Runs of each case; the median is reported, with the slowest and fastest beside it (this
+/// machine's run-to-run noise is about ±10 %).
+fn repeats() -> usize {
+    arg("--repeats").map_or(3, |v| v.parse().expect("--repeats N"))
+}
+
+/// Seconds of `repeats()` runs of `f` (each returning seconds and peak RSS): the median, the
+/// slowest, the fastest, and the largest peak RSS.
+fn measure(mut f: impl FnMut() -> (f64, f64)) -> (f64, f64, f64, f64) {
+    let mut runs: Vec<(f64, f64)> = (0..repeats().max(1)).map(|_| f()).collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let rss = runs.iter().map(|r| r.1).fold(0.0, f64::max);
+    (runs[runs.len() / 2].0, runs[runs.len() - 1].0, runs[0].0, rss)
+}
+
 fn timed(cmd: &mut Command) -> (f64, f64) {
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
@@ -477,21 +495,26 @@ async fn main() {
         return;
     }
     let mut rows = Vec::new();
-    let raw = raw_drain(&js, "SYSDIG_EVENTS", published).await;
+    let mut drains = Vec::new();
+    for _ in 0..repeats().max(1) {
+        drains.push(raw_drain(&js, "SYSDIG_EVENTS", published).await);
+    }
+    drains.sort_by(f64::total_cmp);
+    let raw = drains[drains.len() / 2];
     let raw_rate = published as f64 / raw;
-    let row = |case: String, secs: f64, rss: Option<f64>| Row {
+    let row = |case: String, (secs, slowest, fastest, rss): (f64, f64, f64, f64)| Row {
         case,
         messages: published,
         seconds: secs,
+        spread: (published as f64 / slowest, published as f64 / fastest),
         msgs_per_sec: published as f64 / secs,
         mb_per_sec: bytes as f64 / secs / 1e6,
         ratio_to_raw: (published as f64 / secs) / raw_rate,
-        peak_rss_mb: rss,
+        peak_rss_mb: (rss > 0.0).then_some(rss),
     };
     rows.push(row(
         "(a) raw drain: 1 no-ack pull consumer, payloads discarded".into(),
-        raw,
-        None,
+        (raw, drains[drains.len() - 1], drains[0], 0.0),
     ));
     let export = |server: &str, workers: Option<usize>, path: &str| -> (f64, f64) {
         let out = tmp.path().join("out");
@@ -517,17 +540,16 @@ async fn main() {
     };
     for path in ["consumer", "direct"] {
         for workers in [1, 2, 4] {
-            let (secs, rss) = export(&url, Some(workers), path);
+            let measured = measure(|| export(&url, Some(workers), path));
             let label = if workers == 1 { "(b)" } else { "(c)" };
             let case = format!("{label} export, {workers} worker(s), {path} path");
-            rows.push(row(case, secs, Some(rss)));
+            rows.push(row(case, measured));
         }
     }
-    let (secs, rss) = export(&url, None, "auto");
+    let measured = measure(|| export(&url, None, "auto"));
     rows.push(row(
         "(c) export, default (auto workers, auto path)".into(),
-        secs,
-        Some(rss),
+        measured,
     ));
 
     // (d) Through the latency proxy: round trips are what a WAN costs.
@@ -539,10 +561,10 @@ async fn main() {
         let proxy = proxy::Proxy::start(port, shape).await;
         let via = proxy.url();
         for workers in [Some(1), None] {
-            let (secs, rss) = export(&via, workers, "auto");
+            let measured = measure(|| export(&via, workers, "auto"));
             let who = workers.map_or("default workers".to_string(), |w| format!("{w} worker(s)"));
             let case = format!("(d) export, {who}, proxy at {rtt_ms} ms RTT");
-            rows.push(row(case, secs, Some(rss)));
+            rows.push(row(case, measured));
         }
     }
 
@@ -552,16 +574,17 @@ async fn main() {
     let mut seeks = vec![seek_cost(&jsreplay, &client, port, published).await];
     eprintln!("bench: growing the stream to {} messages…", 4 * n);
     load(&js, &payloads, n, 4 * n).await;
+    // One run: the 4x stream takes minutes to load, and this case is about memory.
     let (secs, rss) = export(&url, None, "auto");
     let big = Row {
         messages: 4 * n,
+        spread: ((4 * n) as f64 / secs, (4 * n) as f64 / secs),
         msgs_per_sec: (4 * n) as f64 / secs,
         mb_per_sec: 4.0 * bytes as f64 / secs / 1e6,
         ratio_to_raw: (4 * n) as f64 / secs / raw_rate,
         ..row(
             format!("(e) export, default, {} messages", 4 * n),
-            secs,
-            Some(rss),
+            (secs, secs, secs, rss),
         )
     };
     rows.push(big);
@@ -571,14 +594,18 @@ async fn main() {
 
     let mut md = format!(
         "# jsreplay bench\n\n{published} SysArmor-shaped messages (avg {avg:.0} B), nats-server 2.14 on loopback, {} cores.\n\n\
-         | case | msg/s | MB/s | s | vs raw drain | peak RSS MB |\n|---|---|---|---|---|---|\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+         Each case runs {} times: the median is shown, with the slowest and fastest run's msg/s.\n\n\
+         | case | msg/s | slowest - fastest | MB/s | s | vs raw drain | peak RSS MB |\n|---|---|---|---|---|---|---|\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        repeats()
     );
     for r in &rows {
         md += &format!(
-            "| {} | {:.0} | {:.1} | {:.2} | {:.0} % | {} |\n",
+            "| {} | {:.0} | {:.0} - {:.0} | {:.1} | {:.2} | {:.0} % | {} |\n",
             r.case,
             r.msgs_per_sec,
+            r.spread.0,
+            r.spread.1,
             r.mb_per_sec,
             r.seconds,
             r.ratio_to_raw * 100.0,
