@@ -2,7 +2,8 @@
 # The demo: a throwaway nats-server 2.14 with JetStream on a free port and temporary storage,
 # the sample incident published into SYSDIG_EVENTS, the window planned and exported to Parquet,
 # the hunt pack run (with an HTML report), a process tree and a timeline, a few questions asked in
-# SQL, and everything stopped and removed again.
+# SQL, the stream archived twice (the second run finds nothing new) and the archive queried, and
+# everything stopped and removed again.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/jsreplay"
@@ -36,5 +37,11 @@ step "db-01 in the seconds around the upload, on its own clock" \
   "$bin" timeline "$work/incident" --host db-01 --since 2025-07-10T02:23:01Z --until 2025-07-10T02:23:04Z --format csv
 step "payloads that needed repair or could not be read (kept as rows, raw bytes intact)" \
   "$bin" query "$work/incident" "SELECT parse_status, shape, count(*) AS n FROM events GROUP BY 1, 2 ORDER BY 3 DESC"
+step "scheduled archival: everything new since the last run, into event-hour partitions" \
+  "$bin" archive --stream SYSDIG_EVENTS --to "$work/archive"
+step "a second run finds nothing new (cron or a systemd timer runs it every few minutes)" \
+  "$bin" archive --stream SYSDIG_EVENTS --to "$work/archive"
+step "the archive by event hour (s3:// URLs work the same)" \
+  "$bin" query "$work/archive" "SELECT dt, hour, count(*) AS events, count(DISTINCT collector_id) AS hosts FROM events GROUP BY 1, 2 ORDER BY 1, 2"
 echo
 echo "demo: done; the server and the dataset in $work are removed now."
