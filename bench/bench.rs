@@ -115,7 +115,12 @@ fn measure(mut f: impl FnMut() -> (f64, f64)) -> (f64, f64, f64, f64) {
     let mut runs: Vec<(f64, f64)> = (0..repeats().max(1)).map(|_| f()).collect();
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let rss = runs.iter().map(|r| r.1).fold(0.0, f64::max);
-    (runs[runs.len() / 2].0, runs[runs.len() - 1].0, runs[0].0, rss)
+    (
+        runs[runs.len() / 2].0,
+        runs[runs.len() - 1].0,
+        runs[0].0,
+        rss,
+    )
 }
 
 fn timed(cmd: &mut Command) -> (f64, f64) {
@@ -538,7 +543,8 @@ async fn main() {
         std::fs::remove_dir_all(&out).ok();
         measured
     };
-    for path in ["consumer", "direct"] {
+    let experiment = arg("--rtt").is_some();
+    for path in ["consumer", "direct"].into_iter().filter(|_| !experiment) {
         for workers in [1, 2, 4] {
             let measured = measure(|| export(&url, Some(workers), path));
             let label = if workers == 1 { "(b)" } else { "(c)" };
@@ -546,13 +552,79 @@ async fn main() {
             rows.push(row(case, measured));
         }
     }
-    let measured = measure(|| export(&url, None, "auto"));
-    rows.push(row(
-        "(c) export, default (auto workers, auto path)".into(),
-        measured,
-    ));
+    if !experiment {
+        let measured = measure(|| export(&url, None, "auto"));
+        rows.push(row(
+            "(c) export, default (auto workers, auto path)".into(),
+            measured,
+        ));
+    }
 
     // (d) Through the latency proxy: round trips are what a WAN costs.
+    // `--rtt MS --parallel N` measures one proxy case alone (for experiments) and stops.
+    if let Some(rtt_ms) = arg("--rtt").map(|v| v.parse::<u64>().expect("--rtt MS")) {
+        let shape = proxy::Shape {
+            one_way: Duration::from_millis(rtt_ms / 2),
+            down_rate: None,
+        };
+        let proxy = proxy::Proxy::start(port, shape).await;
+        let workers = arg("--parallel").map(|v| v.parse().expect("--parallel N"));
+        if let Some(batch) = arg("--raw-batch").map(|v| v.parse::<usize>().expect("--raw-batch N"))
+        {
+            // The drain limit through the proxy: N plain consumers on N connections, each
+            // reading a contiguous slice, payloads discarded.
+            let n = workers.unwrap_or(1) as u64;
+            let per = published / n;
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..n)
+                .map(|i| {
+                    let url = proxy.url();
+                    tokio::spawn(async move {
+                        let client = async_nats::connect(&url).await.unwrap();
+                        let js = jetstream::new(client);
+                        let s = js.get_stream("SYSDIG_EVENTS").await.unwrap();
+                        let c = s
+                            .create_consumer(consumer::pull::Config {
+                                ack_policy: consumer::AckPolicy::None,
+                                memory_storage: true,
+                                num_replicas: 1,
+                                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                                    start_sequence: 1 + i * per,
+                                },
+                                ..Default::default()
+                            })
+                            .await
+                            .unwrap();
+                        let mut msgs = c
+                            .stream()
+                            .max_messages_per_batch(batch)
+                            .max_bytes_per_batch(64 << 20)
+                            .messages()
+                            .await
+                            .unwrap();
+                        for _ in 0..per {
+                            std::hint::black_box(msgs.next().await.unwrap().unwrap());
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "bench: raw drain through the proxy at {rtt_ms} ms RTT, {n} consumers, batch {batch}: {:.0} msg/s",
+                published as f64 / secs
+            );
+            return;
+        }
+        let (secs, _, _, rss) = measure(|| export(&proxy.url(), workers, "auto"));
+        eprintln!(
+            "bench: proxy at {rtt_ms} ms RTT, workers {workers:?}: {:.0} msg/s, peak RSS {rss:.0} MB",
+            published as f64 / secs
+        );
+        return;
+    }
     for rtt_ms in [0u64, 10, 50] {
         let shape = proxy::Shape {
             one_way: Duration::from_millis(rtt_ms / 2),

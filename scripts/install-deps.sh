@@ -13,9 +13,11 @@ mkdir -p "$tools"
 
 want_python=0
 want_browser=0
+want_azurite=0
 for arg in "$@"; do
   case "$arg" in
     --python) want_python=1 ;;
+    --azurite) want_azurite=1 ;;
     --browser) want_browser=1 ;;
     *) echo "install-deps: unknown argument $arg" >&2; exit 2 ;;
   esac
@@ -50,7 +52,7 @@ PY
 fi
 "$bin214" --version >/dev/null
 
-if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_python" = 1 ] && ! "$tools/venv/bin/python" -c 'import pyarrow, duckdb, moto, boto3' 2>/dev/null; }; then
+if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_python" = 1 ] && ! "$tools/venv/bin/python" -c 'import pyarrow, duckdb, moto, boto3, azure.storage.blob' 2>/dev/null; }; then
   echo "install-deps: creating .tools/venv with pyarrow, duckdb and moto" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet -r "$root/scripts/requirements-readers.txt"
@@ -60,4 +62,11 @@ if [ "$want_browser" = 1 ] && ! [ -x /usr/bin/chromium ]; then
   echo "install-deps: installing Debian's chromium (renders the HTML report in a test)" >&2
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
+if [ "$want_azurite" = 1 ] && ! [ -x "$tools/azurite/node_modules/.bin/azurite-blob" ]; then
+  echo "install-deps: installing Azurite 3.35.0 (npm) into .tools/azurite" >&2
+  command -v npm >/dev/null || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  mkdir -p "$tools/azurite"
+  npm install --silent --no-audit --no-fund --prefix "$tools/azurite" azurite@3.35.0 >/dev/null
 fi

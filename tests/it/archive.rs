@@ -498,6 +498,33 @@ async fn archive_one_writer_at_a_time() {
         assert_eq!(target.rows().len(), 6000);
     }
 
+    // SIGTERM mid-run: exit 143, the lease given back, and the next run completes exactly once.
+    let target = Target::Local(tmp.path().join("term"));
+    let mut run = target
+        .command(&slow.url(), &["--chunk", "1000"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while target.object("_jsreplay/lease.json").is_none() {
+        assert!(Instant::now() < deadline, "the run never took the lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SAFETY: signalling a child process this test started and still owns.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(target.object("_jsreplay/lease.json").is_none());
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    // Released on SIGTERM, not left to be taken over.
+    assert!(
+        !summary(&o)["recovered"].to_string().contains("stale lease"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(target.rows().len(), 6000);
+
     // S3: another host's lease, live, then expired.
     let target = Target::S3(&s3, "lease");
     let lease = |expires: &str| {
@@ -517,6 +544,72 @@ async fn archive_one_writer_at_a_time() {
     assert_ok(&o);
     assert!(summary(&o)["recovered"].to_string().contains("other-host"));
     assert_eq!(target.checkpoint()["last_seq"], 6100);
+}
+
+/// Azure Blob Storage (Azurite): incremental runs, the lease refusing a live holder and taking
+/// over an expired one, and `query` over `az://`; files read back with pyarrow after download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_to_azure_blob_storage() {
+    let server = Server::start(Kind::V2_14);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    let az = Azurite::start();
+    let dest = az.url("sysdig");
+    let env = az.env();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["archive", "-s", &server.url, "--to", &dest, "-q", "--json"];
+        args.extend_from_slice(extra);
+        jsreplay_env(&args, &env)
+    };
+    let mut published = publish_events(&js, 0, 3000).await;
+    assert_ok(&run(&["--chunk", "1000"]));
+    published.extend(publish_events(&js, 3000, 3500).await);
+    let o = run(&[]);
+    assert_ok(&o);
+    assert_eq!(summary(&o)["checkpoint"], 3500);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = az.download("sysdig", tmp.path());
+    assert!(
+        keys.iter().any(|k| k == "sysdig/_jsreplay/checkpoint.json"),
+        "{keys:?}"
+    );
+    assert!(!keys
+        .iter()
+        .any(|k| k.ends_with("pending.json") || k.ends_with("lease.json")));
+    assert_eq!(Target::Local(tmp.path().to_path_buf()).rows(), published);
+
+    let o = jsreplay_env(
+        &[
+            "query",
+            &dest,
+            "SELECT count(DISTINCT seq) AS n FROM events",
+            "--format",
+            "csv",
+            "-q",
+        ],
+        &env,
+    );
+    assert_ok(&o);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "n\n3500");
+
+    let lease = |expires: &str| {
+        format!(
+            "cc.upload_blob('sysdig/_jsreplay/lease.json', json.dumps({{'host': 'other-host', 'pid': 1, \
+             'pid_start': 1, 'command': 'jsreplay archive', 'acquired_at': '2026-01-01T00:00:00Z', \
+             'expires_at': '{expires}'}}), overwrite=True)"
+        )
+    };
+    az.python(&lease("2999-01-01T00:00:00Z"));
+    assert_code(&run(&[]), 7, "pid 1 on other-host");
+    az.python(&lease("2020-01-01T00:00:00Z"));
+    let o = run(&[]);
+    assert_ok(&o);
+    assert!(
+        summary(&o)["recovered"].to_string().contains("other-host"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// The sample incident archived to S3: `query` and `hunt` read it in place and find what they

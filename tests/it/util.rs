@@ -668,3 +668,101 @@ impl Drop for S3 {
         let _ = self.child.wait();
     }
 }
+
+/// Azurite's well-known development account (public: it is in Microsoft's documentation).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// A real Azure Blob Storage emulator (Azurite, from .tools/azurite) on loopback with one
+/// container, stopped on Drop.
+pub struct Azurite {
+    child: Child,
+    pub port: u16,
+    pub container: String,
+    _dir: TempDir,
+}
+
+impl Azurite {
+    pub fn start() -> Azurite {
+        let port = free_port();
+        let bin = repo_root().join(".tools/azurite/node_modules/.bin/azurite-blob");
+        assert!(
+            bin.is_file(),
+            "{} missing: run scripts/install-deps.sh --azurite",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(dir.path())
+            .args(["--silent", "--skipApiVersionCheck"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start azurite");
+        let az = Azurite {
+            child,
+            port,
+            container: "soc-archive".into(),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "azurite did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        az.python(&format!("svc.create_container('{}')", az.container));
+        az
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AZURE_STORAGE_USE_EMULATOR".into(), "true".into()),
+            (
+                "AZURITE_BLOB_STORAGE_URL".into(),
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+        ]
+    }
+
+    pub fn url(&self, prefix: &str) -> String {
+        format!("az://{}/{prefix}", self.container)
+    }
+
+    /// Runs Python with `svc` (a BlobServiceClient) and `cc` (the container's client) defined.
+    pub fn python(&self, code: &str) -> String {
+        let prelude = format!(
+            "import json, sys\n\
+             from azure.storage.blob import BlobServiceClient\n\
+             svc = BlobServiceClient.from_connection_string('DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};\
+             AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{}/{AZURITE_ACCOUNT};')\n\
+             cc = svc.get_container_client('{}')\n",
+            self.port, self.container
+        );
+        run_python(&format!("{prelude}{code}"), &[])
+    }
+
+    /// Downloads every blob under `prefix/` into `dir` (keeping relative paths); returns the keys.
+    pub fn download(&self, prefix: &str, dir: &Path) -> Vec<String> {
+        let out = self.python(&format!(
+            "import os\n\
+             keys = sorted(b.name for b in cc.list_blobs(name_starts_with='{prefix}/'))\n\
+             for k in keys:\n\
+             \x20   path = os.path.join('{dir}', k[len('{prefix}/'):])\n\
+             \x20   os.makedirs(os.path.dirname(path), exist_ok=True)\n\
+             \x20   open(path, 'wb').write(cc.download_blob(k).readall())\n\
+             print(json.dumps(keys))",
+            dir = dir.display()
+        ));
+        serde_json::from_str(out.trim()).unwrap()
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
