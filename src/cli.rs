@@ -210,7 +210,7 @@ pub struct ExportArgs {
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
     /// Slices of the range read concurrently, each on its own connection (default: one per
-    /// 100 000 sequences, up to two per core).
+    /// 100 000 sequences, up to one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: Option<u16>,
     /// No progress bar.
@@ -243,7 +243,7 @@ pub struct ArchiveArgs {
     /// Destination: a folder, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix.
     #[arg(long = "to", value_name = "DEST")]
     pub to: String,
-    /// Slices read concurrently (default: chosen from the backlog and the round trip).
+    /// Slices read concurrently (default: one per 100 000 sequences of backlog, up to one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: Option<u16>,
     /// How to read: consumers, batched direct gets (2.11+), or chosen per server and stream.
