@@ -133,7 +133,7 @@ fn now() -> String {
 }
 
 /// Reads the checkpoint and the version to replace it with.
-async fn read_checkpoint(dest: &Dest) -> Result<Option<(Checkpoint, Version)>> {
+pub async fn read_checkpoint(dest: &Dest) -> Result<Option<(Checkpoint, Version)>> {
     let Some((bytes, version)) = dest.read(CHECKPOINT).await? else {
         return Ok(None);
     };
@@ -410,25 +410,14 @@ impl Chunk<'_> {
         lease: &Lease,
     ) -> Result<Committed> {
         let (a, b) = self.range;
-        let (files, gaps, rows, counts, warnings) = match self.read {
-            None => (
-                Vec::new(),
-                vec![(a, b)],
-                0,
-                Default::default(),
-                self.plan.warnings.clone(),
-            ),
+        let warnings = self.plan.warnings.clone();
+        let (files, gaps, rows, counts) = match self.read {
+            None => (Vec::new(), vec![(a, b)], 0, Default::default()),
             Some(read) => {
                 for sink in read.sinks {
                     sink.commit()?;
                 }
-                (
-                    read.out.files,
-                    read.gaps,
-                    read.out.rows,
-                    read.out.counts,
-                    self.plan.warnings.clone(),
-                )
+                (read.out.files, read.gaps, read.out.rows, read.out.counts)
             }
         };
         let manifest_rel = format!("{CHUNKS}/{a:020}-{b:020}.json");

@@ -21,7 +21,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{recover_pending, CHECKPOINT, META_DIR};
+use crate::archive::{read_checkpoint, recover_pending, META_DIR};
 use crate::batch::event_schema;
 use crate::error::{Error, Result};
 use crate::export::Signals;
@@ -161,13 +161,11 @@ async fn run(dest: &Dest, small: u64, lease: &Lease) -> Result<CompactSummary> {
         dest: dest.display.clone(),
         ..Default::default()
     };
-    let checkpoint = match dest.read(CHECKPOINT).await? {
-        Some((bytes, _)) => serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v["last_seq"].as_u64())
-            .unwrap_or(0),
-        None => 0,
-    };
+    // An unreadable checkpoint is an error here as in `archive`: read as 0, it would make a
+    // committed chunk's pending note look uncommitted and its objects be deleted.
+    let checkpoint = read_checkpoint(dest)
+        .await?
+        .map_or(0, |(cp, _)| cp.last_seq);
     summary
         .recovered
         .extend(recover_pending(dest, checkpoint).await?);

@@ -445,6 +445,17 @@ async fn archive_exactly_once_under_sigkill_s3() {
     assert_eq!(target.rows(), before);
 }
 
+/// Starts an archive run and waits until it holds the destination's lease.
+async fn holding_lease(target: &Target<'_>, url: &str, chunk: &str) -> std::process::Child {
+    let child = target.command(url, &["--chunk", chunk]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while target.object("_jsreplay/lease.json").is_none() {
+        assert!(Instant::now() < deadline, "the run never took the lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
+}
+
 /// One writer at a time: a second run is refused (exit 7) while the first holds the lease; a
 /// SIGKILLed run's lease is recovered at once on the same host (local lock, S3 dead-pid check);
 /// on S3 a live lease of another host is respected until it expires.
@@ -469,18 +480,7 @@ async fn archive_one_writer_at_a_time() {
         Target::Local(tmp.path().join("a")),
         Target::S3(&s3, "lease"),
     ] {
-        let mut first = target
-            .command(&slow.url(), &["--chunk", "100000"])
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while target.object("_jsreplay/lease.json").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "the first run never took the lease"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let mut first = holding_lease(&target, &slow.url(), "100000").await;
         let o = target.run(&server.url, &[]);
         assert_code(&o, 7, "is being written by jsreplay archive (pid");
         assert!(
@@ -500,15 +500,7 @@ async fn archive_one_writer_at_a_time() {
 
     // SIGTERM mid-run: exit 143, the lease given back, and the next run completes exactly once.
     let target = Target::Local(tmp.path().join("term"));
-    let mut run = target
-        .command(&slow.url(), &["--chunk", "1000"])
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while target.object("_jsreplay/lease.json").is_none() {
-        assert!(Instant::now() < deadline, "the run never took the lease");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut run = holding_lease(&target, &slow.url(), "1000").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // SAFETY: signalling a child process this test started and still owns.
     unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };

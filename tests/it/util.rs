@@ -590,11 +590,7 @@ impl S3 {
             port,
             bucket: "soc-archive".into(),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "moto_server");
         s3.python(&format!("s3.create_bucket(Bucket='{}')", s3.bucket));
         s3
     }
@@ -708,11 +704,7 @@ impl Azurite {
             container: "soc-archive".into(),
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "azurite did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "azurite");
         az.python(&format!("svc.create_container('{}')", az.container));
         az
     }
@@ -764,5 +756,14 @@ impl Drop for Azurite {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits up to 30 s for a server started by a test to accept connections on `port`.
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
