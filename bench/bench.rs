@@ -151,8 +151,8 @@ fn timed(cmd: &mut Command) -> (f64, f64) {
 /// `n` SysArmor-shaped (subject, payload) pairs from the sample generator's noise.
 fn sample_payloads(n: u64) -> Vec<(String, bytes::Bytes)> {
     let mut lines = Vec::new();
-    jsreplay::sample::write_ndjson(
-        &jsreplay::sample::Config {
+    jsreplay::jobs::sample::write_ndjson(
+        &jsreplay::jobs::sample::Config {
             // A little more than asked: the sample drops a 90 s collector gap.
             noise: n + n / 20,
             seed: 1,
@@ -165,7 +165,7 @@ fn sample_payloads(n: u64) -> Vec<(String, bytes::Bytes)> {
         .filter(|l| !l.is_empty())
         .take(n as usize)
         .map(|line| {
-            let l: jsreplay::publish::Line = serde_json::from_slice(line).unwrap();
+            let l: jsreplay::nats::publish::Line = serde_json::from_slice(line).unwrap();
             (l.subject, l.payload.unwrap().into_bytes().into())
         })
         .collect()
@@ -315,7 +315,7 @@ fn hunt_bench(jsreplay: &Path, url: &str, root: &Path, dir: &Path) -> (String, s
         .status()
         .expect("export");
     assert!(status.success());
-    let pack = jsreplay::hunt::load(None).unwrap();
+    let pack = jsreplay::hunt::pack::load(None).unwrap();
     let rendered: Vec<(String, String)> = pack
         .iter()
         .map(|h| (h.name.clone(), h.render(&Default::default()).unwrap()))

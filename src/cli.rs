@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
-use crate::connect::ConnectSpec;
 use crate::error::Result;
-use crate::query::Format;
-use crate::window::Window;
+use crate::hunt::query::Format;
+use crate::nats::connect::ConnectSpec;
+use crate::nats::window::Window;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -180,7 +180,7 @@ pub struct WindowArgs {
     pub subjects: Vec<String>,
     /// How to read: consumers, batched direct gets (2.11+), or chosen per server and stream.
     #[arg(long, value_enum, default_value = "auto")]
-    pub read_path: crate::plan::ReadPathChoice,
+    pub read_path: crate::nats::window::ReadPathChoice,
 }
 
 impl WindowArgs {
@@ -227,7 +227,7 @@ pub struct ExportArgs {
 /// How long a lease lasts without renewal (a killed run's lease on an object store is taken
 /// over after this; on a local folder at once).
 fn lease_ttl(text: &str) -> std::result::Result<std::time::Duration, String> {
-    crate::window::parse_duration(text)
+    crate::nats::window::parse_duration(text)
         .and_then(|d| d.to_std().ok())
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{text:?} is not a duration like 30s, 10m or 1h"))
@@ -248,7 +248,7 @@ pub struct ArchiveArgs {
     pub parallel: Option<u16>,
     /// How to read: consumers, batched direct gets (2.11+), or chosen per server and stream.
     #[arg(long, value_enum, default_value = "auto")]
-    pub read_path: crate::plan::ReadPathChoice,
+    pub read_path: crate::nats::window::ReadPathChoice,
     /// Sequences per committed chunk: a run killed mid-way resumes from the last whole chunk.
     #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk: u64,
@@ -361,7 +361,7 @@ pub struct TimelineArgs {
     #[arg(long)]
     pub until: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::timeline::TimelineFormat,
+    pub format: crate::hunt::timeline::TimelineFormat,
     /// Write to this file instead (.csv, .jsonl/.ndjson, .json, .parquet: the extension decides).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,

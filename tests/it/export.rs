@@ -611,7 +611,7 @@ async fn work_queue_stream(kind: Kind) {
     let out = tmp.path().join("wq");
     let o = export_args(&server, &out, &["-q", "--parallel", "3"]).await;
     let client = server.client().await;
-    let (state, _) = jsreplay::plan::stream_state(&client, STREAM, false)
+    let (state, _) = jsreplay::nats::plan::stream_state(&client, STREAM, false)
         .await
         .unwrap();
     assert_eq!(

@@ -77,7 +77,7 @@ async fn pack_finds_the_sample_incident() {
     );
 
     // The answer key: each attack event, located by host, event number, process and file.
-    let key = jsreplay::sample::attack_steps(&jsreplay::sample::Config {
+    let key = jsreplay::jobs::sample::attack_steps(&jsreplay::jobs::sample::Config {
         noise: 60_000,
         seed: 20250710,
     });

@@ -6,6 +6,7 @@ mod decode_prop;
 mod export;
 mod failover;
 mod hunt;
+mod layout;
 #[path = "../support/proxy.rs"]
 mod proxy;
 mod query;

@@ -476,7 +476,7 @@ pub fn seqs(dir: &Path) -> Vec<i64> {
 
 /// Number of consumers on a stream right now.
 pub async fn consumer_count(client: &async_nats::Client, stream: &str) -> u64 {
-    let (state, _) = jsreplay::plan::stream_state(client, stream, false)
+    let (state, _) = jsreplay::nats::plan::stream_state(client, stream, false)
         .await
         .unwrap_or_else(|e: Error| panic!("stream info: {e}"));
     state.consumer_count

@@ -6,19 +6,68 @@
 //! A read path feeds every message it receives to [`Cursor::offer`] (which drops duplicates
 //! after a retry and records jumps), then [`Cursor::push`]es the ones it keeps. Sequences are
 //! strictly increasing on the way out, so a retry from `next` can never duplicate a row.
+//! After a read, [`classify_jumps`] sorts the sequences no message came for into gaps (the stream
+//! no longer holds them) and messages a server-side filter excluded.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::batch::RawMessage;
 use crate::error::{Error, Result};
-use crate::plan::FilterMode;
-use crate::replay::{Progress, ReadReport};
+use crate::message::RawMessage;
+use crate::nats::plan::FilterMode;
 
 /// Messages are handed downstream in chunks of this many.
 pub const CHUNK: usize = 1024;
+
+/// What a read delivered besides the messages themselves.
+#[derive(Debug, Default, Clone)]
+pub struct ReadReport {
+    /// Messages handed downstream.
+    pub delivered: u64,
+    /// Messages read but dropped by a client-side subject filter.
+    pub filtered_out: u64,
+    /// Inclusive ranges of sequences inside the range that no message was delivered for.
+    pub jumps: Vec<(u64, u64)>,
+    /// Consumers created (1 plus one per recovery).
+    pub consumers_created: u64,
+    /// Recoveries, with their reasons, for the summary.
+    pub recoveries: Vec<String>,
+}
+
+impl ReadReport {
+    /// Adds another slice's report.
+    pub fn merge(&mut self, other: ReadReport) {
+        self.delivered += other.delivered;
+        self.filtered_out += other.filtered_out;
+        self.jumps.extend(other.jumps);
+        self.consumers_created += other.consumers_created;
+        self.recoveries.extend(other.recoveries);
+    }
+}
+
+/// Progress callback: called with the highest sequence accounted for so far.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Headers as a JSON object of arrays (repeated values kept), leaving out the names in `skip`;
+/// `None` when nothing is left.
+pub fn headers_json(h: &async_nats::HeaderMap, skip: &[&str]) -> Option<String> {
+    let mut map = serde_json::Map::new();
+    for (name, values) in h.iter() {
+        let name = name.to_string();
+        if skip.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
+        let vals = values
+            .iter()
+            .map(|v| serde_json::Value::String(v.to_string()))
+            .collect();
+        map.insert(name, serde_json::Value::Array(vals));
+    }
+    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+}
 
 /// What to do with a message just received.
 #[derive(Debug, PartialEq, Eq)]
@@ -264,7 +313,7 @@ pub async fn leader_next(
     };
     let mut first: Option<u64> = None;
     for subj in subjects {
-        let reply: MsgGetReply = crate::plan::js_request(
+        let reply: MsgGetReply = crate::nats::plan::js_request(
             client,
             format!("$JS.API.STREAM.MSG.GET.{stream}"),
             serde_json::json!({ "seq": from, "next_by_subj": subj }),
@@ -304,4 +353,72 @@ async fn behind_leader(
     Ok(leader_next(client, stream, cursor.next, filter)
         .await?
         .is_some_and(|seq| seq <= cursor.end))
+}
+
+/// Merges sorted, possibly adjacent inclusive ranges.
+pub fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Splits jump ranges into sequences the stream no longer holds (gaps) and sequences still stored
+/// (excluded by a server-side filter). `first_seq` is the stream's first sequence after the read;
+/// `deleted` its interior deleted sequences, sorted.
+pub fn classify_jumps(
+    jumps: &[(u64, u64)],
+    first_seq: u64,
+    deleted: &[u64],
+    filtered_by_server: bool,
+) -> (Vec<(u64, u64)>, u64) {
+    if !filtered_by_server {
+        // Without a server filter, every sequence is delivered unless the stream lost it.
+        return (merge_ranges(jumps.to_vec()), 0);
+    }
+    let mut gaps = Vec::new();
+    let mut filtered = 0;
+    for &(a, b) in jumps {
+        if a < first_seq {
+            gaps.push((a, b.min(first_seq - 1)));
+        }
+        let lo = a.max(first_seq);
+        if lo > b {
+            continue;
+        }
+        let from = deleted.partition_point(|&d| d < lo);
+        let to = deleted.partition_point(|&d| d <= b);
+        for &d in &deleted[from..to] {
+            gaps.push((d, d));
+        }
+        filtered += (b - lo + 1) - (to - from) as u64;
+    }
+    (merge_ranges(gaps), filtered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging() {
+        assert_eq!(
+            merge_ranges(vec![(5, 6), (1, 2), (3, 3), (9, 9)]),
+            vec![(1, 3), (5, 6), (9, 9)]
+        );
+    }
+
+    #[test]
+    fn classification() {
+        let (gaps, filtered) = classify_jumps(&[(1, 4), (8, 12)], 3, &[9, 10], true);
+        assert_eq!(gaps, vec![(1, 2), (9, 10)]);
+        assert_eq!(filtered, 2 + 3);
+        let (gaps, filtered) = classify_jumps(&[(2, 3)], 1, &[], false);
+        assert_eq!((gaps, filtered), (vec![(2, 3)], 0));
+    }
 }

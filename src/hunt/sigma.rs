@@ -20,7 +20,7 @@ use std::path::Path;
 use serde_yaml::Value;
 
 use crate::error::{Error, Result};
-use crate::hunt::{Hunt, Severity};
+use crate::hunt::pack::{Hunt, Severity};
 
 /// A rule that could not be compiled, and why.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,7 +36,7 @@ pub fn compile_path(path: &Path) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
     let files = if meta.is_file() {
         vec![path.to_path_buf()]
     } else {
-        crate::hunt::files_under(path, &["yml", "yaml"])?
+        crate::hunt::pack::files_under(path, &["yml", "yaml"])?
     };
     if files.is_empty() {
         return Err(Error::Usage(format!(
@@ -538,7 +538,7 @@ detection:
         );
         assert!(h.sql.contains("NOT coalesce("), "{}", h.sql);
         // The file form parses back into the same hunt.
-        let again = crate::hunt::parse("x", &hunt_file(&h)).unwrap();
+        let again = crate::hunt::pack::parse("x", &hunt_file(&h)).unwrap();
         assert_eq!(again.sql.trim(), h.sql.trim());
     }
 

@@ -1,7 +1,7 @@
 //! `jsreplay archive`: move everything a stream holds past the last checkpoint into long-term
 //! storage, then exit (made for cron and systemd timers).
 //!
-//! A destination (local folder or object store, see [`crate::store`]) holds Hive partitions by
+//! A destination (local folder or object store, see [`crate::lake::store`]) holds Hive partitions by
 //! event hour (`dt=YYYY-MM-DD/hour=HH/part-<stream>-<first seq>-<last seq>.parquet`) and, under
 //! `_jsreplay/`, the checkpoint, the lease and one manifest per committed chunk. A run takes the
 //! lease, freezes the range `checkpoint + 1 ..= the stream's last sequence`, and commits it in
@@ -20,21 +20,19 @@ use std::time::{Duration, Instant};
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::connect::ConnectSpec;
 use crate::error::{Error, Result};
-use crate::export::{Accounted, Readers, Signals, Staging};
-use crate::lease::Lease;
-use crate::manifest::{merge_ranges, schema_columns, Manifest, SeqRange, Tool};
-use crate::plan::{self, ReadPathChoice};
-use crate::sink::{Layout, PartFile, Partitioning};
-use crate::store::{Dest, Version, WriteMode, Written};
-use crate::window::Window;
+use crate::jobs::export::{read_description, Accounted, Readers, Signals, Staging};
+use crate::lake::lease::Lease;
+use crate::lake::manifest::{schema_columns, Manifest, SeqRange, Tool, CHECKPOINT, META_DIR};
+use crate::lake::sink::{Layout, PartFile, Partitioning};
+use crate::lake::store::{Dest, Version, WriteMode, Written};
+use crate::nats::connect::ConnectSpec;
+use crate::nats::cursor::merge_ranges;
+use crate::nats::plan;
+use crate::nats::window::{ReadPathChoice, Window};
 
-pub const CHECKPOINT: &str = "_jsreplay/checkpoint.json";
 pub const PENDING: &str = "_jsreplay/pending.json";
 const CHUNKS: &str = "_jsreplay/chunks";
-/// The archive's metadata folder: readers skip it (Spark and Hive ignore `_` folders).
-pub const META_DIR: &str = "_jsreplay";
 
 /// What to archive and where.
 #[derive(Debug, Clone)]
@@ -443,9 +441,7 @@ impl Chunk<'_> {
             stream: self.req.stream.clone(),
             server: self.req.server_display.clone(),
             server_version: self.plan.server_version.clone(),
-            request: self.plan.window.clone(),
-            filter: self.plan.filter.clone(),
-            read_path: self.plan.read_path,
+            read: read_description(self.plan),
             range: Some(SeqRange { first: a, last: b }),
             first_seq: files.iter().map(|f| f.first_seq).min(),
             last_seq: files.iter().map(|f| f.last_seq).max(),

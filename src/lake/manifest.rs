@@ -11,14 +11,28 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::batch::{event_schema, ParseCounts};
 use crate::error::Result;
-use crate::plan::FilterMode;
-use crate::sink::{write_atomically, PartFile};
-use crate::window::Window;
+use crate::lake::batch::{event_schema, ParseCounts};
+use crate::lake::sink::{write_atomically, PartFile};
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
+
+/// The archive's metadata folder at the root of a destination: readers skip it (Spark and Hive
+/// ignore `_` folders).
+pub const META_DIR: &str = "_jsreplay";
+/// The archive's checkpoint: its presence is what makes a destination an archive.
+pub const CHECKPOINT: &str = "_jsreplay/checkpoint.json";
+
+/// The read request as the reading side described it: the window asked for, the subject filter
+/// applied and the read path used. The manifest stores them as given and never interprets them,
+/// which keeps this wing free of NATS types.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadDescription {
+    pub request: serde_json::Value,
+    pub filter: serde_json::Value,
+    pub read_path: serde_json::Value,
+}
 
 /// The manifest as written to disk.
 #[derive(Debug, Clone, Serialize)]
@@ -28,9 +42,9 @@ pub struct Manifest {
     pub stream: String,
     pub server: String,
     pub server_version: String,
-    pub request: Window,
-    pub filter: FilterMode,
-    pub read_path: crate::plan::ReadPath,
+    /// What was asked and how it was read (written as `request`, `filter`, `read_path`).
+    #[serde(flatten)]
+    pub read: ReadDescription,
     /// The frozen range, inclusive; null when the window held no sequence.
     pub range: Option<SeqRange>,
     /// First and last sequence written as rows.
@@ -106,73 +120,5 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("manifest serializes");
         write_atomically(&dir.join(MANIFEST), &json)
-    }
-}
-
-/// Merges sorted, possibly adjacent inclusive ranges.
-pub fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    ranges.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for (a, b) in ranges {
-        match out.last_mut() {
-            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
-}
-
-/// Splits jump ranges into sequences the stream no longer holds (gaps) and sequences still stored
-/// (excluded by a server-side filter). `first_seq` is the stream's first sequence after the read;
-/// `deleted` its interior deleted sequences, sorted.
-pub fn classify_jumps(
-    jumps: &[(u64, u64)],
-    first_seq: u64,
-    deleted: &[u64],
-    filtered_by_server: bool,
-) -> (Vec<(u64, u64)>, u64) {
-    if !filtered_by_server {
-        // Without a server filter, every sequence is delivered unless the stream lost it.
-        return (merge_ranges(jumps.to_vec()), 0);
-    }
-    let mut gaps = Vec::new();
-    let mut filtered = 0;
-    for &(a, b) in jumps {
-        if a < first_seq {
-            gaps.push((a, b.min(first_seq - 1)));
-        }
-        let lo = a.max(first_seq);
-        if lo > b {
-            continue;
-        }
-        let from = deleted.partition_point(|&d| d < lo);
-        let to = deleted.partition_point(|&d| d <= b);
-        for &d in &deleted[from..to] {
-            gaps.push((d, d));
-        }
-        filtered += (b - lo + 1) - (to - from) as u64;
-    }
-    (merge_ranges(gaps), filtered)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merging() {
-        assert_eq!(
-            merge_ranges(vec![(5, 6), (1, 2), (3, 3), (9, 9)]),
-            vec![(1, 3), (5, 6), (9, 9)]
-        );
-    }
-
-    #[test]
-    fn classification() {
-        let (gaps, filtered) = classify_jumps(&[(1, 4), (8, 12)], 3, &[9, 10], true);
-        assert_eq!(gaps, vec![(1, 2), (9, 10)]);
-        assert_eq!(filtered, 2 + 3);
-        let (gaps, filtered) = classify_jumps(&[(2, 3)], 1, &[], false);
-        assert_eq!((gaps, filtered), (vec![(2, 3)], 0));
     }
 }

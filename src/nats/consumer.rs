@@ -17,10 +17,13 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, consumer::pull::MessagesErrorKind};
 
-use crate::batch::{headers_json, RawMessage};
-use crate::cursor::{end_or_retry, next_or_reconnect, writer_stopped, Cursor, Offer, Retries};
 use crate::error::{Error, Result};
-use crate::plan::{ephemeral_config, FilterMode};
+use crate::message::RawMessage;
+use crate::nats::cursor::{
+    end_or_retry, headers_json, next_or_reconnect, writer_stopped, Cursor, Offer, Progress,
+    ReadReport, Retries,
+};
+use crate::nats::plan::{ephemeral_config, FilterMode};
 
 /// A pull's byte cap (the message count, from [`pull_size`], is what normally binds).
 const PULL_BYTES: usize = 16 << 20;
@@ -31,7 +34,7 @@ const PULL_BYTES: usize = 16 << 20;
 /// 6,250-message pulls and 242 k with 20,000, and one export slice went from 72 k to 143 k msg/s;
 /// at 10 ms, 5,000-message pulls held the default export to 73 % of its 0 ms rate and 10,000 to
 /// 99 %; on loopback 5,000 did better than 10,000 (63 % against 52 % of the raw drain, with
-/// less memory). The round trip is measured with no-responder requests (`export::round_trip`).
+/// less memory). The round trip is measured with no-responder requests (`jobs::export::round_trip`).
 pub fn pull_size(rtt: Duration) -> usize {
     ((rtt.as_secs_f64() * 1_000_000.0) as usize).clamp(5_000, 40_000)
 }
@@ -75,32 +78,6 @@ impl ConsumerRegistry {
     }
 }
 
-/// What a read delivered besides the messages themselves.
-#[derive(Debug, Default, Clone)]
-pub struct ReadReport {
-    /// Messages handed downstream.
-    pub delivered: u64,
-    /// Messages read but dropped by a client-side subject filter.
-    pub filtered_out: u64,
-    /// Inclusive ranges of sequences inside the range that no message was delivered for.
-    pub jumps: Vec<(u64, u64)>,
-    /// Consumers created (1 plus one per recovery).
-    pub consumers_created: u64,
-    /// Recoveries, with their reasons, for the summary.
-    pub recoveries: Vec<String>,
-}
-
-impl ReadReport {
-    /// Adds another slice's report.
-    pub fn merge(&mut self, other: ReadReport) {
-        self.delivered += other.delivered;
-        self.filtered_out += other.filtered_out;
-        self.jumps.extend(other.jumps);
-        self.consumers_created += other.consumers_created;
-        self.recoveries.extend(other.recoveries);
-    }
-}
-
 /// Cuts `[start, end]` into at most `n` contiguous slices of nearly equal length.
 pub fn slices((start, end): (u64, u64), n: usize) -> Vec<(u64, u64)> {
     let span = end - start + 1;
@@ -111,9 +88,6 @@ pub fn slices((start, end): (u64, u64), n: usize) -> Vec<(u64, u64)> {
         .filter(|(a, b)| a <= b)
         .collect()
 }
-
-/// Progress callback: called with the highest sequence accounted for so far.
-pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// Reads the cursor's slice of `stream_name`, handing messages over in sequence order.
 pub async fn read_range(

@@ -475,7 +475,7 @@ pub fn attack_steps(cfg: &Config) -> Vec<AttackStep> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{decode, Status};
+    use crate::lake::decode::{decode, Status};
 
     #[test]
     fn deterministic_and_mostly_noise() {

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use chrono::DateTime;
 
-use crate::batch::{headers_json, RawMessage};
-use crate::cursor::{end_or_retry, next_or_reconnect, Cursor, Offer, Retries};
 use crate::error::{Error, Result};
-use crate::plan::FilterMode;
-use crate::replay::ReadReport;
+use crate::message::RawMessage;
+use crate::nats::cursor::{
+    end_or_retry, headers_json, next_or_reconnect, Cursor, Offer, ReadReport, Retries,
+};
+use crate::nats::plan::FilterMode;
 
 const BATCH: u64 = 1000;
 const BATCH_BYTES: usize = 1 << 20;

@@ -13,9 +13,9 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::hunt::{HuntResult, Severity};
-use crate::query;
-use crate::tree::Forest;
+use crate::hunt::pack::{HuntResult, Severity};
+use crate::hunt::query;
+use crate::hunt::tree::Forest;
 
 /// Rows shown per hunt (the JSON output has them all).
 const MAX_ROWS: usize = 200;
@@ -176,7 +176,7 @@ impl Report {
     }
 
     fn ordered(&self) -> Vec<&HuntResult> {
-        crate::hunt::by_importance(&self.results)
+        crate::hunt::pack::by_importance(&self.results)
     }
 
     /// A hunt's rows as (header, cells), at most [`MAX_ROWS`].

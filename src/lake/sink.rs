@@ -23,9 +23,10 @@ use datafusion::parquet::schema::types::ColumnPath;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::batch::{event_schema, BatchBuilder, ParseCounts, RawMessage};
-use crate::decode::decode;
 use crate::error::{Error, Result};
+use crate::lake::batch::{event_schema, BatchBuilder, ParseCounts};
+use crate::lake::decode::decode;
+use crate::message::RawMessage;
 
 /// Staging folders start with this; one left by a killed run is never part of a dataset.
 pub const STAGING_PREFIX: &str = ".jsreplay-staging-";

@@ -23,11 +23,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
-use crate::archive::CHECKPOINT;
-use crate::batch::event_schema;
 use crate::error::{Error, Result};
-use crate::manifest::MANIFEST;
-use crate::store::Dest;
+use crate::lake::batch::event_schema;
+use crate::lake::manifest::{CHECKPOINT, MANIFEST};
+use crate::lake::store::Dest;
 
 /// The table name every query sees.
 pub const TABLE: &str = "events";
@@ -54,7 +53,7 @@ fn session() -> SessionContext {
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
     let ctx = SessionContext::new_with_config(config);
-    crate::udf::register(&ctx);
+    crate::hunt::udf::register(&ctx);
     ctx
 }
 

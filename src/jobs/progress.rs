@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::replay::Progress;
+use crate::nats::cursor::Progress;
 
 /// A progress bar over the slices of a range, or a hidden one; one callback per slice.
 pub fn sequence_bar(slices: &[(u64, u64)], quiet: bool) -> (ProgressBar, Vec<Progress>) {

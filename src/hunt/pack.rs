@@ -19,7 +19,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::query;
+use crate::hunt::query;
 
 include!(concat!(env!("OUT_DIR"), "/hunt_pack.rs"));
 

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::subject;
-use crate::window::Window;
+use crate::nats::subject;
+use crate::nats::window::{ReadPathChoice, Window};
 
 /// What the tool knows of the stream when it freezes the range.
 #[derive(Debug, Clone, Serialize)]
@@ -66,18 +66,6 @@ pub enum ReadPath {
     /// Batched direct gets (servers 2.11+, streams with `allow_direct`): nothing is created.
     Direct,
     /// Ephemeral no-ack pull consumers (memory, R1), deleted after use.
-    Consumer,
-}
-
-/// What the user asked for with `--read-path`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadPathChoice {
-    /// Consumers for limits streams (deep pipelining hides round trips); direct gets where a
-    /// consumer could change the stream (work-queue, interest retention).
-    #[default]
-    Auto,
-    Direct,
     Consumer,
 }
 

@@ -13,37 +13,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::decode::{decode, Decoded, Status};
-
-/// One message as read from the stream.
-#[derive(Debug, Clone)]
-pub struct RawMessage {
-    pub stream_seq: u64,
-    pub subject: String,
-    /// JetStream receive time, nanoseconds since the epoch.
-    pub time_ns: i64,
-    /// Headers as a JSON object (`{"name":["v1","v2"]}`), when the message had any.
-    pub headers: Option<String>,
-    pub payload: bytes::Bytes,
-}
-
-/// Headers as a JSON object of arrays (repeated values kept), leaving out the names in `skip`;
-/// `None` when nothing is left.
-pub fn headers_json(h: &async_nats::HeaderMap, skip: &[&str]) -> Option<String> {
-    let mut map = serde_json::Map::new();
-    for (name, values) in h.iter() {
-        let name = name.to_string();
-        if skip.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-            continue;
-        }
-        let vals = values
-            .iter()
-            .map(|v| serde_json::Value::String(v.to_string()))
-            .collect();
-        map.insert(name, serde_json::Value::Array(vals));
-    }
-    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
-}
+use crate::lake::decode::{decode, Decoded, Status};
+use crate::message::RawMessage;
 
 /// Microsecond UTC timestamps: what Spark, DuckDB and pyarrow all read without conversion.
 fn ts() -> DataType {

@@ -21,13 +21,14 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{read_checkpoint, recover_pending, META_DIR};
-use crate::batch::event_schema;
 use crate::error::{Error, Result};
-use crate::export::Signals;
-use crate::lease::Lease;
-use crate::sink::writer_properties;
-use crate::store::{Dest, WriteMode};
+use crate::jobs::archive::{read_checkpoint, recover_pending};
+use crate::jobs::export::Signals;
+use crate::lake::batch::event_schema;
+use crate::lake::lease::Lease;
+use crate::lake::manifest::META_DIR;
+use crate::lake::sink::writer_properties;
+use crate::lake::store::{Dest, WriteMode};
 
 const COMPACTING: &str = "_jsreplay/compacting.json";
 const COMPACTIONS: &str = "_jsreplay/compactions";

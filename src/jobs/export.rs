@@ -14,17 +14,17 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::batch::RawMessage;
-use crate::connect::ConnectSpec;
-use crate::cursor::Cursor;
-use crate::direct;
 use crate::error::{Error, Result};
-use crate::manifest::{classify_jumps, schema_columns, Manifest, SeqRange, Tool};
-use crate::plan::{self, FilterMode, ReadPath};
-use crate::progress::sequence_bar;
-use crate::replay::{self, ConsumerRegistry};
-use crate::sink::{Layout, Sink, SinkOutput, STAGING_PREFIX};
-use crate::window::Window;
+use crate::jobs::progress::sequence_bar;
+use crate::lake::manifest::{schema_columns, Manifest, ReadDescription, SeqRange, Tool};
+use crate::lake::sink::{Layout, Sink, SinkOutput, STAGING_PREFIX};
+use crate::message::RawMessage;
+use crate::nats::connect::ConnectSpec;
+use crate::nats::consumer::{self, ConsumerRegistry};
+use crate::nats::cursor::{classify_jumps, Cursor, ReadReport};
+use crate::nats::direct;
+use crate::nats::plan::{self, FilterMode, ReadPath};
+use crate::nats::window::Window;
 
 /// What to export and where.
 #[derive(Debug, Clone)]
@@ -166,7 +166,7 @@ const LAN_RTT: Duration = Duration::from_millis(2);
 /// Slices chosen when `--parallel` is not given: one per 100 000 sequences, at most one per core
 /// (8 at most). Decoding and encoding are the limit, so more slices than cores only compete for
 /// them (and cost a writer's memory each); round trips are hidden by the pull size instead
-/// ([`replay::pull_size`]). Measured in `make bench`: 4 slices on 2 cores were slower than 2 on
+/// ([`consumer::pull_size`]). Measured in `make bench`: 4 slices on 2 cores were slower than 2 on
 /// loopback, and 2 slices at 50 ms RTT read at 93 % of their 0 ms rate.
 pub fn auto_parallel(span: u64) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -206,7 +206,7 @@ pub struct Accounted {
     /// The slices' sinks, their parts still in staging.
     pub sinks: Vec<Sink>,
     pub out: SinkOutput,
-    pub report: replay::ReadReport,
+    pub report: ReadReport,
     pub gaps: Vec<(u64, u64)>,
     pub gap_messages: u64,
     pub filtered_out: u64,
@@ -252,7 +252,7 @@ impl Readers {
         clients.extend(signals.guard(extra).await?);
         Ok(Self {
             clients,
-            pull: replay::pull_size(rtt),
+            pull: consumer::pull_size(rtt),
             registry: ConsumerRegistry::default(),
         })
     }
@@ -312,6 +312,16 @@ impl Readers {
     }
 }
 
+/// The manifest's account of what was asked and how it was read.
+pub fn read_description(plan: &plan::Plan) -> ReadDescription {
+    let value = |v: serde_json::Result<serde_json::Value>| v.expect("plain data serializes");
+    ReadDescription {
+        request: value(serde_json::to_value(&plan.window)),
+        filter: value(serde_json::to_value(&plan.filter)),
+        read_path: value(serde_json::to_value(plan.read_path)),
+    }
+}
+
 /// Runs one export end to end. `client` resolves the plan and reads the first slice; further
 /// slices get connections of their own, made with `spec`.
 pub async fn export(
@@ -354,9 +364,7 @@ pub async fn export(
         stream: req.stream.clone(),
         server: req.server_display.clone(),
         server_version: plan.server_version.clone(),
-        request: req.window.clone(),
-        filter: plan.filter.clone(),
-        read_path: plan.read_path,
+        read: read_description(&plan),
         range: plan.range.map(|(first, last)| SeqRange { first, last }),
         first_seq: out.files.first().map(|f| f.first_seq),
         last_seq: out.files.last().map(|f| f.last_seq),
@@ -421,7 +429,7 @@ async fn run(
     plan: &plan::Plan,
     to: &Staging<'_>,
     signals: &mut Signals,
-) -> Result<(Vec<Sink>, SinkOutput, replay::ReadReport)> {
+) -> Result<(Vec<Sink>, SinkOutput, ReadReport)> {
     let Readers {
         clients,
         pull,
@@ -437,9 +445,9 @@ async fn run(
     let Some(range) = plan.range else {
         let mut sink = Sink::new(stream, dir, 0, layout.clone())?;
         let out = sink.finish()?;
-        return Ok((vec![sink], out, replay::ReadReport::default()));
+        return Ok((vec![sink], out, ReadReport::default()));
     };
-    let slices = replay::slices(range, clients.len());
+    let slices = consumer::slices(range, clients.len());
     let (bar, progress) = sequence_bar(&slices, quiet);
     let mut writers = Vec::with_capacity(slices.len());
     let mut reads = Vec::with_capacity(slices.len());
@@ -460,7 +468,7 @@ async fn run(
             match plan.read_path {
                 ReadPath::Consumer => {
                     let js = jetstream::new(client);
-                    replay::read_range(&js, stream, filter, registry, pull, cursor).await
+                    consumer::read_range(&js, stream, filter, registry, pull, cursor).await
                 }
                 ReadPath::Direct => direct::read_range(&client, stream, filter, cursor).await,
             }
@@ -472,7 +480,7 @@ async fn run(
     bar.finish_and_clear();
     match (outcome, written) {
         (Ok(reports), Ok(out)) => {
-            let mut report = replay::ReadReport::default();
+            let mut report = ReadReport::default();
             reports.into_iter().for_each(|r| report.merge(r));
             Ok((sinks, out, report))
         }

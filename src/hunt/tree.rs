@@ -19,7 +19,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::query;
+use crate::hunt::query;
 
 /// A silence after which the same pid running another program is taken for a new process.
 pub const REUSE_GAP_SECONDS: i64 = 600;

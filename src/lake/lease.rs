@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::store::{Dest, Version, WriteMode, Written};
+use crate::lake::store::{Dest, Version, WriteMode, Written};
 
 pub const LEASE: &str = "_jsreplay/lease.json";
 const LOCK: &str = "_jsreplay/lock";

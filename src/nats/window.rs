@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration as ChronoDuration, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::subject;
+use crate::nats::subject;
 
 /// A validated window request. `until` is exclusive; `start_seq` and `end_seq` are inclusive.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -17,7 +17,19 @@ pub struct Window {
     pub end_seq: Option<u64>,
     pub subjects: Vec<String>,
     /// How to read: `auto`, `direct` or `consumer`.
-    pub read_path: crate::plan::ReadPathChoice,
+    pub read_path: ReadPathChoice,
+}
+
+/// What the user asked for with `--read-path`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadPathChoice {
+    /// Consumers for limits streams (deep pipelining hides round trips); direct gets where a
+    /// consumer could change the stream (work-queue, interest retention).
+    #[default]
+    Auto,
+    Direct,
+    Consumer,
 }
 
 impl Window {

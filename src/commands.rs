@@ -1,0 +1,446 @@
+//! One handler per command: turn the validated flags into a request for a wing, run it, print the
+//! outcome (data on stdout, summaries and warnings on stderr) and choose the exit code.
+//!
+//! This is the edge of the library: the wings return typed errors and plain summaries, and only
+//! here do they meet the terminal.
+
+use std::io::Write;
+use std::time::Instant;
+
+use crate::cli::{self, Cli, Command};
+use crate::error::{exit, Error, Result};
+use crate::hunt::{pack as hunt, query, report, sigma, timeline, tree};
+use crate::jobs::{archive, compact, export, sample};
+use crate::nats::{connect, plan, publish};
+
+/// Runs one command; returns the exit code for a run that did not fail.
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Export(a) => cmd_export(a).await,
+        Command::Archive(a) => cmd_archive(a).await,
+        Command::Compact(a) => cmd_compact(a).await,
+        Command::Plan(a) => cmd_plan(a).await,
+        Command::Query(a) => cmd_query(a).await,
+        Command::Hunt(a) => cmd_hunt(a).await,
+        Command::Timeline(a) => cmd_timeline(a).await,
+        Command::Tree(a) => cmd_tree(a).await,
+        Command::Sigma(a) => cmd_sigma(a),
+        Command::Publish(a) => cmd_publish(a).await,
+        Command::Generate(a) => cmd_generate(a),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).expect("summaries serialize");
+    writeln!(out).map_err(|e| Error::io("stdout", e))
+}
+
+async fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
+    let window = a.window.window()?;
+    let spec = a.conn.spec()?;
+    let client = spec.connect().await?;
+    let req = export::ExportRequest {
+        stream: a.window.stream.clone(),
+        out_dir: a.output.clone(),
+        window,
+        quiet: a.quiet,
+        parallel: a.parallel.map(usize::from),
+        server_display: connect::redact_url(&spec.server()),
+    };
+    let summary = export::export(&client, &spec, &req).await?;
+    for w in &summary.warnings {
+        eprintln!("jsreplay: warning: {w}");
+    }
+    eprintln!("{}", summary.line());
+    if a.json {
+        print_json(&summary)?;
+    }
+    Ok(if a.fail_on_gaps && summary.gap_messages > 0 {
+        exit::GAPS
+    } else {
+        exit::OK
+    })
+}
+
+async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
+    let spec = a.conn.spec()?;
+    let client = spec.connect().await?;
+    let req = archive::ArchiveRequest {
+        stream: a.stream.clone(),
+        dest: a.to.clone(),
+        quiet: a.quiet,
+        parallel: a.parallel.map(usize::from),
+        read_path: a.read_path,
+        chunk: a.chunk,
+        lease_ttl: a.lease_ttl,
+        start_seq: a.start_seq,
+        server_display: connect::redact_url(&spec.server()),
+    };
+    let summary = archive::archive(&client, &spec, &req).await?;
+    for r in &summary.recovered {
+        eprintln!("jsreplay: recovered: {r}");
+    }
+    for w in &summary.warnings {
+        eprintln!("jsreplay: warning: {w}");
+    }
+    eprintln!("{}", summary.line());
+    if summary.gap_messages > 0 {
+        eprintln!(
+            "jsreplay: error: {} messages were lost before they could be archived (gaps {:?}); \
+             they are recorded in the checkpoint",
+            summary.gap_messages, summary.gaps
+        );
+    }
+    if a.json {
+        print_json(&summary)?;
+    }
+    Ok(if summary.gap_messages > 0 {
+        exit::GAPS
+    } else {
+        exit::OK
+    })
+}
+
+async fn cmd_compact(a: cli::CompactArgs) -> Result<u8> {
+    let summary = compact::compact(&a.dest, a.small_mib << 20, a.lease_ttl).await?;
+    for r in &summary.recovered {
+        eprintln!("jsreplay: recovered: {r}");
+    }
+    eprintln!("{}", summary.line());
+    if a.json {
+        print_json(&summary)?;
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
+    let window = a.window.window()?;
+    let client = a.conn.spec()?.connect().await?;
+    let p = plan::resolve(&client, &a.window.stream, &window, true).await?;
+    if a.json {
+        print_json(&p)?;
+        return Ok(exit::OK);
+    }
+    let mut out = String::new();
+    let s = &p.stream;
+    out += &format!(
+        "stream       {} (server {}, {} retention, {} storage, R{}, subjects {})\n",
+        s.name,
+        p.server_version,
+        s.retention,
+        s.storage,
+        s.replicas,
+        s.subjects.join(" ")
+    );
+    out += &format!(
+        "stream state seq {}..={}, {} messages, {} bytes, {} deleted, first {} last {}\n",
+        s.first_seq,
+        s.last_seq,
+        s.messages,
+        s.bytes,
+        s.num_deleted,
+        s.first_ts.as_deref().unwrap_or("-"),
+        s.last_ts.as_deref().unwrap_or("-")
+    );
+    match p.range {
+        Some((first, last)) => {
+            out += &format!(
+                "range        seq {first}..={last} ({} sequences, frozen at the stream's last sequence)\n",
+                last - first + 1
+            )
+        }
+        None => out += "range        empty: no message of the stream falls in the window\n",
+    }
+    out += &format!(
+        "seek         {} requests to the server (no scan, whatever the stream's size)\n",
+        p.seek_requests
+    );
+    out += &format!(
+        "messages     {} matching (estimate ~{:.1} MiB)\n",
+        p.estimated_messages,
+        p.estimated_bytes as f64 / (1024.0 * 1024.0)
+    );
+    let filter = match &p.filter {
+        plan::FilterMode::None => "none".to_string(),
+        plan::FilterMode::Server(f) => format!("{} (applied by the server)", f.join(" ")),
+        plan::FilterMode::Client(f) => format!(
+            "{} (applied by jsreplay: this server cannot apply several or overlapping filters)",
+            f.join(" ")
+        ),
+    };
+    out += &format!("filter       {filter}\n");
+    let path = match p.read_path {
+        plan::ReadPath::Direct => "direct (batched direct gets)",
+        plan::ReadPath::Consumer => "consumer (ephemeral no-ack pull consumers)",
+    };
+    out += &format!("read path    {path}: {}\n", p.read_path_reason);
+    for w in &p.warnings {
+        out += &format!("warning      {w}\n");
+    }
+    if !p.subject_counts.is_empty() {
+        out += "subjects     (whole-stream counts)\n";
+        for (subj, n) in p.subject_counts.iter().take(50) {
+            out += &format!("  {n:>10}  {subj}\n");
+        }
+        if p.subject_counts.len() > 50 {
+            out += &format!("  … and {} more\n", p.subject_counts.len() - 50);
+        }
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .map_err(|e| Error::io("stdout", e))?;
+    Ok(exit::OK)
+}
+
+async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
+    let sql = match (&a.sql, &a.file) {
+        (Some(s), None) => s.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
+        _ => {
+            return Err(Error::Usage(
+                "give the SQL as an argument or with -f FILE".into(),
+            ))
+        }
+    };
+    let started = Instant::now();
+    let ctx = query::open(&a.dataset).await?;
+    let target = match &a.output {
+        Some(p) => query::Target::File(p.clone()),
+        None => query::Target::Stdout(a.format),
+    };
+    let streams = query::run_sql(&ctx, &sql).await?;
+    let mut rows = 0;
+    for stream in streams {
+        rows += query::write_result(stream, &target).await?;
+    }
+    if !a.quiet {
+        eprintln!(
+            "{rows} rows in set ({:.3} s){}",
+            started.elapsed().as_secs_f64(),
+            a.output
+                .as_ref()
+                .map(|p| format!(", written to {}", p.display()))
+                .unwrap_or_default()
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
+    let mut pack = hunt::load(a.queries.as_deref())?;
+    if let Some(rules) = &a.sigma {
+        let (compiled, skipped) = sigma::compile_path(rules)?;
+        report_unsupported(&skipped);
+        pack.extend(compiled);
+    }
+    let hunts = hunt::select(pack, &a.select)?;
+    let overrides = hunt::parse_params(&a.params)?;
+    hunt::check_params(&hunts, &overrides)?;
+    let mut out = std::io::stdout().lock();
+    let write = |out: &mut std::io::StdoutLock, text: &str| {
+        out.write_all(text.as_bytes())
+            .map_err(|e| Error::io("stdout", e))
+    };
+    if a.list {
+        write(&mut out, &hunt::list_text(&hunts))?;
+        return Ok(exit::OK);
+    }
+    let dataset = a
+        .dataset
+        .as_deref()
+        .expect("clap requires a dataset without --list");
+    let ctx = query::open(dataset).await?;
+    let results = hunt::run(&ctx, &hunts, &overrides).await?;
+    match a.format {
+        cli::HuntFormat::Json => {
+            let doc = hunt::to_json(dataset, &results)?;
+            serde_json::to_writer_pretty(&mut out, &doc).expect("JSON values serialize");
+            write(&mut out, "\n")?;
+        }
+        cli::HuntFormat::Table => write(&mut out, &hunt::summary_text(&results, a.rows)?)?,
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.hunt.name)))
+        .collect();
+    if let Some(path) = &a.report {
+        report::Report::build(&ctx, dataset, results)
+            .await?
+            .write(path)?;
+        eprintln!("report written to {}", path.display());
+    }
+    if !failed.is_empty() {
+        return Err(Error::Query(format!(
+            "{} hunt(s) failed: {}",
+            failed.len(),
+            failed.join("; ")
+        )));
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
+    let now = chrono::Utc::now();
+    let time = |t: &Option<String>| t.as_deref().map(|t| window::parse_time(t, now)).transpose();
+    let req = timeline::TimelineRequest {
+        host: a.host.clone(),
+        since: time(&a.since)?,
+        until: time(&a.until)?,
+    };
+    let ctx = query::open(&a.dataset).await?;
+    let target = match &a.output {
+        Some(p) => query::Target::File(p.clone()),
+        None => query::Target::Stdout(a.format.writer()),
+    };
+    let mut streams = query::run_sql(&ctx, &timeline::sql(&req, a.format)).await?;
+    let stream = streams.pop().expect("one statement");
+    let rows = query::write_result(stream, &target).await?;
+    if rows == 0 {
+        eprintln!("no events match (check --host against: jsreplay query DATASET \"SELECT DISTINCT collector_id FROM events\")");
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
+    let at =
+        a.at.as_deref()
+            .map(|t| window::parse_time(t, chrono::Utc::now()))
+            .transpose()?;
+    let ctx = query::open(&a.dataset).await?;
+    let forest = tree::Forest::load(&ctx, &a.host).await?;
+    let (target, same_pid) = forest.pick(a.pid, at)?;
+    match a.format {
+        cli::HuntFormat::Json => print_json(&forest.to_json(target))?,
+        cli::HuntFormat::Table => {
+            if same_pid > 1 {
+                eprintln!(
+                    "pid {} was {same_pid} different processes on {}; showing the one {} (choose with --at)",
+                    a.pid,
+                    a.host,
+                    if at.is_some() { "alive at --at" } else { "seen last" }
+                );
+            }
+            std::io::stdout()
+                .lock()
+                .write_all(forest.render(target).as_bytes())
+                .map_err(|e| Error::io("stdout", e))?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn report_unsupported(skipped: &[sigma::Unsupported]) {
+    for u in skipped {
+        eprintln!(
+            "sigma: skipped {} ({}): {}",
+            u.file,
+            u.title,
+            u.reasons.join("; ")
+        );
+    }
+}
+
+fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
+    let (compiled, skipped) = sigma::compile_path(&a.rules)?;
+    report_unsupported(&skipped);
+    if let Some(dir) = &a.output {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for h in &compiled {
+            let name = h.name.trim_start_matches("sigma/");
+            let path = dir.join(format!("{name}.sql"));
+            std::fs::write(&path, sigma::hunt_file(h)).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    if a.json {
+        let doc = serde_json::json!({
+            "compiled": compiled.iter().map(|h| serde_json::json!({
+                "name": h.name, "title": h.title, "severity": h.severity, "attack": h.attack,
+                "sql": h.sql,
+            })).collect::<Vec<_>>(),
+            "unsupported": skipped,
+        });
+        print_json(&doc)?;
+    } else if a.output.is_none() {
+        let mut out = std::io::stdout().lock();
+        for h in &compiled {
+            out.write_all(format!("-- {}\n{}\n", h.name, sigma::hunt_file(h)).as_bytes())
+                .map_err(|e| Error::io("stdout", e))?;
+        }
+    }
+    eprintln!(
+        "sigma: {} rules compiled, {} unsupported",
+        compiled.len(),
+        skipped.len()
+    );
+    if compiled.is_empty() {
+        return Err(Error::Usage("no rule could be compiled".into()));
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_publish(a: cli::PublishArgs) -> Result<u8> {
+    let client = a.conn.spec()?.connect().await?;
+    let js = async_nats::jetstream::new(client.clone());
+    if a.create {
+        publish::ensure_stream(
+            &js,
+            &publish::StreamSpec {
+                name: a.stream.clone(),
+                subjects: a.stream_subjects.clone(),
+                replicas: a.replicas,
+            },
+        )
+        .await?;
+    } else {
+        plan::stream_state(&client, &a.stream, false).await?;
+    }
+    let summary = publish::publish_files(&js, &a.files).await?;
+    eprintln!(
+        "published {} messages ({:.1} MiB) to {} in {:.1} s ({:.0} msg/s), seq {}..={}",
+        summary.published,
+        summary.bytes as f64 / (1024.0 * 1024.0),
+        a.stream,
+        summary.seconds,
+        summary.published as f64 / summary.seconds.max(1e-9),
+        summary.first_seq.unwrap_or(0),
+        summary.last_seq.unwrap_or(0)
+    );
+    if a.json {
+        print_json(&summary)?;
+    }
+    client.flush().await.ok();
+    Ok(exit::OK)
+}
+
+fn cmd_generate(a: cli::GenerateArgs) -> Result<u8> {
+    let cfg = sample::Config {
+        noise: a.noise,
+        seed: a.seed,
+    };
+    match &a.output {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+            let io = |e| Error::io(path, e);
+            let n = if path.extension().is_some_and(|e| e == "zst") {
+                let mut z = zstd::Encoder::new(file, 19).map_err(io)?;
+                let n = sample::write_ndjson(&cfg, &mut z).map_err(io)?;
+                z.finish().map_err(io)?.sync_all().map_err(io)?;
+                n
+            } else {
+                let mut w = std::io::BufWriter::new(file);
+                let n = sample::write_ndjson(&cfg, &mut w).map_err(io)?;
+                w.flush().map_err(io)?;
+                n
+            };
+            eprintln!("wrote {n} publish lines to {}", path.display());
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            sample::write_ndjson(&cfg, &mut out).map_err(|e| Error::io("stdout", e))?;
+            out.flush().map_err(|e| Error::io("stdout", e))?;
+        }
+    }
+    Ok(exit::OK)
+}

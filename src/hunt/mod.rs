@@ -1,0 +1,15 @@
+//! SQL over datasets. This wing owns DataFusion: opening a dataset, an archive folder or an
+//! object-store URL as the `events` table ([`query`]), the sysdig helper functions ([`udf`]), the
+//! saved hunt pack with its parameters ([`pack`]), Sigma rules compiled to hunts ([`sigma`]),
+//! HTML and Markdown reports ([`report`]), timelines ([`timeline`]) and process trees ([`tree`]).
+//!
+//! It reads datasets through `lake` (the schema, the manifest and checkpoint names, the store)
+//! and never touches NATS or the jobs that wrote them: nothing here imports `nats` or `jobs`.
+
+pub mod pack;
+pub mod query;
+pub mod report;
+pub mod sigma;
+pub mod timeline;
+pub mod tree;
+pub mod udf;

@@ -1,0 +1,19 @@
+//! Reading a stream. This wing owns everything that talks to a NATS server: the connection and
+//! its NATS-CLI-style flags ([`connect`]), subject filters ([`subject`]), the window a user asks
+//! for ([`window`], including the read-path choice), the plan that freezes it into a sequence
+//! range and picks a read path ([`plan`]), the per-sequence bookkeeping both read paths share and
+//! the gap accounting after a read ([`cursor`]), the two read paths themselves (ephemeral pull
+//! [`consumer`]s and batched [`direct`] gets), and [`publish`] for loading data.
+//!
+//! What leaves this wing is plain data: [`crate::message::RawMessage`] chunks on a channel, a
+//! [`cursor::ReadReport`], a [`plan::Plan`]. Nothing here knows about Arrow, Parquet or SQL, and
+//! nothing here imports `lake`, `jobs` or `hunt`.
+
+pub mod connect;
+pub mod consumer;
+pub mod cursor;
+pub mod direct;
+pub mod plan;
+pub mod publish;
+pub mod subject;
+pub mod window;

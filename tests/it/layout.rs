@@ -1,0 +1,217 @@
+//! The four wings' import rule, read from the source: `nats/` never imports `lake/`, `jobs/` or
+//! `hunt/`; `lake/` never imports `nats/`, `jobs/` or `hunt/`; `hunt/` never imports `nats/` or
+//! `jobs/`. Also the outside crates that mark a wing's trade: no Arrow, Parquet or DataFusion in
+//! `nats/`, no async-nats in `lake/` or `hunt/`. A later change that breaks the rule fails here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The `crate::` modules a source file names, `use` lines and inline paths alike (grouped
+/// imports such as `use crate::{a::X, b}` included), comments and string literals left out.
+fn crate_modules(src: &str) -> BTreeSet<String> {
+    let code = strip_comments_and_strings(src);
+    let mut found = BTreeSet::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("crate::") {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + "crate::".len()..];
+        // `$crate::` in macros and identifiers ending in `crate` are not this crate's paths.
+        if before.is_some_and(|c| c == '$' || c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut end = 0;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    end = i;
+                    break;
+                }
+            }
+            let mut level = 0;
+            let mut start = 0;
+            let inner = &group[..end];
+            for (i, c) in inner.char_indices().chain([(inner.len(), ',')]) {
+                match c {
+                    '{' => level += 1,
+                    '}' => level -= 1,
+                    ',' if level == 0 => {
+                        let item = inner[start..i].trim();
+                        let head: String = item
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if !head.is_empty() {
+                            found.insert(head);
+                        }
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let head: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !head.is_empty() {
+                found.insert(head);
+            }
+        }
+    }
+    found
+}
+
+/// The source with comments and string contents blanked, so a doc line that mentions
+/// `crate::nats` does not count as an import.
+fn strip_comments_and_strings(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut chars = src.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+            }
+            '"' => {
+                out.push('"');
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        break;
+                    }
+                }
+                out.push('"');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read src folder") {
+        let path = entry.expect("folder entry").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Outside crates a wing's files may not name (as `name::` paths or `use name`).
+fn foreign_crates(src: &str, crates: &[&str]) -> Vec<String> {
+    let code = strip_comments_and_strings(src);
+    crates
+        .iter()
+        .filter(|name| {
+            code.match_indices(&format!("{name}::")).any(|(i, _)| {
+                !code[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+            })
+        })
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[test]
+fn wings_import_one_way() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    // (wing, crate modules it must not import, outside crates it must not use)
+    let rules: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "nats",
+            &["lake", "jobs", "hunt", "commands", "cli"],
+            &["arrow", "parquet", "datafusion", "object_store"],
+        ),
+        (
+            "lake",
+            &["nats", "jobs", "hunt", "commands", "cli"],
+            &["async_nats"],
+        ),
+        ("jobs", &["hunt", "commands", "cli"], &[]),
+        (
+            "hunt",
+            &["nats", "jobs", "commands", "cli"],
+            &["async_nats"],
+        ),
+    ];
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for (wing, banned, banned_crates) in rules {
+        let files = rust_files(&src.join(wing));
+        assert!(
+            files.iter().any(|f| f.ends_with("mod.rs")),
+            "src/{wing}/mod.rs is missing: the wing layout changed without this test"
+        );
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read source");
+            let rel = file.strip_prefix(&src).unwrap().display().to_string();
+            for m in crate_modules(&text) {
+                if banned.contains(&m.as_str()) {
+                    broken.push(format!("src/{rel} imports crate::{m}"));
+                }
+            }
+            for c in foreign_crates(&text, banned_crates) {
+                broken.push(format!("src/{rel} uses the {c} crate"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} files under the wings");
+    assert!(
+        broken.is_empty(),
+        "imports against the wing rule:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_checker_sees_every_form_of_import() {
+    let src = r#"
+        //! crate::hunt in a doc comment does not count
+        use crate::lake::batch::X;
+        use crate::{nats::plan, jobs::{export, archive}};
+        fn f() { crate::hunt::query::open(); let s = "crate::cli"; $crate::x(); }
+        /* crate::commands */
+    "#;
+    let found: Vec<String> = crate_modules(src).into_iter().collect();
+    assert_eq!(found, ["hunt", "jobs", "lake", "nats"]);
+    assert_eq!(
+        foreign_crates(
+            "use async_nats::HeaderMap; // arrow::x",
+            &["async_nats", "arrow"]
+        ),
+        ["async_nats"]
+    );
+    assert!(foreign_crates("use datafusion::arrow::array;", &["arrow"]).is_empty());
+}
