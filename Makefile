@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/jsreplay-target
 CARGO ?= cargo
 
-.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts clean-tools
+.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts bench-big clean-tools
 
 all: build
 
@@ -47,6 +47,12 @@ bench-hunts:
 	./scripts/install-deps.sh --python
 	$(CARGO) build --release --bins
 	$(CARGO) bench --bench export -- --messages $(BENCH_MESSAGES) --hunts-only
+
+## Only the large-message case (g): peak RSS of an export of 2,000 incompressible 1 MB payloads.
+bench-big:
+	./scripts/install-deps.sh --python
+	$(CARGO) build --release --bins
+	$(CARGO) bench --bench export -- --messages 1 --big-only
 
 ## Regenerate the committed sample (deterministic: the same bytes every time).
 sample: build

@@ -12,7 +12,9 @@
 //! Then the hunt pack over an export of the N events, `jsreplay hunt` against DuckDB on the same
 //! files (`--hunts-only` runs just that part).
 //!
-//! Usage: `cargo bench --bench export -- [--messages N] [--hunts-only] [--jsreplay PATH] [--nats-server PATH]`.
+//! (g) the default export's peak RSS over incompressible 1 MB payloads (`--big-payloads N`, 2,000;
+//! `--big-only` runs that case alone).
+//! Usage: `cargo bench --bench export -- [--messages N] [--hunts-only] [--big-only] [--jsreplay PATH] [--nats-server PATH]`.
 
 #[path = "../tests/support/proxy.rs"]
 #[allow(dead_code)] // the bench uses the latency only, not the cuts
@@ -444,6 +446,67 @@ async fn raw_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// (g) What a hostile publisher's largest messages cost: `count` incompressible payloads of
+/// 1,000,000 bytes (under the server's 1 MiB `max_payload`) in a stream of their own, exported
+/// with the defaults; returns the markdown row's pieces (messages, seconds, peak RSS MB).
+async fn big_payloads(
+    js: &jetstream::Context,
+    jsreplay: &Path,
+    url: &str,
+    dir: &Path,
+    count: u64,
+) -> (u64, f64, f64) {
+    js.create_stream(jetstream::stream::Config {
+        name: "BIG_PAYLOADS".into(),
+        subjects: vec!["big.*".into()],
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // xorshift: the bytes must not compress, or the case measures nothing.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for i in 0..count {
+        let mut payload = vec![0u8; 1_000_000];
+        for chunk in payload.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+        }
+        acks.push(std::future::IntoFuture::into_future(
+            js.publish(format!("big.h{}", i % 4), payload.into())
+                .await
+                .unwrap(),
+        ));
+        while acks.len() >= 64 {
+            acks.next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(a) = acks.next().await {
+        a.unwrap();
+    }
+    let out = dir.join("big");
+    let mut cmd = Command::new(jsreplay);
+    cmd.args(["export", "-q", "-s", url, "--stream", "BIG_PAYLOADS", "-o"])
+        .arg(&out);
+    let (secs, rss) = timed(&mut cmd);
+    std::fs::remove_dir_all(&out).ok();
+    js.delete_stream("BIG_PAYLOADS").await.unwrap();
+    (count, secs, rss)
+}
+
+fn big_payloads_md((count, secs, rss): (u64, f64, f64)) -> String {
+    format!(
+        "\n## Large messages (g)\n\n| case | msg/s | MB/s | s | peak RSS MB | target <= 500 MB |\n|---|---|---|---|---|---|\n\
+         | (g) export, default, {count} incompressible 1 MB payloads | {:.0} | {:.0} | {secs:.1} | {rss:.0} | {} |\n",
+        count as f64 / secs,
+        count as f64 * 1e6 / secs / 1e6,
+        yes(rss <= 500.0)
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -491,6 +554,18 @@ async fn main() {
     );
 
     let tmp = tempfile::tempdir().unwrap();
+    let big_count: u64 = arg("--big-payloads").map_or(2_000, |v| v.parse().unwrap());
+    if std::env::args().any(|a| a == "--big-only") {
+        let big = big_payloads(&js, &jsreplay, &url, tmp.path(), big_count).await;
+        let md = format!("# jsreplay bench: large messages\n{}", big_payloads_md(big));
+        write_results(
+            &root,
+            "-big",
+            &md,
+            &serde_json::json!({ "big_payloads": big }),
+        );
+        return;
+    }
     if std::env::args().any(|a| a == "--hunts-only") {
         let (md, json) = hunt_bench(&jsreplay, &url, &root, tmp.path());
         let md = format!(
@@ -752,6 +827,8 @@ async fn main() {
         yes(worst_seek <= 5.0 && seeks.iter().all(|sk| sk.range_ok)),
     );
     md += &hunt_md;
-    let json = serde_json::json!({ "exports": rows, "seeks": seeks, "hunts": hunt_json });
+    let big = big_payloads(&js, &jsreplay, &url, tmp.path(), big_count).await;
+    md += &big_payloads_md(big);
+    let json = serde_json::json!({ "exports": rows, "seeks": seeks, "hunts": hunt_json, "big_payloads": big });
     write_results(&root, "", &md, &json);
 }

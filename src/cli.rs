@@ -59,6 +59,12 @@ pub enum Command {
     #[command(after_help = "Example:
   jsreplay compact s3://soc-archive/sysdig")]
     Compact(CompactArgs),
+    /// Re-check a dataset or archive against its manifests: every file's SHA-256 and rows, no file
+    /// missing or extra, the counts adding up (chain of custody). Exit 8 when anything differs.
+    #[command(after_help = "Examples:
+  jsreplay verify incident/
+  jsreplay verify s3://soc-archive/sysdig --json")]
+    Verify(VerifyArgs),
     /// Resolve a window to a sequence range and show what an export would read, without reading it.
     #[command(after_help = "Example:
   jsreplay plan --stream SYSDIG_EVENTS --since 30m")]
@@ -258,6 +264,9 @@ pub struct ArchiveArgs {
     /// First sequence of a new archive (default: the stream's first stored sequence).
     #[arg(long)]
     pub start_seq: Option<u64>,
+    /// Folder to stage chunks in (a private, unique folder is created inside it); default `$TMPDIR`.
+    #[arg(long, value_name = "DIR")]
+    pub staging: Option<PathBuf>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -276,7 +285,19 @@ pub struct CompactArgs {
     /// Lease time to live on an object store (renewed while the run lasts).
     #[arg(long, default_value = "10m", value_parser = lease_ttl)]
     pub lease_ttl: std::time::Duration,
+    /// Folder to stage in (a private, unique folder is created inside it); default `$TMPDIR`.
+    #[arg(long, value_name = "DIR")]
+    pub staging: Option<PathBuf>,
     /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A dataset folder (with `manifest.json`) or an archive: a folder, or s3://…, gs://…, az://….
+    pub target: String,
+    /// Print the findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

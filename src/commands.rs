@@ -9,9 +9,30 @@ use std::time::Instant;
 
 use crate::cli::{self, Cli, Command};
 use crate::error::{exit, Error, Result};
+use crate::escape;
 use crate::hunt::{pack as hunt, query, report, sigma, timeline, tree};
-use crate::jobs::{archive, compact, export, sample};
-use crate::nats::{connect, plan, publish};
+use crate::jobs::{archive, compact, export, sample, verify};
+use crate::nats::{connect, plan, publish, window};
+
+/// Files and folders this process creates are private unless `JSREPLAY_UMASK` says otherwise
+/// (`JSREPLAY_UMASK=022` for an archive other users read): they hold command lines, and those
+/// hold secrets.
+pub fn private_by_default() -> Result<()> {
+    let mask = match std::env::var("JSREPLAY_UMASK") {
+        Ok(text) => u32::from_str_radix(text.trim(), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "JSREPLAY_UMASK={text:?} is not an octal mask like 077 or 022"
+                ))
+            })?,
+        Err(_) => 0o077,
+    };
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) };
+    Ok(())
+}
 
 /// Runs one command; returns the exit code for a run that did not fail.
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -19,6 +40,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Export(a) => cmd_export(a).await,
         Command::Archive(a) => cmd_archive(a).await,
         Command::Compact(a) => cmd_compact(a).await,
+        Command::Verify(a) => cmd_verify(a).await,
         Command::Plan(a) => cmd_plan(a).await,
         Command::Query(a) => cmd_query(a).await,
         Command::Hunt(a) => cmd_hunt(a).await,
@@ -30,10 +52,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Writes `value` as pretty JSON on stdout; a closed pipe or a full disk is an error, not a
+/// panic (JSON keeps event text raw: a program reads it).
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).expect("summaries serialize");
-    writeln!(out).map_err(|e| Error::io("stdout", e))
+    let mut text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Input(format!("cannot write the result as JSON: {e}")))?;
+    text.push(b'\n');
+    std::io::stdout()
+        .lock()
+        .write_all(&text)
+        .map_err(|e| Error::io("stdout", e))
 }
 
 async fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
@@ -50,7 +78,7 @@ async fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
     };
     let summary = export::export(&client, &spec, &req).await?;
     for w in &summary.warnings {
-        eprintln!("jsreplay: warning: {w}");
+        eprintln!("jsreplay: warning: {}", escape::terminal(w));
     }
     eprintln!("{}", summary.line());
     if a.json {
@@ -68,6 +96,7 @@ async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
     let client = spec.connect().await?;
     let req = archive::ArchiveRequest {
         stream: a.stream.clone(),
+        staging: a.staging.clone(),
         dest: a.to.clone(),
         quiet: a.quiet,
         parallel: a.parallel.map(usize::from),
@@ -79,10 +108,10 @@ async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
     };
     let summary = archive::archive(&client, &spec, &req).await?;
     for r in &summary.recovered {
-        eprintln!("jsreplay: recovered: {r}");
+        eprintln!("jsreplay: recovered: {}", escape::terminal(r));
     }
     for w in &summary.warnings {
-        eprintln!("jsreplay: warning: {w}");
+        eprintln!("jsreplay: warning: {}", escape::terminal(w));
     }
     eprintln!("{}", summary.line());
     if summary.gap_messages > 0 {
@@ -103,15 +132,35 @@ async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
 }
 
 async fn cmd_compact(a: cli::CompactArgs) -> Result<u8> {
-    let summary = compact::compact(&a.dest, a.small_mib << 20, a.lease_ttl).await?;
+    let staging = a.staging.clone().unwrap_or_else(std::env::temp_dir);
+    let summary = compact::compact(&a.dest, a.small_mib << 20, a.lease_ttl, &staging).await?;
     for r in &summary.recovered {
-        eprintln!("jsreplay: recovered: {r}");
+        eprintln!("jsreplay: recovered: {}", escape::terminal(r));
     }
     eprintln!("{}", summary.line());
     if a.json {
         print_json(&summary)?;
     }
     Ok(exit::OK)
+}
+
+async fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
+    let report = verify::verify(&a.target).await?;
+    for n in &report.notes {
+        eprintln!("jsreplay: note: {}", escape::terminal(n));
+    }
+    for p in &report.problems {
+        eprintln!("jsreplay: MISMATCH: {}", escape::terminal(p));
+    }
+    eprintln!("{}", escape::terminal(&report.line()));
+    if a.json {
+        print_json(&report)?;
+    }
+    Ok(if report.ok() {
+        exit::OK
+    } else {
+        exit::MISMATCH
+    })
 }
 
 async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
@@ -189,7 +238,7 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
     }
     std::io::stdout()
         .lock()
-        .write_all(out.as_bytes())
+        .write_all(escape::terminal_block(&out).as_bytes())
         .map_err(|e| Error::io("stdout", e))?;
     Ok(exit::OK)
 }
@@ -255,9 +304,8 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let results = hunt::run(&ctx, &hunts, &overrides).await?;
     match a.format {
         cli::HuntFormat::Json => {
-            let doc = hunt::to_json(dataset, &results)?;
-            serde_json::to_writer_pretty(&mut out, &doc).expect("JSON values serialize");
-            write(&mut out, "\n")?;
+            drop(out);
+            print_json(&hunt::to_json(dataset, &results)?)?;
         }
         cli::HuntFormat::Table => write(&mut out, &hunt::summary_text(&results, a.rows)?)?,
     }

@@ -25,6 +25,8 @@ pub mod exit {
     pub const GAPS: u8 = 6;
     /// Another archive or compaction run holds the destination's lease.
     pub const BUSY: u8 = 7;
+    /// `verify` found a file or a count that does not match its manifest.
+    pub const MISMATCH: u8 = 8;
     /// Interrupted by SIGINT (128 + 2).
     pub const INTERRUPTED: u8 = 130;
     /// Terminated by SIGTERM (128 + 15).

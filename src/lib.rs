@@ -13,11 +13,13 @@
 //!   trees), reading through `lake`, never NATS.
 //!
 //! At the top sit [`cli`] (flags), [`commands`] (one handler per command), [`error`] (typed
-//! errors and exit codes) and [`message`], the one plain type handed from `nats` to `lake`.
+//! errors and exit codes), [`escape`] (evidence made safe for terminals, Markdown, HTML and CSV)
+//! and [`message`], the one plain type handed from `nats` to `lake`.
 
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod escape;
 pub mod hunt;
 pub mod jobs;
 pub mod lake;

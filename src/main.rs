@@ -6,6 +6,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = jsreplay::cli::Cli::parse();
+    if let Err(e) = jsreplay::commands::private_by_default() {
+        eprintln!(
+            "jsreplay: error: {}",
+            jsreplay::escape::terminal(&e.to_string())
+        );
+        return ExitCode::from(e.exit_code());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -20,7 +27,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("jsreplay: error: {e}");
+            // Errors quote subjects, paths and server answers: escape what a terminal would run.
+            eprintln!(
+                "jsreplay: error: {}",
+                jsreplay::escape::terminal_block(&e.to_string())
+            );
             ExitCode::from(e.exit_code())
         }
     }

@@ -19,6 +19,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::escape;
 use crate::hunt::query;
 
 include!(concat!(env!("OUT_DIR"), "/hunt_pack.rs"));
@@ -440,7 +441,7 @@ pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
             r.hunt.name,
             format!("{:?}", r.hunt.severity).to_lowercase(),
             r.hits_label(),
-            r.hosts.join(","),
+            escape::terminal(&r.hosts.join(",")),
             r.first.as_deref().unwrap_or("-"),
             r.last.as_deref().unwrap_or("-"),
         );
@@ -455,14 +456,13 @@ pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
         out += &format!(
             "error in {}: {}\n",
             r.hunt.name,
-            r.error.as_deref().unwrap_or("")
+            escape::terminal(r.error.as_deref().unwrap_or(""))
         );
     }
     if rows {
         for r in order.iter().filter(|r| r.rows > 0) {
             out += &format!("\n== {} ({}): {}\n", r.hunt.name, r.rows, r.hunt.title);
-            let table = datafusion::arrow::util::pretty::pretty_format_batches(&r.batches)?;
-            out += &format!("{table}\n");
+            out += &format!("{}\n", crate::hunt::query::terminal_table(&r.batches)?);
         }
     }
     Ok(out)

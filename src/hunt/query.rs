@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::ValueEnum;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -24,6 +27,7 @@ use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
+use crate::escape;
 use crate::lake::batch::event_schema;
 use crate::lake::manifest::{CHECKPOINT, MANIFEST};
 use crate::lake::store::Dest;
@@ -51,7 +55,14 @@ fn session() -> SessionContext {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        .set_bool("datafusion.execution.parquet.reorder_filters", true)
+        // Inferred schemas (a single file, a folder without a manifest) read text as `Utf8`,
+        // as the event schema declares it, not `Utf8View`: trees, reports and UDFs read
+        // `Utf8` arrays, and a view type there was a panic.
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        );
     let ctx = SessionContext::new_with_config(config);
     crate::hunt::udf::register(&ctx);
     ctx
@@ -172,6 +183,14 @@ fn has_parquet(dir: &Path) -> bool {
 
 /// Splits a SQL text into statements and plans each; returns the streams of their results.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<SendableRecordBatchStream>> {
+    run_sql_with(ctx, sql, &SQLOptions::new()).await
+}
+
+async fn run_sql_with(
+    ctx: &SessionContext,
+    sql: &str,
+    options: &SQLOptions,
+) -> Result<Vec<SendableRecordBatchStream>> {
     let statements = DFParser::parse_sql(sql).map_err(|e| Error::Query(e.to_string()))?;
     if statements.is_empty() {
         return Err(Error::Query("no SQL statement given".into()));
@@ -180,16 +199,22 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<SendableReco
     let mut streams = Vec::with_capacity(statements.len());
     for stmt in statements {
         let plan = state.statement_to_plan(stmt).await.map_err(query_error)?;
+        options.verify_plan(&plan).map_err(query_error)?;
         let df = ctx.execute_logical_plan(plan).await.map_err(query_error)?;
         streams.push(df.execute_stream().await.map_err(query_error)?);
     }
     Ok(streams)
 }
 
-/// Runs a SQL text and collects the rows of its last statement (the one a hunt or a helper
-/// query answers with).
+/// Runs a SQL text read-only (no DDL, no DML such as `COPY … TO`, no `SET`) and collects the
+/// rows of its last statement: what hunts, Sigma rules compiled to hunts, reports and trees run,
+/// so a hunt file from elsewhere can read the dataset and nothing more.
 pub async fn collect_last(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let stream = run_sql(ctx, sql)
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let stream = run_sql_with(ctx, sql, &read_only)
         .await?
         .pop()
         .ok_or_else(|| Error::Query("no SQL statement given".into()))?;
@@ -206,6 +231,65 @@ pub async fn collect(
         batches.push(b.map_err(query_error)?);
     }
     Ok((schema, batches))
+}
+
+/// Every text column of `batch` passed through `f` (other columns unchanged); text columns come
+/// out as `Utf8`.
+fn map_text(batch: &RecordBatch, f: impl Fn(&str) -> String) -> Result<RecordBatch> {
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|fd| is_text(fd.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !is_text(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(col.clone());
+            continue;
+        }
+        let text = cast(col, &DataType::Utf8)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8 gives a StringArray");
+        let mapped: StringArray = text.iter().map(|v| v.map(&f)).collect();
+        fields.push(Field::new(
+            field.name(),
+            DataType::Utf8,
+            field.is_nullable(),
+        ));
+        columns.push(Arc::new(mapped));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Batches as an aligned text table for a terminal: event text escaped
+/// ([`escape::terminal`]), so a command line cannot move the cursor, recolour the screen or
+/// forge a row.
+pub fn terminal_table(batches: &[RecordBatch]) -> Result<String> {
+    let safe = batches
+        .iter()
+        .map(|b| map_text(b, |s| escape::terminal(s).into_owned()))
+        .collect::<Result<Vec<_>>>()?;
+    let text = pretty_format_batches(&safe)?.to_string();
+    // Nested values (lists, structs) are formatted by Arrow: escape what they carry too.
+    Ok(escape::terminal_block(&text).into_owned())
+}
+
+/// A batch for a CSV that a spreadsheet may open: text cells that would start a formula get a
+/// leading `'` ([`escape::csv_cell`]).
+fn csv_safe(batch: &RecordBatch) -> Result<RecordBatch> {
+    map_text(batch, |s| escape::csv_cell(s).into_owned())
 }
 
 /// Where results go.
@@ -275,7 +359,7 @@ impl Writer {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
             Writer::Table(v) => v.push(batch.clone()),
-            Writer::Csv(w) => w.write(batch)?,
+            Writer::Csv(w) => w.write(&csv_safe(batch)?)?,
             Writer::Json(w) => w.write(batch)?,
             Writer::Ndjson(w) => w.write(batch)?,
             Writer::Parquet(w) => w.write(batch)?,
@@ -286,7 +370,7 @@ impl Writer {
     fn finish(self) -> Result<()> {
         match self {
             Writer::Table(batches) => {
-                let text = pretty_format_batches(&batches)?;
+                let text = terminal_table(&batches)?;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{text}").map_err(|e| Error::io("stdout", e))?;
             }

@@ -13,6 +13,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
+use crate::escape;
 use crate::hunt::pack::{HuntResult, Severity};
 use crate::hunt::query;
 use crate::hunt::tree::Forest;
@@ -226,7 +227,7 @@ impl Report {
                 r.hunt.name,
                 Self::severity(r.hunt.severity),
                 r.hunt.attack.join(", "),
-                r.hosts.join(", "),
+                escape::markdown(&r.hosts.join(", ")),
                 r.first.as_deref().unwrap_or("-"),
                 r.last.as_deref().unwrap_or("-")
             );
@@ -246,11 +247,12 @@ impl Report {
                 r.hunt.attack.join(", ")
             );
             if let Some(e) = &r.error {
-                let _ = writeln!(md, "**Error:** `{}`", e.replace('`', "'"));
+                let _ = writeln!(md, "**Error:** {}", escape::markdown(e));
                 continue;
             }
             let (header, cells) = Self::table(r)?;
-            let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+            let esc = |s: &str| escape::markdown(s);
+            let header: Vec<String> = header.iter().map(|h| esc(h)).collect();
             let _ = writeln!(md, "| {} |", header.join(" | "));
             let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
             for row in &cells {
@@ -265,7 +267,12 @@ impl Report {
                 );
             }
             for t in self.trees.get(&r.hunt.name).into_iter().flatten() {
-                let _ = write!(md, "\n```\n{t}```\n");
+                // An indented code block: no fence an event field could close, and the tree's
+                // lines are terminal-escaped already (one line per process).
+                md.push('\n');
+                for line in t.lines() {
+                    let _ = writeln!(md, "    {line}");
+                }
             }
         }
         Ok(md)
@@ -283,8 +290,8 @@ impl Report {
                 "host": h, "t": t / 1000, "hunt": hunt, "severity": Self::severity(*sev), "seq": seq,
             })).collect::<Vec<_>>(),
         });
-        // `</` must not end the script element early.
-        let data = data.to_string().replace("</", "<\\/");
+        // Event text must neither end the script element nor open an HTML comment in it.
+        let data = escape::json_for_html(&data.to_string());
         let mut body = String::new();
         let _ = write!(
             body,

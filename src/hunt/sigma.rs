@@ -493,13 +493,20 @@ pub fn compile(stem: &str, text: &str) -> std::result::Result<Hunt, Unsupported>
 
 /// A compiled rule as a hunt file (header + SQL), to keep with the team's hunts.
 pub fn hunt_file(h: &Hunt) -> String {
+    // A rule's text goes into `--` header lines: a line break in it would end the comment and
+    // put the rest of the title into the hunt's SQL.
+    let one_line = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
     format!(
         "-- title: {}\n-- description: {}\n-- attack: {}\n-- severity: {}\n-- tags: {}\n{}\n",
-        h.title,
-        h.description,
-        h.attack.join(", "),
+        one_line(&h.title),
+        one_line(&h.description),
+        one_line(&h.attack.join(", ")),
         format!("{:?}", h.severity).to_lowercase(),
-        h.tags.join(", "),
+        one_line(&h.tags.join(", ")),
         h.sql
     )
 }
@@ -507,6 +514,22 @@ pub fn hunt_file(h: &Hunt) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_text_cannot_reach_the_sql() {
+        let rule = RULE.replace(
+            "title: Find spawning a shell",
+            "title: \"x\\nSELECT 'pwned' AS n\\r\\n--\"",
+        );
+        let h = compile("find_shell", &rule).unwrap();
+        let file = hunt_file(&h);
+        assert!(
+            !file.lines().any(|l| l.starts_with("SELECT 'pwned'")),
+            "{file}"
+        );
+        let again = crate::hunt::pack::parse("x", &file).unwrap();
+        assert_eq!(again.sql.trim(), h.sql.trim());
+    }
 
     const RULE: &str = r#"
 title: Find spawning a shell

@@ -19,6 +19,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::escape;
 use crate::hunt::query;
 
 /// A silence after which the same pid running another program is taken for a new process.
@@ -65,6 +66,11 @@ struct Obs {
     t: i64,
     seq: i64,
 }
+
+/// Levels of indentation a text tree shows before it writes the depth as a number.
+const MAX_INDENT: usize = 32;
+/// Levels of nesting the JSON tree has before deeper descendants are listed flat.
+const MAX_JSON_DEPTH: usize = 100;
 
 fn iso(us: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(us)
@@ -244,17 +250,38 @@ impl Forest {
             .copied()
     }
 
+    /// Cuts every parent cycle (a process its own ancestor, from pid reuse or forged fields), in
+    /// one pass: each chain is walked once, nodes on the current walk marked, so a chain of
+    /// 100 k processes costs 100 k steps, not 100 k squared.
     fn cut_cycles(&mut self) {
+        const NEW: u8 = 0;
+        const ON_WALK: u8 = 1;
+        const DONE: u8 = 2;
+        let mut state = vec![NEW; self.procs.len()];
+        let mut walk = Vec::new();
         for i in 0..self.procs.len() {
-            let mut seen = vec![i];
+            if state[i] != NEW {
+                continue;
+            }
             let mut at = i;
+            state[at] = ON_WALK;
+            walk.push(at);
             while let Some(p) = self.procs[at].parent {
-                if seen.contains(&p) {
-                    self.procs[at].parent = None;
-                    break;
+                match state[p] {
+                    ON_WALK => {
+                        self.procs[at].parent = None;
+                        break;
+                    }
+                    DONE => break,
+                    _ => {
+                        state[p] = ON_WALK;
+                        walk.push(p);
+                        at = p;
+                    }
                 }
-                seen.push(p);
-                at = p;
+            }
+            for j in walk.drain(..) {
+                state[j] = DONE;
             }
         }
     }
@@ -285,12 +312,29 @@ impl Forest {
             .ok_or_else(|| Error::Usage(format!("no process with pid {pid} on this host")))
     }
 
-    fn children(&self, i: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..self.procs.len())
-            .filter(|&c| self.procs[c].parent == Some(i))
-            .collect();
-        v.sort_by_key(|&c| (self.procs[c].first_us, self.procs[c].pid));
-        v
+    /// Every process's children, sorted by first sighting then pid: one pass over the forest
+    /// instead of a scan per process (a chain of 100 k processes was quadratic).
+    fn child_index(&self) -> Vec<Vec<usize>> {
+        let mut kids = vec![Vec::new(); self.procs.len()];
+        for (c, p) in self.procs.iter().enumerate() {
+            if let Some(parent) = p.parent {
+                kids[parent].push(c);
+            }
+        }
+        for v in &mut kids {
+            v.sort_by_key(|&c| (self.procs[c].first_us, self.procs[c].pid));
+        }
+        kids
+    }
+
+    /// Indentation for `depth`: three spaces a level up to [`MAX_INDENT`] levels, then the
+    /// depth as a number, so a deep chain costs a bounded width per line.
+    fn indent(depth: usize) -> String {
+        if depth <= MAX_INDENT {
+            "   ".repeat(depth)
+        } else {
+            format!("{}(depth {depth}) ", "   ".repeat(MAX_INDENT))
+        }
     }
 
     fn line(&self, i: usize) -> String {
@@ -310,7 +354,12 @@ impl Forest {
                 p.first_seq.unwrap_or_default()
             )
         };
-        format!("{}[{}] {}  ({seen})", p.name, p.pid, p.cmdline)
+        format!(
+            "{}[{}] {}  ({seen})",
+            escape::terminal(&p.name),
+            p.pid,
+            escape::terminal(&p.cmdline)
+        )
     }
 
     /// The indented tree: ancestors from the oldest down, the process marked, its descendants.
@@ -323,17 +372,20 @@ impl Forest {
         let mut out = String::new();
         for (depth, &i) in chain.iter().enumerate() {
             let mark = if i == target { "=> " } else { "" };
-            out += &format!("{}{mark}{}\n", "   ".repeat(depth), self.line(i));
+            out += &format!("{}{mark}{}\n", Self::indent(depth), self.line(i));
         }
-        self.render_children(target, chain.len(), &mut out);
+        // Descendants depth first, with an explicit stack: no recursion, whatever the depth.
+        let kids = self.child_index();
+        let mut stack: Vec<(usize, usize)> = kids[target]
+            .iter()
+            .rev()
+            .map(|&c| (c, chain.len()))
+            .collect();
+        while let Some((i, depth)) = stack.pop() {
+            out += &format!("{}{}\n", Self::indent(depth), self.line(i));
+            stack.extend(kids[i].iter().rev().map(|&c| (c, depth + 1)));
+        }
         out
-    }
-
-    fn render_children(&self, i: usize, depth: usize, out: &mut String) {
-        for c in self.children(i) {
-            *out += &format!("{}{}\n", "   ".repeat(depth), self.line(c));
-            self.render_children(c, depth + 1, out);
-        }
     }
 
     /// The same as JSON: ancestors (oldest first), the process, and nested descendants.
@@ -345,27 +397,88 @@ impl Forest {
             at = p;
         }
         ancestors.reverse();
+        let kids = self.child_index();
         serde_json::json!({
             "ancestors": ancestors,
-            "process": self.subtree(target),
+            "process": self.subtree(target, &kids),
         })
     }
 
-    fn subtree(&self, i: usize) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.procs[i]).expect("serializes");
-        v["children"] = self
-            .children(i)
-            .into_iter()
-            .map(|c| self.subtree(c))
-            .collect::<Vec<_>>()
-            .into();
-        v
+    /// The nested JSON of `root` and its descendants, built with an explicit stack (post
+    /// order); below [`MAX_JSON_DEPTH`] levels a process lists the rest of its line flat, in
+    /// `deeper_descendants` (each with `depth` and `parent_pid`), so no reader or writer of the
+    /// JSON has to recurse 100 k levels.
+    fn subtree(&self, root: usize, kids: &[Vec<usize>]) -> serde_json::Value {
+        enum Step {
+            Enter(usize, usize),
+            Leave(usize),
+        }
+        let value = |i: usize| serde_json::to_value(&self.procs[i]).expect("serializes");
+        let mut stack = vec![Step::Enter(root, 0)];
+        let mut built: Vec<serde_json::Value> = Vec::new();
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::Enter(i, depth) if depth >= MAX_JSON_DEPTH => {
+                    let mut v = value(i);
+                    v["children"] = serde_json::Value::Array(Vec::new());
+                    let mut flat = Vec::new();
+                    let mut pending: Vec<(usize, usize)> =
+                        kids[i].iter().rev().map(|&c| (c, depth + 1)).collect();
+                    while let Some((c, d)) = pending.pop() {
+                        let mut cv = value(c);
+                        cv["depth"] = d.into();
+                        cv["parent_pid"] = self.procs[self.procs[c].parent.unwrap_or(c)].pid.into();
+                        flat.push(cv);
+                        pending.extend(kids[c].iter().rev().map(|&g| (g, d + 1)));
+                    }
+                    v["deeper_descendants"] = flat.into();
+                    built.push(v);
+                }
+                Step::Enter(i, depth) => {
+                    stack.push(Step::Leave(i));
+                    stack.extend(kids[i].iter().rev().map(|&c| Step::Enter(c, depth + 1)));
+                }
+                Step::Leave(i) => {
+                    let children = built.split_off(built.len() - kids[i].len());
+                    let mut v = value(i);
+                    v["children"] = children.into();
+                    built.push(v);
+                }
+            }
+        }
+        built.pop().expect("the root was built")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A line of 100 k processes (a fork bomb's shape, or forged ppids) renders, nests and
+    /// serializes without recursion and in linear time.
+    #[test]
+    fn a_hundred_thousand_levels() {
+        let n = 100_000i64;
+        let obs: Vec<Obs> = (0..n).map(|i| o(i + 2, i + 1, "sh", "sh", i)).collect();
+        let f = Forest::build(obs);
+        let (leaf, _) = f.pick(n + 1, None).unwrap();
+        let text = f.render(leaf);
+        assert_eq!(text.lines().count() as i64, n + 1);
+        assert!(text.lines().all(|l| l.len() < 400));
+        let (top, _) = f.pick(2, None).unwrap();
+        let json = f.to_json(top);
+        let text = serde_json::to_string(&json).unwrap();
+        assert!(text.contains("deeper_descendants"));
+        let mut node = &json["process"];
+        let mut depth = 0;
+        while let Some(c) = node["children"].as_array().and_then(|c| c.first()) {
+            node = c;
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_JSON_DEPTH);
+        let flat = node["deeper_descendants"].as_array().unwrap();
+        assert_eq!(flat.len() as i64, n - 1 - MAX_JSON_DEPTH as i64);
+    }
 
     fn o(pid: i64, ppid: i64, name: &str, pname: &str, t_s: i64) -> Obs {
         Obs {

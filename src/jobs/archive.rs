@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::jobs::export::{read_description, Accounted, Readers, Signals, Staging};
 use crate::lake::lease::Lease;
-use crate::lake::manifest::{schema_columns, Manifest, SeqRange, Tool, CHECKPOINT, META_DIR};
+use crate::lake::manifest::{schema_columns, Manifest, SeqRange, Tool, CHECKPOINT};
 use crate::lake::sink::{Layout, PartFile, Partitioning};
+use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, Version, WriteMode, Written};
 use crate::nats::connect::ConnectSpec;
 use crate::nats::cursor::merge_ranges;
@@ -38,6 +39,8 @@ const CHUNKS: &str = "_jsreplay/chunks";
 #[derive(Debug, Clone)]
 pub struct ArchiveRequest {
     pub stream: String,
+    /// Where chunks are staged before upload (a private folder is made inside); `$TMPDIR` if unset.
+    pub staging: Option<PathBuf>,
     pub dest: String,
     pub quiet: bool,
     pub parallel: Option<usize>,
@@ -168,29 +171,6 @@ pub async fn recover_pending(dest: &Dest, checkpoint: u64) -> Result<Option<Stri
     Ok(Some(note))
 }
 
-/// A local folder (under `$TMPDIR`, outside the destination so that no reader of the archive
-/// sees a staged part) the chunks are written in before they are uploaded; emptied at every
-/// start under the lease (a killed run's leftovers are never uploaded: only what
-/// `pending.json` lists is ever in the destination).
-fn work_dir(dest: &Dest) -> PathBuf {
-    let name: String = dest
-        .url
-        .as_str()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    std::env::temp_dir().join(format!("jsreplay-archive-{name}"))
-}
-
-fn reset_dir(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(dir, e)),
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
-}
-
 /// Runs one archive job end to end.
 pub async fn archive(
     client: &async_nats::Client,
@@ -202,12 +182,15 @@ pub async fn archive(
     let lease = signals
         .guard(Lease::acquire(&dest, "jsreplay archive", req.lease_ttl))
         .await?;
-    let work = work_dir(&dest);
-    let result = match reset_dir(&work) {
-        Ok(()) => run(client, spec, req, &dest, &lease, &work, &mut signals).await,
+    // Chunks are staged in a private folder (`--staging`, else `$TMPDIR`), outside the
+    // destination so that no reader of the archive sees a staged part; a killed run's leftovers
+    // are swept by the next and never uploaded: only what `pending.json` lists is ever in the
+    // destination.
+    let parent = req.staging.clone().unwrap_or_else(std::env::temp_dir);
+    let result = match WorkDir::create(&parent, "archive") {
+        Ok(work) => run(client, spec, req, &dest, &lease, work.path(), &mut signals).await,
         Err(e) => Err(e),
     };
-    let _ = std::fs::remove_dir_all(&work);
     let mut summary = match result {
         Ok(s) => s,
         Err(e) => {

@@ -28,6 +28,7 @@ use crate::lake::batch::event_schema;
 use crate::lake::lease::Lease;
 use crate::lake::manifest::META_DIR;
 use crate::lake::sink::writer_properties;
+use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, WriteMode};
 
 const COMPACTING: &str = "_jsreplay/compacting.json";
@@ -145,18 +146,24 @@ async fn record(dest: &Dest, merge: &Merge) -> Result<()> {
 }
 
 /// Compacts the archive at `dest_text`.
-pub async fn compact(dest_text: &str, small: u64, ttl: Duration) -> Result<CompactSummary> {
+/// Compacts the archive at `dest_text`; merges are staged in a private folder inside `staging`.
+pub async fn compact(
+    dest_text: &str,
+    small: u64,
+    ttl: Duration,
+    staging: &Path,
+) -> Result<CompactSummary> {
     let mut signals = Signals::new()?;
     let dest = Dest::open(dest_text)?;
     let lease = signals
         .guard(Lease::acquire(&dest, "jsreplay compact", ttl))
         .await?;
-    let result = signals.guard(run(&dest, small, &lease)).await;
+    let result = signals.guard(run(&dest, small, &lease, staging)).await;
     lease.release().await;
     result
 }
 
-async fn run(dest: &Dest, small: u64, lease: &Lease) -> Result<CompactSummary> {
+async fn run(dest: &Dest, small: u64, lease: &Lease, staging: &Path) -> Result<CompactSummary> {
     let started = Instant::now();
     let mut summary = CompactSummary {
         dest: dest.display.clone(),
@@ -184,7 +191,7 @@ async fn run(dest: &Dest, small: u64, lease: &Lease) -> Result<CompactSummary> {
                 .push((name, rel, size));
         }
     }
-    let work = tempdir_for(dest)?;
+    let work = WorkDir::create(staging, "compact")?;
     for (_, mut parts) in by_partition {
         parts.sort_by_key(|(n, _, _)| n.first);
         let mut merged_here = false;
@@ -224,31 +231,6 @@ fn groups(parts: &[(PartName, String, u64)]) -> Vec<&[(PartName, String, u64)]> 
         out.push(&parts[start..]);
     }
     out
-}
-
-/// A temporary folder removed when dropped.
-struct WorkDir(std::path::PathBuf);
-
-impl WorkDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir_for(dest: &Dest) -> Result<WorkDir> {
-    let dir = std::env::temp_dir().join(format!(
-        "jsreplay-compact-{}-{}",
-        std::process::id(),
-        dest.display.len()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    Ok(WorkDir(dir))
 }
 
 async fn merge_group(dest: &Dest, group: &[(PartName, String, u64)], work: &Path) -> Result<Merge> {

@@ -196,8 +196,8 @@ impl BatchBuilder {
         self.rows == 0
     }
 
-    /// Payload bytes appended since the last `finish` (batches are cut by size as well as rows,
-    /// so that large messages cannot overflow a Binary array's 2 GiB offsets).
+    /// Payload and header bytes appended since the last `finish` (batches are cut by size as
+    /// well as rows, so that large messages cannot overflow a Binary array's 2 GiB offsets).
     pub fn payload_bytes(&self) -> usize {
         self.payload_bytes
     }
@@ -259,7 +259,7 @@ impl BatchBuilder {
             Status::Invalid => self.counts.invalid += 1,
         }
         self.rows += 1;
-        self.payload_bytes += msg.payload.len();
+        self.payload_bytes += msg.payload.len() + msg.headers.as_ref().map_or(0, String::len);
     }
 
     /// Parse counts of the rows appended since the last `finish`.

@@ -33,8 +33,11 @@ pub const STAGING_PREFIX: &str = ".jsreplay-staging-";
 
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 8192;
-/// Payload bytes per record batch (keeps Binary offsets far from 2 GiB with huge messages).
+/// Payload and header bytes per record batch: keeps Binary offsets far from 2 GiB and a
+/// writer's memory bounded whatever size a publisher gives its messages.
 const BATCH_PAYLOAD_BYTES: usize = 32 << 20;
+/// Bytes a row group buffers before it is written out (rows bound it too).
+const ROW_GROUP_BYTES: usize = 64 << 20;
 /// Rows per row group and per part file.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 const PART_ROWS: u64 = 1 << 20;
@@ -188,6 +191,7 @@ pub fn writer_properties(stream: &str) -> WriterProperties {
             ZstdLevel::try_new(1).expect("level 1 is valid"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_statistics_truncate_length(Some(128))
         .set_column_index_truncate_length(Some(128))

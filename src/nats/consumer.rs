@@ -20,10 +20,10 @@ use async_nats::jetstream::{self, consumer, consumer::pull::MessagesErrorKind};
 use crate::error::{Error, Result};
 use crate::message::RawMessage;
 use crate::nats::cursor::{
-    end_or_retry, headers_json, next_or_reconnect, writer_stopped, Cursor, Offer, Progress,
-    ReadReport, Retries,
+    end_or_retry, next_or_reconnect, writer_stopped, Cursor, Offer, ReadReport, Retries,
 };
 use crate::nats::plan::{ephemeral_config, FilterMode};
+use crate::nats::reply::headers_json;
 
 /// A pull's byte cap (the message count, from [`pull_size`], is what normally binds).
 const PULL_BYTES: usize = 16 << 20;
@@ -139,7 +139,9 @@ pub async fn read_range(
                 }
             }
         };
-        retries.again(&mut cursor, before, reason).await?;
+        retries
+            .again((&client, stream_name, filter), &mut cursor, before, reason)
+            .await?;
     }
     cursor.finish().await
 }
@@ -217,7 +219,7 @@ async fn drain(
                 stream_seq: seq,
                 subject: msg.subject.to_string(),
                 time_ns: info.published.unix_timestamp_nanos() as i64,
-                headers: msg.headers.as_ref().and_then(|h| headers_json(h, &[])),
+                headers: msg.headers.as_ref().and_then(headers_json),
                 payload: msg.payload.clone(),
             };
             if cursor.push(raw).await.is_err() {

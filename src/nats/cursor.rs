@@ -18,9 +18,13 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::message::RawMessage;
 use crate::nats::plan::FilterMode;
+use crate::nats::reply::StoredMessage;
 
-/// Messages are handed downstream in chunks of this many.
+/// Messages are handed downstream in chunks of this many,
 pub const CHUNK: usize = 1024;
+/// or of this many payload and header bytes, whichever comes first: with the channel's few
+/// chunks in flight, a reader holds a bounded amount whatever the message sizes.
+pub const CHUNK_BYTES: usize = 4 << 20;
 
 /// What a read delivered besides the messages themselves.
 #[derive(Debug, Default, Clone)]
@@ -51,24 +55,6 @@ impl ReadReport {
 /// Progress callback: called with the highest sequence accounted for so far.
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
-/// Headers as a JSON object of arrays (repeated values kept), leaving out the names in `skip`;
-/// `None` when nothing is left.
-pub fn headers_json(h: &async_nats::HeaderMap, skip: &[&str]) -> Option<String> {
-    let mut map = serde_json::Map::new();
-    for (name, values) in h.iter() {
-        let name = name.to_string();
-        if skip.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-            continue;
-        }
-        let vals = values
-            .iter()
-            .map(|v| serde_json::Value::String(v.to_string()))
-            .collect();
-        map.insert(name, serde_json::Value::Array(vals));
-    }
-    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
-}
-
 /// What to do with a message just received.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Offer {
@@ -86,6 +72,8 @@ pub struct Cursor {
     pub next: u64,
     pub end: u64,
     chunk: Vec<RawMessage>,
+    /// Payload and header bytes in `chunk`.
+    chunk_bytes: usize,
     tx: mpsc::Sender<Vec<RawMessage>>,
     progress: Progress,
     pub report: ReadReport,
@@ -101,6 +89,7 @@ impl Cursor {
             next: start,
             end,
             chunk: Vec::with_capacity(CHUNK),
+            chunk_bytes: 0,
             tx,
             progress,
             report: ReadReport::default(),
@@ -135,9 +124,11 @@ impl Cursor {
     /// Hands a taken message over; sends a full chunk to the writer. Fails when the writer hung up.
     pub async fn push(&mut self, msg: RawMessage) -> Result<()> {
         let seq = msg.stream_seq;
+        self.chunk_bytes += msg.payload.len() + msg.headers.as_ref().map_or(0, String::len);
         self.chunk.push(msg);
         self.report.delivered += 1;
-        if self.chunk.len() >= CHUNK {
+        if self.chunk.len() >= CHUNK || self.chunk_bytes >= CHUNK_BYTES {
+            self.chunk_bytes = 0;
             let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
             self.tx.send(full).await.map_err(|_| writer_stopped())?;
             (self.progress)(seq);
@@ -239,8 +230,25 @@ impl Retries {
         Self { failures: 0, what }
     }
 
-    /// Records a failed attempt that began at `before`, then waits before the next one.
-    pub async fn again(&mut self, cursor: &mut Cursor, before: u64, reason: String) -> Result<()> {
+    /// Records a failed attempt that began at `before`, then waits before the next one. An
+    /// attempt that moved nothing first takes the slice's next message from the stream leader
+    /// ([`take_from_leader`]), so a message the read path cannot deliver never stalls the read.
+    pub async fn again(
+        &mut self,
+        (client, stream, filter): (&async_nats::Client, &str, &FilterMode),
+        cursor: &mut Cursor,
+        before: u64,
+        mut reason: String,
+    ) -> Result<()> {
+        if cursor.next == before {
+            match take_from_leader(client, stream, filter, cursor).await {
+                Ok(Some(seq)) => {
+                    reason += &format!("; seq {seq} taken from the stream leader (STREAM.MSG.GET)")
+                }
+                Ok(None) => {}
+                Err(e) => reason += &format!("; taking the next message from the leader: {e}"),
+            }
+        }
         self.failures = if cursor.next > before {
             1
         } else {
@@ -278,13 +286,8 @@ pub async fn end_or_retry(
 
 #[derive(Deserialize)]
 struct MsgGetReply {
-    message: Option<StoredSeq>,
+    message: Option<StoredMessage>,
     error: Option<ApiError>,
-}
-
-#[derive(Deserialize)]
-struct StoredSeq {
-    seq: u64,
 }
 
 #[derive(Deserialize)]
@@ -299,19 +302,19 @@ struct ApiError {
 const NO_MESSAGE_FOUND: u64 = 10037;
 
 /// Asks the stream leader (`STREAM.MSG.GET`, which only the leader answers, unlike direct gets
-/// and replica-placed consumers) for the first stored sequence at or after `from` that the read's
+/// and replica-placed consumers) for the first stored message at or after `from` that the read's
 /// filter selects. `Ok(None)`: nothing stored from there on.
-pub async fn leader_next(
+pub async fn leader_get(
     client: &async_nats::Client,
     stream: &str,
     from: u64,
     filter: &FilterMode,
-) -> Result<Option<u64>> {
+) -> Result<Option<StoredMessage>> {
     let subjects: Vec<&str> = match filter {
         FilterMode::Server(f) => f.iter().map(String::as_str).collect(),
         _ => vec![">"],
     };
-    let mut first: Option<u64> = None;
+    let mut first: Option<StoredMessage> = None;
     for subj in subjects {
         let reply: MsgGetReply = crate::nats::plan::js_request(
             client,
@@ -320,7 +323,17 @@ pub async fn leader_next(
         )
         .await?;
         match (reply.message, reply.error) {
-            (Some(m), _) => first = Some(first.map_or(m.seq, |f| f.min(m.seq))),
+            (Some(m), _) if m.seq < from => {
+                return Err(Error::JetStream(format!(
+                    "message get from seq {from} answered seq {}",
+                    m.seq
+                )))
+            }
+            (Some(m), _) => {
+                if first.as_ref().is_none_or(|f| m.seq < f.seq) {
+                    first = Some(m);
+                }
+            }
             (None, Some(e)) if e.err_code == NO_MESSAGE_FOUND => {}
             (None, Some(e)) => {
                 return Err(Error::JetStream(format!(
@@ -336,6 +349,49 @@ pub async fn leader_next(
         }
     }
     Ok(first)
+}
+
+/// The first sequence at or after `from` the leader holds for the read's filter.
+pub async fn leader_next(
+    client: &async_nats::Client,
+    stream: &str,
+    from: u64,
+    filter: &FilterMode,
+) -> Result<Option<u64>> {
+    Ok(leader_get(client, stream, from, filter)
+        .await?
+        .map(|m| m.seq))
+}
+
+/// After an attempt of a read path that moved nothing: takes the next message of the slice from
+/// the stream leader with `STREAM.MSG.GET`, whose JSON answer no client library can mistake for
+/// a status line or fail to parse. A message the read path cannot deliver (a stored
+/// `NATS/1.0 100 Idle Heartbeat` block that async-nats swallows as a heartbeat on servers before
+/// 2.11.15 / 2.12.6 / 2.14.0; a header block its parser rejects) thereby becomes a row instead of
+/// stalling every read of the window. Returns the sequence taken, if any.
+pub async fn take_from_leader(
+    client: &async_nats::Client,
+    stream: &str,
+    filter: &FilterMode,
+    cursor: &mut Cursor,
+) -> Result<Option<u64>> {
+    if cursor.done() {
+        return Ok(None);
+    }
+    let Some(stored) = leader_get(client, stream, cursor.next, filter).await? else {
+        return Ok(None);
+    };
+    let seq = stored.seq;
+    if cursor.offer(seq) != Offer::Take {
+        return Ok(None);
+    }
+    if filter.keeps(&stored.subject) {
+        let raw = stored.into_raw().map_err(Error::Replay)?;
+        cursor.push(raw).await?;
+    } else {
+        cursor.filtered();
+    }
+    Ok(Some(seq))
 }
 
 /// After a read saw "nothing more" at `cursor.next` before the slice's end: true when the leader

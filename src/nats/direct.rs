@@ -12,28 +12,15 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use chrono::DateTime;
-
 use crate::error::{Error, Result};
 use crate::message::RawMessage;
-use crate::nats::cursor::{
-    end_or_retry, headers_json, next_or_reconnect, Cursor, Offer, ReadReport, Retries,
-};
+use crate::nats::cursor::{end_or_retry, next_or_reconnect, Cursor, Offer, ReadReport, Retries};
 use crate::nats::plan::FilterMode;
+use crate::nats::reply::{publisher_headers, ServerWord};
 
 const BATCH: u64 = 1000;
 const BATCH_BYTES: usize = 1 << 20;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Headers the server adds to direct-get replies; the message's own headers are the others.
-const SERVER_HEADERS: [&str; 6] = [
-    "Nats-Stream",
-    "Nats-Subject",
-    "Nats-Sequence",
-    "Nats-Time-Stamp",
-    "Nats-Num-Pending",
-    "Nats-Last-Sequence",
-];
 
 /// The subject filter a direct get can apply: one filter, or everything (then filtered here).
 fn next_by_subject(filter: &FilterMode) -> &str {
@@ -70,7 +57,9 @@ pub async fn read_range(
                     }
                 }
             };
-        retries.again(&mut cursor, before, reason).await?;
+        retries
+            .again((client, stream_name, filter), &mut cursor, before, reason)
+            .await?;
     }
     cursor.finish().await
 }
@@ -145,8 +134,11 @@ async fn read_batches(
                     )))
                 }
                 Some(200) | None => {}
+                // Anything else (a stored status line on servers before 2.11.15 / 2.12.6 /
+                // 2.14.0 comes back as one): read again; an attempt that moves nothing takes
+                // the message from the stream leader instead (`Retries::again`).
                 Some(other) => {
-                    return Err(Error::Replay(format!(
+                    return Ok(Batches::Retry(format!(
                         "direct get answered status {other}: {}",
                         msg.description.unwrap_or_default()
                     )))
@@ -156,33 +148,30 @@ async fn read_batches(
                 .headers
                 .as_ref()
                 .ok_or_else(|| Error::Replay("direct-get reply without headers".into()))?;
-            let get = |name: &str| headers.get(name).map(|v| v.as_str());
-            let seq: u64 = get("Nats-Sequence")
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| Error::Replay("direct-get reply without Nats-Sequence".into()))?;
+            // The server's values are the last of each name: a publisher can write `Nats-*`
+            // headers too, and those stay in the row's headers as data.
+            let word = ServerWord::from_direct_reply(headers).map_err(Error::Replay)?;
+            if word.stream != stream_name {
+                return Err(Error::Replay(format!(
+                    "seq {}: a direct get on stream {stream_name} answered for stream {:?}",
+                    word.seq, word.stream
+                )));
+            }
+            let seq = word.seq;
             match cursor.offer(seq) {
                 Offer::PastEnd => return Ok(Batches::NothingMore),
                 Offer::Duplicate => continue,
                 Offer::Take => {}
             }
-            let subj = get("Nats-Subject").unwrap_or_default();
-            if !(keep_all_server_side || filter.keeps(subj)) {
+            if !(keep_all_server_side || filter.keeps(&word.subject)) {
                 cursor.filtered();
                 continue;
             }
-            let time_ns = get("Nats-Time-Stamp")
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .and_then(|t| t.timestamp_nanos_opt())
-                .ok_or_else(|| {
-                    Error::Replay(format!(
-                        "seq {seq}: reply without a readable Nats-Time-Stamp"
-                    ))
-                })?;
             let raw = RawMessage {
                 stream_seq: seq,
-                subject: subj.to_string(),
-                time_ns,
-                headers: headers_json(headers, &SERVER_HEADERS),
+                subject: word.subject,
+                time_ns: word.time_ns,
+                headers: publisher_headers(headers),
                 payload: msg.payload.clone(),
             };
             cursor.push(raw).await?;

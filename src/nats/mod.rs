@@ -3,7 +3,8 @@
 //! for ([`window`], including the read-path choice), the plan that freezes it into a sequence
 //! range and picks a read path ([`plan`]), the per-sequence bookkeeping both read paths share and
 //! the gap accounting after a read ([`cursor`]), the two read paths themselves (ephemeral pull
-//! [`consumer`]s and batched [`direct`] gets), and [`publish`] for loading data.
+//! [`consumer`]s and batched [`direct`] gets), the server's word about a stored message, which a
+//! publisher's forged headers cannot change ([`reply`]), and [`publish`] for loading data.
 //!
 //! What leaves this wing is plain data: [`crate::message::RawMessage`] chunks on a channel, a
 //! [`cursor::ReadReport`], a [`plan::Plan`]. Nothing here knows about Arrow, Parquet or SQL, and
@@ -15,5 +16,6 @@ pub mod cursor;
 pub mod direct;
 pub mod plan;
 pub mod publish;
+pub mod reply;
 pub mod subject;
 pub mod window;

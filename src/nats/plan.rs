@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nats::reply::ServerWord;
 use crate::nats::subject;
 use crate::nats::window::{ReadPathChoice, Window};
 
@@ -294,6 +295,25 @@ pub fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
     (a, b) >= (major, minor)
 }
 
+/// True for servers that store a publisher's header block verbatim even when it is a status
+/// line such as `NATS/1.0 100 Idle Heartbeat` (fixed in 2.11.15, 2.12.6 and 2.14.0). Both read
+/// paths survive such a message (the read takes it from the stream leader with
+/// `STREAM.MSG.GET` after the attempt that could not deliver it), at the cost of one retry each.
+pub fn stores_status_lines(version: &str) -> bool {
+    let mut it = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    );
+    !(v >= (2, 14, 0)
+        || (v.0 == 2 && v.1 == 12 && v.2 >= 6)
+        || (v.0 == 2 && v.1 == 11 && v.2 >= 15))
+}
+
 /// The ephemeral consumer configuration every read uses: no acks, memory storage, one replica,
 /// a short inactivity threshold so the server removes it by itself if the tool dies.
 pub fn ephemeral_config(
@@ -379,12 +399,14 @@ pub async fn seq_at_time_direct(
     .map_err(|e| Error::JetStream(format!("direct get by time: {e}")))?;
     match reply.status.map(|s| s.as_u16()) {
         Some(404) => Ok(last + 1),
+        // The server's Nats-Sequence is the last one: a publisher may have written its own.
         Some(200) | None => reply
             .headers
             .as_ref()
-            .and_then(|h| h.get("Nats-Sequence"))
-            .and_then(|v| v.as_str().parse().ok())
-            .ok_or_else(|| Error::JetStream("direct get by time: no Nats-Sequence".into())),
+            .ok_or_else(|| "no headers".to_string())
+            .and_then(ServerWord::from_direct_reply)
+            .map(|word| word.seq)
+            .map_err(|e| Error::JetStream(format!("direct get by time: {e}"))),
         Some(code) => Err(Error::JetStream(format!(
             "direct get by time answered {code}: {}",
             reply.description.unwrap_or_default()
@@ -452,6 +474,14 @@ pub async fn resolve(
                 first.to_rfc3339()
             ));
         }
+    }
+    if stores_status_lines(&server_version) {
+        warnings.push(format!(
+            "server {server_version} stores a publisher's status-line header verbatim (fixed in \
+             2.11.15, 2.12.6, 2.14.0): a collector can publish messages the read paths cannot \
+             deliver; each is read from the stream leader after a retry, so none is lost, but \
+             many of them slow the export down"
+        ));
     }
     if let Some(s) = window.start_seq.filter(|s| *s < state.first_seq) {
         warnings.push(format!(
@@ -537,6 +567,16 @@ pub async fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_line_versions() {
+        for old in ["2.9.10", "2.10.29", "2.11.14", "2.12.5", "2.13.1"] {
+            assert!(stores_status_lines(old), "{old}");
+        }
+        for fixed in ["2.11.15", "2.12.6", "2.14.0", "2.14.0-beta.1", "3.0.0"] {
+            assert!(!stores_status_lines(fixed), "{fixed}");
+        }
+    }
 
     #[test]
     fn versions() {

@@ -1,8 +1,9 @@
 //! Property tests of the decoder: arbitrary bytes never panic and always give exactly one row;
 //! SysArmor templates broken by unescaped characters give their fields back.
 
-use jsreplay::lake::batch::{BatchBuilder, RawMessage};
+use jsreplay::lake::batch::BatchBuilder;
 use jsreplay::lake::decode::{decode, Status};
+use jsreplay::message::RawMessage;
 use proptest::prelude::*;
 
 fn template_with(cmdline: &str, args: &str) -> String {

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-
 use crate::both_servers;
 use crate::util::*;
 
@@ -92,16 +90,6 @@ async fn seq_window(kind: Kind) {
 both_servers!(seq_window);
 
 /// The JetStream timestamp of a stored message, in nanoseconds.
-async fn stored_time(js: &async_nats::jetstream::Context, seq: u64) -> i128 {
-    let stream = js.get_stream(STREAM).await.unwrap();
-    let m = stream.get_raw_message(seq).await.unwrap();
-    m.time.unix_timestamp_nanos()
-}
-
-fn rfc3339_ns(ns: i128) -> String {
-    DateTime::<Utc>::from_timestamp_nanos(ns as i64).to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
 async fn time_window(kind: Kind) {
     let server = Server::start(kind);
     let js = server.js().await;
@@ -120,14 +108,14 @@ async fn time_window(kind: Kind) {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     // since = the exact stored time of seq 120; until = the exact stored time of seq 251 (exclusive).
-    let since = stored_time(&js, 120).await;
-    let until = stored_time(&js, 251).await;
-    let before_until = stored_time(&js, 250).await;
+    let since = stored_time_ns(&js, STREAM, 120).await;
+    let until = stored_time_ns(&js, STREAM, 251).await;
+    let before_until = stored_time_ns(&js, STREAM, 250).await;
     assert!(before_until < until, "timestamps must rise for this test");
     let first_at_since = {
         // The first sequence whose time is >= since (several messages may share a nanosecond).
         let mut seq = 120;
-        while seq > 1 && stored_time(&js, seq - 1).await >= since {
+        while seq > 1 && stored_time_ns(&js, STREAM, seq - 1).await >= since {
             seq -= 1;
         }
         seq

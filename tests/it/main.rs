@@ -5,6 +5,7 @@ mod auth;
 mod decode_prop;
 mod export;
 mod failover;
+mod hostile;
 mod hunt;
 mod layout;
 #[path = "../support/proxy.rs"]

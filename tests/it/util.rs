@@ -767,3 +767,16 @@ fn wait_for_port(port: u16, what: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The JetStream time of `seq` in `stream`, in nanoseconds, from a message get.
+pub async fn stored_time_ns(js: &jetstream::Context, stream: &str, seq: u64) -> i128 {
+    let stream = js.get_stream(stream).await.unwrap();
+    let m = stream.get_raw_message(seq).await.unwrap();
+    m.time.unix_timestamp_nanos()
+}
+
+/// Nanoseconds since the epoch as RFC 3339 with nanoseconds (a `--since` value).
+pub fn rfc3339_ns(ns: i128) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns as i64)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

@@ -1,0 +1,506 @@
+//! Tried as an intruder with a monitored host's collector credentials would: publish forged
+//! `Nats-*` headers and hostile text against real servers, then check what the evidence is
+//! afterwards, row by row, and what a responder's terminal, Markdown and HTML would show.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::both_servers;
+use crate::util::*;
+
+const STREAM: &str = "SYSDIG_EVENTS";
+
+fn batch(host: &str, from: u64, n: u64) -> Vec<(String, Vec<u8>)> {
+    (from..from + n)
+        .map(|i| (format!("events.sysdig.{host}"), template(host, i)))
+        .collect()
+}
+
+/// Runs `export` of the test stream from `url` into `out` with `extra` flags.
+fn export(url: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "export",
+        "-s",
+        url,
+        "--stream",
+        STREAM,
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    jsreplay(&args)
+}
+
+/// One message whose publisher wrote the server's header names with lies in them.
+async fn publish_forged(js: &async_nats::jetstream::Context, n: u64) -> u64 {
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Sequence", "1");
+    h.insert("Nats-Time-Stamp", "2001-01-01T00:00:00Z");
+    h.insert("Nats-Subject", "events.sysdig.db-01");
+    h.insert("Nats-Stream", "ELSEWHERE");
+    h.insert("Nats-Num-Pending", "0");
+    h.insert("X-Collector", "web-01");
+    js.publish_with_headers("events.sysdig.web-01", h, template("web-01", n).into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence
+}
+
+/// The forged row as the dataset holds it: (subject, headers JSON).
+fn forged_row(dataset: &Path, seq: u64) -> (String, serde_json::Value) {
+    let rows = query_json(
+        dataset,
+        &format!("SELECT subject, headers FROM events WHERE seq = {seq}"),
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let headers: serde_json::Value =
+        serde_json::from_str(rows[0]["headers"].as_str().expect("headers kept")).unwrap();
+    (rows[0]["subject"].as_str().unwrap().to_string(), headers)
+}
+
+/// The server's word wins: a time seek lands on the right sequence, both read paths keep the
+/// forged message as its own row with the server's subject and sequence, and the forged
+/// header values stay as data; an archive run keeps every sequence once.
+async fn forged_server_headers(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    publish(&js, &batch("web-01", 0, 200)).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let forged = publish_forged(&js, 200).await;
+    assert_eq!(forged, 201);
+    publish(&js, &batch("app-01", 201, 20)).await;
+    let since = rfc3339_ns(stored_time_ns(&js, STREAM, forged).await);
+
+    let o = jsreplay(&[
+        "plan",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--since",
+        &since,
+        "--json",
+    ]);
+    assert_ok(&o);
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plan["range"][0], forged, "{plan}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut paths = vec!["consumer"];
+    if kind == Kind::V2_14 {
+        paths.push("direct");
+    }
+    for path in paths {
+        let out = tmp.path().join(path);
+        let o = export(&server.url, &out, &["--since", &since, "--read-path", path]);
+        assert_ok(&o);
+        let m = check_manifest(&out);
+        assert_eq!(m["gap_messages"], 0, "{path}: {m}");
+        let got: Vec<i64> = read_rows(&out).iter().map(|r| r.seq).collect();
+        assert_eq!(got, (201..=221).collect::<Vec<i64>>(), "{path}");
+        let (subject, headers) = forged_row(&out, forged);
+        assert_eq!(subject, "events.sysdig.web-01", "{path}");
+        assert_eq!(headers["Nats-Sequence"], serde_json::json!(["1"]), "{path}");
+        assert_eq!(
+            headers["Nats-Stream"],
+            serde_json::json!(["ELSEWHERE"]),
+            "{path}"
+        );
+        assert_eq!(
+            headers["X-Collector"],
+            serde_json::json!(["web-01"]),
+            "{path}"
+        );
+        // The server's own reply headers are provenance, not the message's headers.
+        assert_eq!(
+            headers["Nats-Num-Pending"],
+            serde_json::json!(["0"]),
+            "{path}"
+        );
+        let time = query_json(
+            &out,
+            &format!("SELECT CAST(nats_time AS BIGINT) AS t FROM events WHERE seq = {forged}"),
+        );
+        assert!(
+            time[0]["t"].as_i64().unwrap() > 1_700_000_000_000_000,
+            "{path}: {time:?}"
+        );
+    }
+
+    let dest = tmp.path().join("archive");
+    let o = jsreplay(&[
+        "archive",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--to",
+        dest.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_ok(&o);
+    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=221).collect::<Vec<i64>>());
+    let (subject, _) = forged_row(&dest, forged);
+    assert_eq!(subject, "events.sysdig.web-01");
+}
+both_servers!(forged_server_headers);
+
+/// A SysArmor template whose fields carry terminal escapes, markup and a spreadsheet formula.
+fn hostile_event(n: u64, host: &str, pid: u64, ppid: u64, name: &str, cmdline: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"event": {
+        "evt.num": n.to_string(),
+        "evt.time": format!("2025-07-10T02:16:{:02}.000000000+0000", n % 60),
+        "evt.type": "execve", "evt.dir": "<",
+        "proc.pid": pid.to_string(), "proc.ppid": ppid.to_string(),
+        "proc.name": name, "proc.cmdline": cmdline,
+        "proc.pname": "bash", "proc.pcmdline": "bash",
+        "user.name": "root", "user.uid": "0",
+        "fd.name": "/etc/shadow",
+    }, "hostname": host}))
+    .unwrap()
+}
+
+const ESC_CMDLINE: &str =
+    "curl http://x/\u{1b}[2J\u{1b}]0;owned\u{7}\nFAKE ROW | =cmd|' /C calc'!A0";
+/// A collector id (the subject token) an intruder picked.
+const MARKUP_HOST: &str = "w<!--<script>alert(1)</script>";
+
+fn has_raw_controls(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b == 0x1b || b == 0x07)
+}
+
+/// Human-facing outputs escape what an intruder wrote; programs' outputs keep it raw; nothing
+/// panics on a single-file dataset or a closed pipe.
+async fn hostile_text(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    let subject = format!("events.sysdig.{MARKUP_HOST}");
+    publish(
+        &js,
+        &[
+            (
+                subject.clone(),
+                hostile_event(1, MARKUP_HOST, 100, 1, "bash", "bash"),
+            ),
+            (
+                subject.clone(),
+                hostile_event(2, MARKUP_HOST, 200, 100, "cu\u{1b}[31mrl", ESC_CMDLINE),
+            ),
+            (
+                subject.clone(),
+                hostile_event(3, MARKUP_HOST, 200, 100, "curl", ESC_CMDLINE),
+            ),
+        ],
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let o = export(&server.url, &out, &[]);
+    assert_ok(&o);
+    let ds = out.to_str().unwrap();
+    // Private by default: the dataset holds command lines.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o700);
+    assert_eq!(mode(&out.join("manifest.json")), 0o600);
+    assert!(parquet_files(&out).iter().all(|p| mode(p) == 0o600));
+
+    // Terminal tables: the escape bytes are shown, not sent.
+    let o = jsreplay(&[
+        "query",
+        ds,
+        "SELECT seq, proc_name, proc_cmdline FROM events ORDER BY seq",
+    ]);
+    assert_ok(&o);
+    assert!(!has_raw_controls(&o.stdout), "{}", text(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("\\x1b[2J"), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("FAKE ROW")), "{table}");
+
+    // JSON keeps the raw value for programs.
+    let rows = query_json(&out, "SELECT proc_cmdline FROM events WHERE seq = 2");
+    assert_eq!(rows[0]["proc_cmdline"], ESC_CMDLINE);
+
+    // CSV for spreadsheets: no formula, raw text otherwise.
+    let csv = tmp.path().join("rows.csv");
+    let o = jsreplay(&[
+        "query",
+        ds,
+        "SELECT '=1+1' AS f, proc_cmdline FROM events WHERE seq = 2",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv_text.contains("'=1+1"), "{csv_text}");
+
+    // Tree and timeline in the terminal.
+    let o = jsreplay(&["tree", ds, "--host", MARKUP_HOST, "--pid", "200"]);
+    assert_ok(&o);
+    assert!(!has_raw_controls(&o.stdout), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("cu\\x1b[31mrl"),
+        "{}",
+        text(&o)
+    );
+    let o = jsreplay(&["timeline", ds]);
+    assert_ok(&o);
+    assert!(!has_raw_controls(&o.stdout), "{}", text(&o));
+
+    // Tree over one Parquet file (an inferred schema) does not panic.
+    let file = parquet_files(&out).remove(0);
+    let o = jsreplay(&[
+        "tree",
+        file.to_str().unwrap(),
+        "--host",
+        MARKUP_HOST,
+        "--pid",
+        "200",
+    ]);
+    assert_ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[200]"),
+        "{}",
+        text(&o)
+    );
+
+    // Reports: Markdown escapes markup, HTML's embedded JSON cannot end its script element.
+    for ext in ["md", "html"] {
+        let report = tmp.path().join(format!("report.{ext}"));
+        let o = jsreplay(&["hunt", ds, "--report", report.to_str().unwrap()]);
+        assert!(o.status.code().is_some_and(|c| c == 0), "{}", text(&o));
+        let body = std::fs::read_to_string(&report).unwrap();
+        assert!(!has_raw_controls(body.as_bytes()), "{ext}");
+        assert!(
+            !body.contains("<!--<script>"),
+            "{ext}: markup reached the report raw"
+        );
+        assert!(
+            !body.contains("<script>alert"),
+            "{ext}: markup reached the report raw"
+        );
+    }
+
+    // A hunt file from elsewhere can read the dataset and nothing more: no COPY … TO, no DDL.
+    let hunts = tmp.path().join("hunts");
+    std::fs::create_dir(&hunts).unwrap();
+    let planted = tmp.path().join("planted.csv");
+    std::fs::write(
+        hunts.join("evil.sql"),
+        format!(
+            "-- title: evil\n-- severity: high\nCOPY (SELECT proc_cmdline FROM events) TO '{}' STORED AS CSV",
+            planted.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        hunts.join("ddl.sql"),
+        "-- title: ddl\n-- severity: high\nCREATE TABLE stolen AS SELECT * FROM events",
+    )
+    .unwrap();
+    let o = jsreplay(&["hunt", ds, "--queries", hunts.to_str().unwrap()]);
+    assert_code(&o, 5, "hunt(s) failed");
+    assert!(!planted.exists(), "a hunt wrote a file");
+
+    // `--json` into a closed pipe: no panic, the usual broken-pipe exit.
+    for args in [
+        vec!["hunt", ds, "--format", "json"],
+        vec![
+            "tree",
+            ds,
+            "--host",
+            MARKUP_HOST,
+            "--pid",
+            "200",
+            "--format",
+            "json",
+        ],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&o.stderr).contains("panicked"),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert_ne!(o.status.code(), Some(101), "{args:?}: {}", text(&o));
+    }
+}
+both_servers!(hostile_text);
+
+/// Publishes with the raw protocol: a header block that is only a status line, as a client
+/// library would never send it. Returns after the server's PONG (the message is stored).
+fn publish_status_line(port_url: &str, subject: &str, payload: &[u8]) {
+    use std::io::{BufRead, BufReader, Write};
+    let addr = port_url.trim_start_matches("nats://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut info = String::new();
+    reader.read_line(&mut info).unwrap();
+    assert!(info.starts_with("INFO"), "{info}");
+    let header = b"NATS/1.0 100 Idle Heartbeat\r\n\r\n";
+    let mut frame = format!(
+        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}}\r\nHPUB {subject} {} {}\r\n",
+        header.len(),
+        header.len() + payload.len()
+    )
+    .into_bytes();
+    frame.extend_from_slice(header);
+    frame.extend_from_slice(payload);
+    frame.extend_from_slice(b"\r\nPING\r\n");
+    conn.write_all(&frame).unwrap();
+    let mut line = String::new();
+    // A server that refuses the frame answers -ERR and may close: the test then checks that
+    // nothing was lost rather than how the message reads.
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).unwrap_or(0);
+        if n == 0 || line.starts_with("PONG") || line.starts_with("-ERR") {
+            break;
+        }
+    }
+}
+
+/// A stored message whose header block is a status line: async-nats takes it for a heartbeat
+/// (2.9.10 stores it verbatim), which used to make every export of a window holding it fail
+/// after its retries. Now it is a row, its status line kept as data; on a server that does not
+/// store it so, nothing is lost either.
+async fn status_line_message(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    publish(&js, &batch("web-01", 0, 50)).await;
+    publish_status_line(&server.url, "events.sysdig.web-01", &template("web-01", 50));
+    publish(&js, &batch("web-01", 51, 49)).await;
+    let last = js
+        .get_stream(STREAM)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut paths = vec!["consumer"];
+    if kind == Kind::V2_14 {
+        paths.push("direct");
+    }
+    for path in paths {
+        for tail in [false, true] {
+            // The whole stream, and a window that ends at the status-line message.
+            let out = tmp.path().join(format!("{path}-{tail}"));
+            let end = if tail {
+                "51".to_string()
+            } else {
+                last.to_string()
+            };
+            let o = export(&server.url, &out, &["--end-seq", &end, "--read-path", path]);
+            assert_ok(&o);
+            let m = check_manifest(&out);
+            assert_eq!(m["gap_messages"], 0, "{path}: {m}");
+            let got: Vec<i64> = read_rows(&out).iter().map(|r| r.seq).collect();
+            let end: i64 = end.parse().unwrap();
+            assert_eq!(got, (1..=end).collect::<Vec<i64>>(), "{path}");
+            if kind == Kind::V2_9 {
+                let rows = query_json(&out, "SELECT headers FROM events WHERE seq = 51");
+                let h = rows[0]["headers"].as_str().unwrap_or_default();
+                assert!(h.contains("100 Idle Heartbeat"), "{path}: {rows:?}");
+            }
+        }
+    }
+}
+both_servers!(status_line_message);
+
+/// `verify` holds a dataset and an archive to their accounts: untouched they pass; one flipped
+/// byte, a planted file, a manifest pointing outside, or a missing part is a finding and exit 8.
+async fn verify_catches_tampering(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    publish(&js, &batch("web-01", 0, 300)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let ds = out.to_str().unwrap();
+    let o = export(&server.url, &out, &[]);
+    assert_ok(&o);
+    let o = jsreplay(&["verify", ds, "--json"]);
+    assert_ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["rows"], 300, "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]));
+
+    // One flipped byte in the middle of a part.
+    let part = parquet_files(&out).remove(0);
+    let original = std::fs::read(&part).unwrap();
+    let mut flipped = original.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x01;
+    std::fs::write(&part, &flipped).unwrap();
+    let o = jsreplay(&["verify", ds]);
+    assert_code(&o, 8, "SHA-256");
+    std::fs::write(&part, &original).unwrap();
+    assert_ok(&jsreplay(&["verify", ds]));
+
+    // A planted part, then a manifest that points outside the dataset.
+    let planted = part.with_file_name("part-planted.parquet");
+    std::fs::copy(&part, &planted).unwrap();
+    assert_code(&jsreplay(&["verify", ds]), 8, "no manifest lists it");
+    std::fs::remove_file(&planted).unwrap();
+    let manifest_path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    m["files"][0]["path"] = serde_json::json!("../../etc/passwd");
+    std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let o = jsreplay(&["verify", ds]);
+    assert_code(&o, 8, "outside the destination");
+    std::fs::write(&manifest_path, text).unwrap();
+
+    // An archive: untouched it passes; a deleted part is missing.
+    let dest = tmp.path().join("archive");
+    let dest_s = dest.to_str().unwrap();
+    let o = jsreplay(&[
+        "archive",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--to",
+        dest_s,
+        "--chunk",
+        "100",
+        "-q",
+    ]);
+    assert_ok(&o);
+    let o = jsreplay(&["verify", dest_s, "--json"]);
+    assert_ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["kind"], "archive");
+    assert_eq!(report["rows"], 300, "{report}");
+    std::fs::remove_file(parquet_files(&dest).remove(0)).unwrap();
+    assert_code(&jsreplay(&["verify", dest_s]), 8, "is missing");
+    // A folder that is neither.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_code(
+        &jsreplay(&["verify", empty.to_str().unwrap()]),
+        2,
+        "nothing to verify",
+    );
+}
+both_servers!(verify_catches_tampering);
