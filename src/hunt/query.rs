@@ -68,9 +68,16 @@ fn session() -> SessionContext {
     ctx
 }
 
+/// Parquet as the event schema declares it: an inferred schema (a single file, a folder without
+/// a manifest) reads text as `Utf8`, not `Utf8View`; trees, reports and UDFs read `Utf8`
+/// arrays, and a view type there was a panic.
+fn parquet_format() -> Arc<ParquetFormat> {
+    Arc::new(ParquetFormat::default().with_force_view_types(false))
+}
+
 /// A Hive-partitioned folder of Parquet files (`dt=…/hour=…`).
 fn folder_options() -> ListingOptions {
-    ListingOptions::new(Arc::new(ParquetFormat::default()))
+    ListingOptions::new(parquet_format())
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![
             ("dt".to_string(), DataType::Utf8),
@@ -136,8 +143,7 @@ pub async fn open(path: &Path) -> Result<SessionContext> {
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy()))
             .unwrap_or_default();
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(extension);
+        let options = ListingOptions::new(parquet_format()).with_file_extension(extension);
         let url = abs.display().to_string();
         register(&ctx, &url, options, None, &path.display().to_string()).await?;
     }

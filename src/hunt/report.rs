@@ -390,8 +390,11 @@ impl Report {
     }
 }
 
+/// HTML text: control characters shown as escapes (as in a terminal; line breaks kept for the
+/// trees' `<pre>`), then markup characters as entities.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    escape::terminal_block(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

@@ -246,10 +246,10 @@ async fn hostile_text(kind: Kind) {
     let o = jsreplay(&["tree", ds, "--host", MARKUP_HOST, "--pid", "200"]);
     assert_ok(&o);
     assert!(!has_raw_controls(&o.stdout), "{}", text(&o));
+    let tree = String::from_utf8_lossy(&o.stdout);
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("cu\\x1b[31mrl"),
-        "{}",
-        text(&o)
+        tree.contains(r"\x1b[2J\x1b]0;owned\x07\x0aFAKE ROW"),
+        "{tree}"
     );
     let o = jsreplay(&["timeline", ds]);
     assert_ok(&o);
@@ -288,6 +288,22 @@ async fn hostile_text(kind: Kind) {
             "{ext}: markup reached the report raw"
         );
     }
+    // And in a browser: the page's own script runs (chart drawn, nothing logged), the host name
+    // is text, no element of an intruder's runs.
+    let (dom, console) = render_in_chromium(&tmp.path().join("report.html"), tmp.path());
+    assert!(console.is_empty(), "the page logged: {console:?}");
+    assert!(
+        dom.contains("data-chart=\"drawn\""),
+        "the chart was not drawn"
+    );
+    assert!(
+        !dom.contains("<script>alert"),
+        "an intruder's script element is in the DOM"
+    );
+    assert!(
+        dom.contains("w&lt;!--&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the host is shown as text"
+    );
 
     // A hunt file from elsewhere can read the dataset and nothing more: no COPY … TO, no DDL.
     let hunts = tmp.path().join("hunts");

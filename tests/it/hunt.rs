@@ -351,19 +351,6 @@ async fn timeline_and_tree() {
     );
 }
 
-/// Debian's Chromium (scripts/install-deps.sh --browser), or `JSREPLAY_CHROMIUM`.
-fn chromium() -> PathBuf {
-    let p = std::env::var_os("JSREPLAY_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        p.is_file(),
-        "{} missing: run scripts/install-deps.sh --browser",
-        p.display()
-    );
-    p
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_renders_in_chromium() {
     let (tmp, ds) = sample_dataset().await;
@@ -389,32 +376,12 @@ async fn report_renders_in_chromium() {
     );
     let markdown = std::fs::read_to_string(&md).unwrap();
     assert!(markdown.contains("| execution/reverse_shell | critical |"));
-    assert!(markdown.contains("```\nweb-01\n"));
+    assert!(
+        markdown.contains("\n    web-01\n"),
+        "trees as indented code"
+    );
 
-    let profile = tmp.path().join("chromium-profile");
-    let o = std::process::Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1400,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .expect("run chromium");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dom = String::from_utf8_lossy(&o.stdout);
-    let log = String::from_utf8_lossy(&o.stderr);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    let (dom, console) = render_in_chromium(&html, tmp.path());
     assert!(
         console.is_empty(),
         "the page logged to the console: {console:?}"

@@ -780,3 +780,47 @@ pub fn rfc3339_ns(ns: i128) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns as i64)
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
+
+/// Debian's Chromium (scripts/install-deps.sh --browser), or `JSREPLAY_CHROMIUM`.
+fn chromium() -> PathBuf {
+    let p = std::env::var_os("JSREPLAY_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/install-deps.sh --browser",
+        p.display()
+    );
+    p
+}
+
+/// Renders `html` in headless Chromium; returns the DOM after scripts ran and the console lines.
+pub fn render_in_chromium(html: &Path, scratch: &Path) -> (String, Vec<String>) {
+    let profile = scratch.join("chromium-profile");
+    let o = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1400,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("run chromium");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let console = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (String::from_utf8_lossy(&o.stdout).into_owned(), console)
+}
