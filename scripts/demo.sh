@@ -38,9 +38,9 @@ step "db-01 in the seconds around the upload, on its own clock" \
 step "payloads that needed repair or could not be read (kept as rows, raw bytes intact)" \
   "$bin" query "$work/incident" "SELECT parse_status, shape, count(*) AS n FROM events GROUP BY 1, 2 ORDER BY 3 DESC"
 step "scheduled archival: everything new since the last run, into event-hour partitions" \
-  "$bin" archive --stream SYSDIG_EVENTS --to "$work/archive"
+  "$bin" archive --stream SYSDIG_EVENTS --to "$work/archive" --event-time-window any
 step "a second run finds nothing new (cron or a systemd timer runs it every few minutes)" \
-  "$bin" archive --stream SYSDIG_EVENTS --to "$work/archive"
+  "$bin" archive --stream SYSDIG_EVENTS --to "$work/archive" --event-time-window any
 step "the archive by event hour (s3:// URLs work the same)" \
   "$bin" query "$work/archive" "SELECT dt, hour, count(*) AS events, count(DISTINCT collector_id) AS hosts FROM events GROUP BY 1, 2 ORDER BY 1, 2"
 echo

@@ -239,6 +239,21 @@ fn lease_ttl(text: &str) -> std::result::Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a duration like 30s, 10m or 1h"))
 }
 
+/// `--event-time-window`: nanoseconds, or `None` for `any`.
+#[derive(Debug, Clone, Copy)]
+pub struct EventTimeWindow(pub Option<i64>);
+
+fn event_time_window(text: &str) -> std::result::Result<EventTimeWindow, String> {
+    if text == "any" {
+        return Ok(EventTimeWindow(None));
+    }
+    crate::nats::window::parse_duration(text)
+        .and_then(|d| d.num_nanoseconds())
+        .filter(|ns| *ns > 0)
+        .map(|ns| EventTimeWindow(Some(ns)))
+        .ok_or_else(|| format!("{text:?} is not a duration like 6h or 2d, or `any`"))
+}
+
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
     #[command(flatten)]
@@ -264,6 +279,11 @@ pub struct ArchiveArgs {
     /// First sequence of a new archive (default: the stream's first stored sequence).
     #[arg(long)]
     pub start_seq: Option<u64>,
+    /// Partition a row by its event's own time only when that lies within this much of the time
+    /// the server received it; otherwise (a broken or forged clock) by the JetStream time. `any`
+    /// trusts every event time (for a stream loaded with old events, like the sample).
+    #[arg(long, default_value = "24h", value_parser = event_time_window)]
+    pub event_time_window: EventTimeWindow,
     /// Folder to stage chunks in (a private, unique folder is created inside it); default `$TMPDIR`.
     #[arg(long, value_name = "DIR")]
     pub staging: Option<PathBuf>,

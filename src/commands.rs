@@ -97,6 +97,7 @@ async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
     let req = archive::ArchiveRequest {
         stream: a.stream.clone(),
         staging: a.staging.clone(),
+        event_time_window: a.event_time_window.0,
         dest: a.to.clone(),
         quiet: a.quiet,
         parallel: a.parallel.map(usize::from),

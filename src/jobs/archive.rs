@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::jobs::export::{read_description, Accounted, Readers, Signals, Staging};
 use crate::lake::lease::Lease;
-use crate::lake::manifest::{schema_columns, Manifest, SeqRange, Tool, CHECKPOINT};
+use crate::lake::manifest::{
+    parse_part, schema_columns, Manifest, SeqRange, Tool, CHECKPOINT, META_DIR,
+};
 use crate::lake::sink::{Layout, PartFile, Partitioning};
 use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, Version, WriteMode, Written};
@@ -39,6 +41,9 @@ const CHUNKS: &str = "_jsreplay/chunks";
 #[derive(Debug, Clone)]
 pub struct ArchiveRequest {
     pub stream: String,
+    /// How far an event's time may lie from its JetStream time and still choose its partition
+    /// (nanoseconds; `None`: any).
+    pub event_time_window: Option<i64>,
     /// Where chunks are staged before upload (a private folder is made inside); `$TMPDIR` if unset.
     pub staging: Option<PathBuf>,
     pub dest: String,
@@ -69,6 +74,10 @@ pub struct Checkpoint {
     pub chunks: u64,
     pub updated_at: String,
     pub tool_version: String,
+    /// The stream's creation time when the archive began (absent in archives from before it
+    /// was recorded): a stream re-created under the same name is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_created: Option<String>,
 }
 
 /// The objects a chunk is about to upload; present only while a chunk is uncommitted.
@@ -77,6 +86,23 @@ struct Pending {
     range: [u64; 2],
     objects: Vec<String>,
     written_at: String,
+}
+
+impl Pending {
+    /// The first listed object this pending note may not name: only the parts of its own range
+    /// and its chunk manifest may ever be deleted on the strength of it.
+    fn foreign_object(&self, stream: &str) -> Option<&String> {
+        let [a, b] = self.range;
+        let manifest = chunk_manifest(a, b);
+        self.objects.iter().find(|o| {
+            **o != manifest
+                && !parse_part(o).is_some_and(|p| p.stream == stream && a <= p.first && p.last <= b)
+        })
+    }
+}
+
+fn chunk_manifest(a: u64, b: u64) -> String {
+    format!("{CHUNKS}/{a:020}-{b:020}.json")
 }
 
 /// The result of a run, printed as one line or as JSON.
@@ -149,7 +175,7 @@ pub async fn read_checkpoint(dest: &Dest) -> Result<Option<(Checkpoint, Version)
 
 /// Finishes what an interrupted run left: objects of an uncommitted chunk are deleted (the
 /// chunk is read again), a committed chunk's `pending.json` is just removed. Returns what it did.
-pub async fn recover_pending(dest: &Dest, checkpoint: u64) -> Result<Option<String>> {
+pub async fn recover_pending(dest: &Dest, stream: &str, checkpoint: u64) -> Result<Option<String>> {
     let Some((bytes, _)) = dest.read(PENDING).await? else {
         return Ok(None);
     };
@@ -159,6 +185,13 @@ pub async fn recover_pending(dest: &Dest, checkpoint: u64) -> Result<Option<Stri
     let note = if b <= checkpoint {
         format!("chunk seq {a}..={b} was committed by an interrupted run; its pending note removed")
     } else {
+        if let Some(bad) = pending.foreign_object(stream) {
+            return Err(Error::Store(format!(
+                "{}/{PENDING} lists {bad:?}, which is not a part or manifest of its chunk seq {}..={}: \
+                 refusing to delete anything on its strength (inspect it, then remove it by hand)",
+                dest.display, pending.range[0], pending.range[1]
+            )));
+        }
         for obj in &pending.objects {
             dest.delete(obj).await?;
         }
@@ -169,6 +202,34 @@ pub async fn recover_pending(dest: &Dest, checkpoint: u64) -> Result<Option<Stri
     };
     dest.delete(PENDING).await?;
     Ok(Some(note))
+}
+
+/// A destination without a checkpoint must hold nothing but an interrupted first chunk (what
+/// its `pending.json` lists) and the archive's own lease: archiving into somebody else's data
+/// would mix it with the evidence, and `compact` would merge it.
+async fn refuse_foreign(dest: &Dest) -> Result<()> {
+    let pending: Vec<String> = match dest.read(PENDING).await? {
+        Some((bytes, _)) => serde_json::from_slice::<Pending>(&bytes)
+            .map(|p| p.objects)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let foreign: Vec<String> = dest
+        .list(None)
+        .await?
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !p.starts_with(&format!("{META_DIR}/")) && !pending.contains(p))
+        .collect();
+    if let Some(first) = foreign.first() {
+        return Err(Error::Usage(format!(
+            "{} is not empty and holds no archive checkpoint ({} objects, {first:?} among them): \
+             archive to an empty folder or prefix, or to an existing archive",
+            dest.display,
+            foreign.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Runs one archive job end to end.
@@ -229,6 +290,15 @@ async fn run(
                     dest.display, cp.stream, req.stream
                 )));
             }
+            if let (Some(was), Some(now)) = (&cp.stream_created, &state.created) {
+                if was != now {
+                    return Err(Error::Store(format!(
+                        "stream {} was created at {now}, but {} archives the stream created at \
+                         {was}: it was deleted and made again; archive it to a new destination",
+                        req.stream, dest.display
+                    )));
+                }
+            }
             if req.start_seq.is_some() {
                 return Err(Error::Usage(format!(
                     "--start-seq only applies to a new archive; {} continues after its checkpoint {}",
@@ -238,6 +308,7 @@ async fn run(
             (cp, Some(v))
         }
         None => {
+            refuse_foreign(dest).await?;
             let first = req.start_seq.unwrap_or(state.first_seq).max(1);
             let cp = Checkpoint {
                 format: "jsreplay-archive/1".into(),
@@ -250,12 +321,16 @@ async fn run(
                 chunks: 0,
                 updated_at: now(),
                 tool_version: env!("CARGO_PKG_VERSION").into(),
+                stream_created: state.created.clone(),
             };
             (cp, None)
         }
     };
     let mut recovered = Vec::new();
-    if let Some(note) = signals.guard(recover_pending(dest, cp.last_seq)).await? {
+    if let Some(note) = signals
+        .guard(recover_pending(dest, &req.stream, cp.last_seq))
+        .await?
+    {
         recovered.push(note);
     }
     if state.last_seq < cp.last_seq {
@@ -300,7 +375,9 @@ async fn run(
     let readers = Readers::connect(client, spec, end - start + 1, req.parallel, signals).await?;
     summary.workers = readers.workers();
     let layout = Layout {
-        partitioning: Partitioning::EventTime,
+        partitioning: Partitioning::EventTime {
+            window_ns: req.event_time_window,
+        },
         name_prefix: format!("part-{}-", req.stream),
     };
     let staging = Staging {
@@ -401,7 +478,7 @@ impl Chunk<'_> {
                 (read.out.files, read.gaps, read.out.rows, read.out.counts)
             }
         };
-        let manifest_rel = format!("{CHUNKS}/{a:020}-{b:020}.json");
+        let manifest_rel = chunk_manifest(a, b);
         let mut objects: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         objects.push(manifest_rel.clone());
         let pending = Pending {
@@ -418,6 +495,14 @@ impl Chunk<'_> {
             std::fs::remove_file(&local).map_err(|e| Error::io(&local, e))?;
         }
         let gap_messages: u64 = gaps.iter().map(|(x, y)| y - x + 1).sum();
+        // The chunk's own account must add up before anything of it becomes the archive's.
+        if rows + gap_messages != b - a + 1 {
+            return Err(Error::Replay(format!(
+                "chunk seq {a}..={b}: {rows} rows + {gap_messages} gap messages do not account for \
+                 its {} sequences; nothing of it is committed",
+                b - a + 1
+            )));
+        }
         let manifest = Manifest {
             format: "jsreplay-archive-chunk/1",
             tool: Tool::default(),

@@ -26,7 +26,7 @@ use crate::jobs::archive::{read_checkpoint, recover_pending};
 use crate::jobs::export::Signals;
 use crate::lake::batch::event_schema;
 use crate::lake::lease::Lease;
-use crate::lake::manifest::META_DIR;
+use crate::lake::manifest::{parse_part, part_path, PartName, META_DIR};
 use crate::lake::sink::writer_properties;
 use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, WriteMode};
@@ -78,32 +78,6 @@ impl CompactSummary {
     }
 }
 
-/// An archive part's name: `<partition>/part-<stream>-<first>-<last>.parquet`.
-#[derive(Debug, Clone, PartialEq)]
-struct PartName {
-    partition: String,
-    stream: String,
-    first: u64,
-    last: u64,
-}
-
-fn parse_part(rel: &str) -> Option<PartName> {
-    let (partition, file) = rel.rsplit_once('/')?;
-    let stem = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
-    let (rest, last) = stem.rsplit_once('-')?;
-    let (stream, first) = rest.rsplit_once('-')?;
-    Some(PartName {
-        partition: partition.to_string(),
-        stream: stream.to_string(),
-        first: first.parse().ok()?,
-        last: last.parse().ok()?,
-    })
-}
-
-fn part_path(partition: &str, stream: &str, first: u64, last: u64) -> String {
-    format!("{partition}/part-{stream}-{first:020}-{last:020}.parquet")
-}
-
 /// Finishes a merge an interrupted compaction left.
 async fn recover_merge(dest: &Dest) -> Result<Option<String>> {
     let Some((bytes, _)) = dest.read(COMPACTING).await? else {
@@ -111,6 +85,18 @@ async fn recover_merge(dest: &Dest) -> Result<Option<String>> {
     };
     let merge: Merge = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Store(format!("{}/{COMPACTING} is unreadable: {e}", dest.display)))?;
+    // Only ever delete what is an archive part: a tampered record must not name other objects.
+    if let Some(bad) = merge
+        .inputs
+        .iter()
+        .chain([&merge.output])
+        .find(|p| parse_part(p).is_none())
+    {
+        return Err(Error::Store(format!(
+            "{}/{COMPACTING} names {bad:?}, which is not an archive part: refusing to act on it",
+            dest.display
+        )));
+    }
     let listed = dest.list(Some(parent(&merge.output))).await?;
     let landed = listed.iter().any(|(p, _)| *p == merge.output);
     let note = if landed {
@@ -171,12 +157,12 @@ async fn run(dest: &Dest, small: u64, lease: &Lease, staging: &Path) -> Result<C
     };
     // An unreadable checkpoint is an error here as in `archive`: read as 0, it would make a
     // committed chunk's pending note look uncommitted and its objects be deleted.
-    let checkpoint = read_checkpoint(dest)
+    let (checkpoint, stream) = read_checkpoint(dest)
         .await?
-        .map_or(0, |(cp, _)| cp.last_seq);
+        .map_or((0, String::new()), |(cp, _)| (cp.last_seq, cp.stream));
     summary
         .recovered
-        .extend(recover_pending(dest, checkpoint).await?);
+        .extend(recover_pending(dest, &stream, checkpoint).await?);
     summary.recovered.extend(recover_merge(dest).await?);
 
     let mut by_partition: BTreeMap<String, Vec<(PartName, String, u64)>> = BTreeMap::new();

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::lake::manifest::{CHECKPOINT, MANIFEST, META_DIR};
+use crate::lake::manifest::{contained, CHECKPOINT, MANIFEST, META_DIR};
 use crate::lake::sink::hex;
 use crate::lake::store::Dest;
 
@@ -106,16 +106,6 @@ struct MergeRecord {
 #[derive(Debug, Deserialize)]
 struct PendingObjects {
     objects: Vec<String>,
-}
-
-/// True for a relative path that stays inside the destination.
-fn contained(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && !path.contains('\\')
-        && path
-            .split('/')
-            .all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T> {
@@ -334,7 +324,7 @@ async fn check_file(
 
 #[cfg(test)]
 mod tests {
-    use super::contained;
+    use crate::lake::manifest::contained;
 
     #[test]
     fn paths_stay_inside() {

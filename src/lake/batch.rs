@@ -8,7 +8,8 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -16,13 +17,24 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::lake::decode::{decode, Decoded, Status};
 use crate::message::RawMessage;
 
+/// How far from its JetStream time an event's own time may lie and still be taken as the
+/// event's, by default (a collector that was offline sends its backlog late; clocks drift).
+pub const EVENT_TIME_WINDOW_NS: i64 = 24 * 3600 * 1_000_000_000;
+
+/// True when an event's own time (`event_ns`) lies more than `window_ns` from the time the server
+/// received it (`nats_ns`): a broken clock or a forged one. The `event_time_suspect` column
+/// records it with the default window; an archive partitions such rows by the JetStream time.
+pub fn event_time_suspect(event_ns: i64, nats_ns: i64, window_ns: i64) -> bool {
+    event_ns.abs_diff(nats_ns) > window_ns.unsigned_abs()
+}
+
 /// Microsecond UTC timestamps: what Spark, DuckDB and pyarrow all read without conversion.
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    use DataType::{Binary, Int32, Int64, Utf8};
+    use DataType::{Binary, Boolean, Int32, Int64, Utf8};
     let f = |name: &str, dt: DataType, nullable: bool| Field::new(name, dt, nullable);
     Arc::new(Schema::new(vec![
         f("stream", Utf8, false),
@@ -38,6 +50,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("hostname", Utf8, true),
         f("event_time", ts(), true),
         f("event_time_ns", Int64, true),
+        f("event_time_suspect", Boolean, true),
         f("evt_num", Int64, true),
         f("evt_type", Utf8, true),
         f("evt_dir", Utf8, true),
@@ -109,6 +122,7 @@ pub struct BatchBuilder {
     hostname: StringBuilder,
     event_time: TimestampMicrosecondBuilder,
     event_time_ns: Int64Builder,
+    event_time_suspect: BooleanBuilder,
     evt_num: Int64Builder,
     evt_type: StringBuilder,
     evt_dir: StringBuilder,
@@ -160,6 +174,7 @@ impl BatchBuilder {
             hostname: s(),
             event_time: t(),
             event_time_ns: i(),
+            event_time_suspect: BooleanBuilder::new(),
             evt_num: i(),
             evt_type: s(),
             evt_dir: s(),
@@ -225,6 +240,10 @@ impl BatchBuilder {
         self.event_time
             .append_option(ev.event_time_ns.map(|ns| ns.div_euclid(1000)));
         self.event_time_ns.append_option(ev.event_time_ns);
+        self.event_time_suspect.append_option(
+            ev.event_time_ns
+                .map(|t| event_time_suspect(t, msg.time_ns, EVENT_TIME_WINDOW_NS)),
+        );
         self.evt_num.append_option(ev.evt_num);
         self.evt_type.append_option(ev.evt_type.as_deref());
         self.evt_dir.append_option(ev.evt_dir.as_deref());
@@ -283,6 +302,7 @@ impl BatchBuilder {
             Arc::new(self.hostname.finish()),
             Arc::new(self.event_time.finish()),
             Arc::new(self.event_time_ns.finish()),
+            Arc::new(self.event_time_suspect.finish()),
             Arc::new(self.evt_num.finish()),
             Arc::new(self.evt_type.finish()),
             Arc::new(self.evt_dir.finish()),

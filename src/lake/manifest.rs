@@ -24,6 +24,48 @@ pub const META_DIR: &str = "_jsreplay";
 /// The archive's checkpoint: its presence is what makes a destination an archive.
 pub const CHECKPOINT: &str = "_jsreplay/checkpoint.json";
 
+/// True for a relative path that stays inside its destination (no root, no `..`, no `\\`).
+pub fn contained(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.starts_with('/')
+        && !rel.contains('\\')
+        && rel
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
+}
+
+/// An archive part's name: `<partition>/part-<stream>-<first>-<last>.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartName {
+    pub partition: String,
+    pub stream: String,
+    pub first: u64,
+    pub last: u64,
+}
+
+/// The part a relative path names, if it is one: a contained path whose file name has the
+/// archive's part shape (anything else is never deleted or merged on the strength of a record).
+pub fn parse_part(rel: &str) -> Option<PartName> {
+    if !contained(rel) {
+        return None;
+    }
+    let (partition, file) = rel.rsplit_once('/')?;
+    let stem = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    let (rest, last) = stem.rsplit_once('-')?;
+    let (stream, first) = rest.rsplit_once('-')?;
+    Some(PartName {
+        partition: partition.to_string(),
+        stream: stream.to_string(),
+        first: first.parse().ok()?,
+        last: last.parse().ok()?,
+    })
+}
+
+/// The path of the part of `stream` holding `first..=last` in `partition`.
+pub fn part_path(partition: &str, stream: &str, first: u64, last: u64) -> String {
+    format!("{partition}/part-{stream}-{first:020}-{last:020}.parquet")
+}
+
 /// The read request as the reading side described it: the window asked for, the subject filter
 /// applied and the read path used. The manifest stores them as given and never interprets them,
 /// which keeps this wing free of NATS types.

@@ -24,7 +24,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::lake::batch::{event_schema, BatchBuilder, ParseCounts};
+use crate::lake::batch::{event_schema, event_time_suspect, BatchBuilder, ParseCounts};
 use crate::lake::decode::decode;
 use crate::message::RawMessage;
 
@@ -117,9 +117,13 @@ pub enum Partitioning {
     /// The JetStream time: it rises with the sequence, so one part is open at a time and a
     /// partition holds a contiguous sequence range (exports).
     NatsTime,
-    /// The event's own time (the JetStream time when the payload has none): what an archive is
-    /// queried by. Collectors' clocks differ, so a few partitions can be open at once.
-    EventTime,
+    /// The event's own time (the JetStream time when the payload has none, or when its time lies
+    /// more than the window, in nanoseconds, from the JetStream time; `None`: any time is
+    /// taken): what an archive is queried by.
+    /// Collectors' clocks differ, so a few partitions can be open at once; after
+    /// [`MAX_EVENT_TIME_PARTS`] parts in one sink (event times cycling over many hours) the rest
+    /// goes by JetStream time, so an intruder's clock cannot multiply the parts.
+    EventTime { window_ns: Option<i64> },
 }
 
 /// How a sink lays out its parts.
@@ -143,7 +147,7 @@ impl Layout {
     fn open_parts(&self) -> usize {
         match self.partitioning {
             Partitioning::NatsTime => 1,
-            Partitioning::EventTime => 4,
+            Partitioning::EventTime { .. } => 4,
         }
     }
 }
@@ -159,7 +163,12 @@ pub struct Sink {
     out: SinkOutput,
     /// Finished parts still in staging: (staging path, final relative path).
     staged: Vec<(PathBuf, String)>,
+    /// Parts opened so far.
+    parts_opened: usize,
 }
+
+/// Parts an event-time sink opens before it partitions the rest of its rows by JetStream time.
+pub const MAX_EVENT_TIME_PARTS: usize = 64;
 
 /// The UTC hour (since the epoch) of a time: rows of one hour share a partition.
 fn hour_of(time_ns: i64) -> i64 {
@@ -225,6 +234,7 @@ impl Sink {
             open: Vec::new(),
             out: SinkOutput::default(),
             staged: Vec::new(),
+            parts_opened: 0,
         })
     }
 
@@ -238,7 +248,14 @@ impl Sink {
         let decoded = decode(&msg.payload);
         let time_ns = match self.layout.partitioning {
             Partitioning::NatsTime => msg.time_ns,
-            Partitioning::EventTime => decoded.event.event_time_ns.unwrap_or(msg.time_ns),
+            Partitioning::EventTime { .. } if self.parts_opened >= MAX_EVENT_TIME_PARTS => {
+                msg.time_ns
+            }
+            Partitioning::EventTime { window_ns } => decoded
+                .event
+                .event_time_ns
+                .filter(|&t| window_ns.is_none_or(|w| !event_time_suspect(t, msg.time_ns, w)))
+                .unwrap_or(msg.time_ns),
         };
         // Compared by hour: the partition's name is only formatted when a part opens.
         let hour = hour_of(time_ns);
@@ -274,6 +291,7 @@ impl Sink {
     }
 
     fn open_part(&mut self, time_ns: i64, first_seq: u64) -> Result<()> {
+        self.parts_opened += 1;
         let partition = partition_of(time_ns);
         let dir = self.staging.join(&partition);
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

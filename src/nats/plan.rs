@@ -36,6 +36,9 @@ pub struct StreamState {
     pub last_ts: Option<String>,
     pub num_deleted: u64,
     pub consumer_count: u64,
+    /// When the server created the stream: a stream deleted and made again under the same name
+    /// has another.
+    pub created: Option<String>,
 }
 
 /// How subject filters reach the data.
@@ -162,6 +165,8 @@ struct RawStreamInfo {
     error: Option<ApiError>,
     config: Option<RawConfig>,
     state: Option<RawState>,
+    #[serde(default)]
+    created: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -261,6 +266,7 @@ pub async fn stream_state(
             last_ts: state.last_ts,
             num_deleted: state.num_deleted,
             consumer_count: state.consumer_count,
+            created: info.created,
         },
         deleted,
     ))

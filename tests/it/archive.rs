@@ -43,7 +43,18 @@ impl Target<'_> {
     fn run(&self, url: &str, extra: &[&str]) -> Output {
         let dest = self.dest();
         let mut args = vec![
-            "archive", "-s", url, "--stream", STREAM, "--to", &dest, "-q", "--json",
+            "archive",
+            "-s",
+            url,
+            "--stream",
+            STREAM,
+            "--to",
+            &dest,
+            "-q",
+            "--json",
+            // The events carry fixed 2025 times, published now: partition by them anyway.
+            "--event-time-window",
+            "any",
         ];
         args.extend_from_slice(extra);
         jsreplay_env(&args, &self.env())
@@ -60,6 +71,8 @@ impl Target<'_> {
             "--to",
             &self.dest(),
             "-q",
+            "--event-time-window",
+            "any",
         ])
         .args(extra)
         .envs(self.env())
@@ -549,7 +562,17 @@ async fn archive_to_azure_blob_storage() {
     let dest = az.url("sysdig");
     let env = az.env();
     let run = |extra: &[&str]| {
-        let mut args = vec!["archive", "-s", &server.url, "--to", &dest, "-q", "--json"];
+        let mut args = vec![
+            "archive",
+            "-s",
+            &server.url,
+            "--to",
+            &dest,
+            "-q",
+            "--json",
+            "--event-time-window",
+            "any",
+        ];
         args.extend_from_slice(extra);
         jsreplay_env(&args, &env)
     };

@@ -520,3 +520,169 @@ async fn verify_catches_tampering(kind: Kind) {
     );
 }
 both_servers!(verify_catches_tampering);
+
+/// Whoever can write the destination's metadata must not turn the archiver against other data:
+/// a pending note or a compaction record naming something else is refused, not acted on; a
+/// folder that is not an archive is not archived into; a stream deleted and made again under
+/// the same name is not appended to the old one's archive.
+async fn archive_metadata_tampering(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    publish(&js, &batch("web-01", 0, 300)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("archive");
+    let dest_s = dest.to_str().unwrap();
+    let archive = |extra: &[&str]| {
+        let mut args = vec![
+            "archive",
+            "-s",
+            &server.url,
+            "--stream",
+            STREAM,
+            "--to",
+            dest_s,
+        ];
+        args.extend_from_slice(extra);
+        args.push("-q");
+        jsreplay(&args)
+    };
+    assert_ok(&archive(&["--chunk", "100"]));
+    let keep = dest.join("notes/keep.txt");
+    std::fs::create_dir_all(keep.parent().unwrap()).unwrap();
+    std::fs::write(&keep, b"not evidence, not ours").unwrap();
+
+    // A pending note of an "uncommitted" chunk that names another object.
+    let pending = dest.join("_jsreplay/pending.json");
+    let note = serde_json::json!({"range": [301, 400], "objects": ["notes/keep.txt"], "written_at": "2026-11-30T00:00:00Z"});
+    std::fs::write(&pending, note.to_string()).unwrap();
+    let o = archive(&[]);
+    assert_code(&o, 1, "refusing to delete");
+    assert!(
+        keep.is_file(),
+        "a tampered pending note deleted another object"
+    );
+    std::fs::remove_file(&pending).unwrap();
+
+    // A compaction record that would delete it as a merged input.
+    let part = parquet_files(&dest).remove(0);
+    let part_rel = part
+        .strip_prefix(&dest)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let record = serde_json::json!({"inputs": ["notes/keep.txt"], "output": part_rel, "rows": 1,
+        "bytes_before": 1, "bytes_after": 1, "written_at": "2026-11-30T00:00:00Z"});
+    let compacting = dest.join("_jsreplay/compacting.json");
+    std::fs::write(&compacting, record.to_string()).unwrap();
+    let o = jsreplay(&["compact", dest_s]);
+    assert_code(&o, 1, "not an archive part");
+    assert!(
+        keep.is_file(),
+        "a tampered compaction record deleted another object"
+    );
+    std::fs::remove_file(&compacting).unwrap();
+
+    // A folder that holds other data and no checkpoint.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("report.pdf"), b"%PDF").unwrap();
+    let o = jsreplay(&[
+        "archive",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--to",
+        foreign.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_code(&o, 2, "holds no archive checkpoint");
+
+    // The stream deleted and made again, with more messages than before.
+    js.delete_stream(STREAM).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    create_stream(&js, STREAM).await;
+    publish(&js, &batch("web-01", 0, 400)).await;
+    let o = archive(&[]);
+    assert_code(&o, 1, "deleted and made again");
+    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=300).collect::<Vec<i64>>(),
+        "the old archive is unchanged"
+    );
+}
+both_servers!(archive_metadata_tampering);
+
+/// An intruder's clock cannot steer the archive: event times years away are partitioned by the
+/// JetStream time (and flagged), event times cycling over many hours cannot multiply the parts.
+async fn hostile_event_times(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    let now = chrono::Utc::now();
+    let msgs: Vec<(String, Vec<u8>)> = (0..900u64)
+        .map(|i| {
+            let t = match i % 3 {
+                0 => chrono::DateTime::parse_from_rfc3339("2001-09-09T01:46:40Z")
+                    .unwrap()
+                    .to_utc(),
+                1 => now - chrono::Duration::hours((i % 20) as i64),
+                _ => now + chrono::Duration::days(5 * 365),
+            };
+            let body = serde_json::json!({"event": {
+                "evt.num": i.to_string(),
+                "evt.time": t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "evt.type": "openat", "proc.pid": "42", "proc.name": "cat",
+            }});
+            (s_subject(i), serde_json::to_vec(&body).unwrap())
+        })
+        .collect();
+    publish(&js, &msgs).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("archive");
+    let o = jsreplay(&[
+        "archive",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--to",
+        dest.to_str().unwrap(),
+        "--parallel",
+        "1",
+        "-q",
+    ]);
+    assert_ok(&o);
+    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=900).collect::<Vec<i64>>());
+    let parts = parquet_files(&dest).len();
+    assert!(
+        parts <= 66,
+        "{parts} parts from one chunk: the cap did not hold"
+    );
+    // Far times: flagged, and in the partition of the day the server received them.
+    let today = now.format("%Y-%m-%d").to_string();
+    let rows = query_json(
+        &dest,
+        "SELECT dt, event_time_suspect AS s, count(*) AS n FROM events \
+         WHERE event_time < TIMESTAMP '2002-01-01T00:00:00Z' OR event_time > now() + INTERVAL '1000 days' \
+         GROUP BY 1, 2",
+    );
+    let total: i64 = rows.iter().map(|r| r["n"].as_i64().unwrap()).sum();
+    assert_eq!(total, 600, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["s"] == true
+            && (r["dt"] == today.as_str() || r["dt"].as_str() > Some(today.as_str()))),
+        "far event times must be flagged and partitioned near the JetStream time: {rows:?}"
+    );
+}
+both_servers!(hostile_event_times);
+
+fn s_subject(i: u64) -> String {
+    format!("events.sysdig.h{}", i % 3)
+}
