@@ -26,7 +26,7 @@ use crate::lake::lease::Lease;
 use crate::lake::manifest::{
     parse_part, schema_columns, Manifest, SeqRange, Tool, CHECKPOINT, META_DIR,
 };
-use crate::lake::sink::{Layout, PartFile, Partitioning};
+use crate::lake::sink::{sha256_file, Layout, PartFile, Partitioning};
 use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, Version, WriteMode, Written};
 use crate::nats::connect::ConnectSpec;
@@ -490,7 +490,18 @@ impl Chunk<'_> {
         let body = serde_json::to_vec_pretty(&pending).expect("pending serializes");
         dest.write(PENDING, body, WriteMode::Overwrite).await?;
         for f in &files {
+            // A run that stalled past its lease uploads nothing more (another may hold it).
+            lease.check()?;
             let local = work.join(&f.path);
+            // What goes up is what was written: the staged file is checked against the hash
+            // taken while writing it.
+            if sha256_file(&local)? != f.sha256 {
+                return Err(Error::Input(format!(
+                    "{}: the staged part changed after it was written; nothing of chunk seq \
+                     {a}..={b} is committed",
+                    local.display()
+                )));
+            }
             dest.upload(&local, &f.path).await?;
             std::fs::remove_file(&local).map_err(|e| Error::io(&local, e))?;
         }

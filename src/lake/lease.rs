@@ -7,11 +7,19 @@
 //! once it has expired (or at once when it names a process of this host that is gone). Whoever
 //! loses a race for it is told who holds it and until when. The archive's checkpoint is itself
 //! written replace-if-unchanged, so a run that lost its lease cannot commit.
+//!
+//! A holder that stalls (SIGSTOP, a frozen VM, a long GC of the host) may wake up after another
+//! run took its expired lease over. It fences itself: [`Lease::check`], called before every
+//! upload and commit, fails once the last successful write of the lease is older than its time
+//! to live minus a margin, measured on the monotonic clock (wall-clock jumps do not count). The
+//! store's conditional writes are what all of this rests on, so they are probed once at start and
+//! a store that ignores them is refused. A `lease.json` nobody can read is taken over once it is
+//! older than the time to live.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -90,6 +98,9 @@ fn process_start(pid: u32) -> Option<u64> {
 pub struct Lease {
     dest: Dest,
     holder: Holder,
+    /// Object stores: the monotonic time after which this run may no longer write (the last
+    /// successful lease write + TTL - margin). Local folders: `None` (the flock cannot expire).
+    valid_until: Arc<std::sync::Mutex<Option<Instant>>>,
     /// What the run found: a stale lease it took over, if any.
     pub recovered: Option<String>,
     lock: Option<File>,
@@ -116,6 +127,7 @@ impl Lease {
             holder,
             recovered: None,
             lock: None,
+            valid_until: Arc::new(std::sync::Mutex::new(None)),
             version: Arc::new(Mutex::new(None)),
             lost: Arc::new(AtomicBool::new(false)),
             renew: None,
@@ -123,7 +135,8 @@ impl Lease {
         match &dest.local {
             Some(dir) => lease.lock_local(dir).await?,
             None => {
-                lease.take_remote().await?;
+                probe_conditional_writes(dest).await?;
+                lease.take_remote(ttl).await?;
                 lease.renew = Some(lease.spawn_renewal(ttl));
             }
         }
@@ -175,33 +188,52 @@ impl Lease {
         Ok(())
     }
 
-    async fn take_remote(&mut self) -> Result<()> {
+    async fn take_remote(&mut self, ttl: Duration) -> Result<()> {
         for _ in 0..5 {
+            let sent = Instant::now();
             if let Written::Done(v) = self
                 .dest
                 .write(LEASE, self.record(), WriteMode::Create)
                 .await?
             {
                 *self.version.lock().await = Some(v);
+                self.fence_from(sent, ttl);
                 return Ok(());
             }
-            let Some((old, version)) = self.previous().await? else {
+            let Some((bytes, version)) = self.dest.read(LEASE).await? else {
                 continue; // released meanwhile: try to create it again
             };
-            if !old.is_stale(Utc::now()) {
-                return Err(busy(&self.dest, Some(old)));
-            }
+            let taken_over = match serde_json::from_slice::<Holder>(&bytes) {
+                Ok(old) if !old.is_stale(Utc::now()) => return Err(busy(&self.dest, Some(old))),
+                Ok(old) => old.describe(),
+                // Nobody can say who holds it: stale once older than a lease lives.
+                Err(_) => {
+                    let modified = self.dest.modified(LEASE).await?;
+                    let ttl_c = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+                    if modified.is_some_and(|m| Utc::now() - m < ttl_c) {
+                        return Err(busy(&self.dest, None));
+                    }
+                    "an unreadable lease.json older than the lease's time to live".to_string()
+                }
+            };
+            let sent = Instant::now();
             if let Written::Done(v) = self
                 .dest
                 .write(LEASE, self.record(), WriteMode::Replace(version))
                 .await?
             {
-                self.recovered = Some(old.describe());
+                self.recovered = Some(taken_over);
                 *self.version.lock().await = Some(v);
+                self.fence_from(sent, ttl);
                 return Ok(());
             }
         }
         Err(busy(&self.dest, self.previous().await?.map(|(h, _)| h)))
+    }
+
+    /// A lease written at `sent` lets this run write until `sent + ttl - margin`.
+    fn fence_from(&self, sent: Instant, ttl: Duration) {
+        set_fence(&self.valid_until, sent, ttl);
     }
 
     fn spawn_renewal(&self, ttl: Duration) -> tokio::task::JoinHandle<()> {
@@ -209,6 +241,7 @@ impl Lease {
         let mut holder = self.holder.clone();
         let version = self.version.clone();
         let lost = self.lost.clone();
+        let valid_until = self.valid_until.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 3).await;
@@ -216,8 +249,12 @@ impl Lease {
                 let Some(current) = v.clone() else { return };
                 holder.expires_at = expiry(Utc::now(), ttl);
                 let body = serde_json::to_vec_pretty(&holder).expect("lease serializes");
+                let sent = Instant::now();
                 match dest.write(LEASE, body, WriteMode::Replace(current)).await {
-                    Ok(Written::Done(next)) => *v = Some(next),
+                    Ok(Written::Done(next)) => {
+                        *v = Some(next);
+                        set_fence(&valid_until, sent, ttl);
+                    }
                     Ok(Written::Conflict) => {
                         lost.store(true, Ordering::SeqCst);
                         return;
@@ -229,8 +266,18 @@ impl Lease {
         })
     }
 
-    /// Fails when the lease was taken over (a renewal found somebody else's lease).
+    /// Fails when the lease was taken over (a renewal found somebody else's lease) or may have
+    /// been (no renewal succeeded for the lease's time to live, on the monotonic clock).
     pub fn check(&self) -> Result<()> {
+        let until = *self.valid_until.lock().expect("fence lock");
+        if until.is_some_and(|u| Instant::now() >= u) {
+            return Err(Error::Busy(format!(
+                "the lease on {} has not been renewed for longer than its time to live (this run \
+                 stalled, or the store was unreachable): another run may hold it now; stopping \
+                 without uploading or committing anything more",
+                self.dest.display
+            )));
+        }
         if self.lost.load(Ordering::SeqCst) {
             return Err(Error::Busy(format!(
                 "the lease on {} was taken over by another run; stopping without committing",
@@ -262,6 +309,61 @@ impl Lease {
         // Dropping the file releases the flock.
         self.lock.take();
     }
+}
+
+fn set_fence(valid_until: &std::sync::Mutex<Option<Instant>>, sent: Instant, ttl: Duration) {
+    // The margin covers the other side's clock and the time a write takes to land.
+    let margin = (ttl / 5).max(Duration::from_millis(200)).min(ttl / 2);
+    *valid_until.lock().expect("fence lock") = Some(sent + ttl - margin);
+}
+
+/// Checks once that the store honours conditional writes (create-if-absent and
+/// replace-if-unchanged): leases, checkpoints and exactly-once commits depend on them, and a
+/// store or gateway that ignores the headers would let two archivers overwrite each other.
+async fn probe_conditional_writes(dest: &Dest) -> Result<()> {
+    let probe = format!(
+        "_jsreplay/probe-{}-{:016x}",
+        std::process::id(),
+        crate::lake::staging::random()
+    );
+    let refuse = |what: &str| {
+        Error::Store(format!(
+            "{} ignores conditional writes ({what}): two archivers could overwrite each other's \
+             commits there; refusing to archive to it",
+            dest.display
+        ))
+    };
+    let first = dest.write(&probe, b"1".to_vec(), WriteMode::Create).await?;
+    let result = async {
+        let Written::Done(version) = first else {
+            return Err(refuse("a new object's name was reported taken"));
+        };
+        if let Written::Done(_) = dest.write(&probe, b"2".to_vec(), WriteMode::Create).await? {
+            return Err(refuse("create-if-absent replaced an existing object"));
+        }
+        let stale = Version {
+            e_tag: Some("\"jsreplay-probe-not-a-version\"".into()),
+            version: None,
+        };
+        if let Written::Done(_) = dest
+            .write(&probe, b"3".to_vec(), WriteMode::Replace(stale))
+            .await?
+        {
+            return Err(refuse(
+                "replace-if-unchanged replaced an object that had changed",
+            ));
+        }
+        if let Written::Conflict = dest
+            .write(&probe, b"4".to_vec(), WriteMode::Replace(version))
+            .await?
+        {
+            return Err(refuse("replace-if-unchanged refused an unchanged object"));
+        }
+        Ok(())
+    }
+    .await;
+    let _ = dest.delete(&probe).await;
+    result
 }
 
 impl Drop for Lease {

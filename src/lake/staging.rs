@@ -54,7 +54,7 @@ impl Drop for WorkDir {
 
 /// 64 unpredictable bits from the kernel (`/dev/urandom`), or from the standard library's
 /// randomly seeded hasher where that cannot be read.
-fn random() -> u64 {
+pub fn random() -> u64 {
     use std::io::Read;
     let mut buf = [0u8; 8];
     if std::fs::File::open("/dev/urandom")

@@ -189,6 +189,15 @@ impl Dest {
         }
     }
 
+    /// When an object was last written; `None` when there is none.
+    pub async fn modified(&self, rel: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        match self.store.head(&self.key(rel)).await {
+            Ok(meta) => Ok(Some(meta.last_modified)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(&format!("reading {rel}"), e)),
+        }
+    }
+
     /// Writes an object in one atomic PUT.
     pub async fn write(
         &self,

@@ -551,6 +551,77 @@ async fn archive_one_writer_at_a_time() {
     assert_eq!(target.checkpoint()["last_seq"], 6100);
 }
 
+/// A holder SIGSTOPped past its lease's time to live wakes up after another run took the lease
+/// over: it uploads and commits nothing more (exit 7), and the archive holds every sequence
+/// once. A `lease.json` nobody can read blocks for a time to live, then is taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_lease_holder_is_fenced() {
+    let server = Server::start(Kind::V2_14);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    let published = publish_events(&js, 0, 6000).await;
+    let slow = Proxy::start(
+        server.port,
+        Shape {
+            one_way: Duration::ZERO,
+            down_rate: Some(256 * 1024),
+        },
+    )
+    .await;
+    let s3 = S3::start();
+    let target = Target::S3(&s3, "stalled");
+    let first = target
+        .command(&slow.url(), &["--chunk", "2000", "--lease-ttl", "3s"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while target.object("_jsreplay/lease.json").is_none() {
+        assert!(Instant::now() < deadline, "the run never took the lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SAFETY: signalling a child process this test started and still owns.
+    unsafe { libc::kill(first.id() as i32, libc::SIGSTOP) };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let o = target.run(&server.url, &["--lease-ttl", "3s"]);
+    assert_ok(&o);
+    assert!(
+        summary(&o)["recovered"].to_string().contains("stale lease"),
+        "{}",
+        text(&o)
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(first.id() as i32, libc::SIGCONT) };
+    let woke = first.wait_with_output().unwrap();
+    assert_eq!(woke.status.code(), Some(7), "{}", text(&woke));
+    assert!(
+        String::from_utf8_lossy(&woke.stderr).contains("lease"),
+        "{}",
+        text(&woke)
+    );
+    assert_eq!(target.rows(), published, "every sequence exactly once");
+    assert_eq!(target.checkpoint()["last_seq"], 6000);
+    assert!(target.object("_jsreplay/pending.json").is_none());
+
+    // An unreadable lease.json: fresh, it blocks; older than the time to live, it is taken over.
+    s3.python(&format!(
+        "s3.put_object(Bucket='{}', Key='stalled/_jsreplay/lease.json', Body=b'\\x00garbage')",
+        s3.bucket
+    ));
+    publish_events(&js, 6000, 6100).await;
+    let o = target.run(&server.url, &["--lease-ttl", "3s"]);
+    assert_code(&o, 7, "is being written by another run");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let o = target.run(&server.url, &["--lease-ttl", "3s"]);
+    assert_ok(&o);
+    assert!(
+        summary(&o)["recovered"].to_string().contains("unreadable"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(target.checkpoint()["last_seq"], 6100);
+}
+
 /// Azure Blob Storage (Azurite): incremental runs, the lease refusing a live holder and taking
 /// over an expired one, and `query` over `az://`; files read back with pyarrow after download.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
