@@ -42,3 +42,34 @@ proptest! {
         prop_assert_eq!(d.event.event_time_ns, Some(1_752_113_801_512_093_817));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Header blocks as a publisher may store them (read back through `STREAM.MSG.GET`): any
+    /// bytes give valid JSON or nothing, never a panic.
+    #[test]
+    fn any_header_block_is_json(block in proptest::collection::vec(any::<u8>(), 0..400),
+                                prefix in prop_oneof![Just(b"NATS/1.0".to_vec()), Just(b"NATS/1.0 100 Idle Heartbeat\r\n".to_vec()), Just(Vec::new())]) {
+        let mut bytes = prefix;
+        bytes.extend_from_slice(&block);
+        if let Some(json) = jsreplay::nats::reply::header_block_json(&bytes) {
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            prop_assert!(v.is_object());
+        }
+    }
+
+    /// Sigma rule text from elsewhere: any YAML-ish input compiles or is reported unsupported;
+    /// what compiles is a hunt file the pack parser reads back with the same SQL.
+    #[test]
+    fn any_sigma_text_compiles_or_is_refused(title in "[ -~\n\t]{0,40}", field in "[A-Za-z|]{1,20}", value in "[ -~\n]{0,30}") {
+        let rule = format!(
+            "title: {title:?}\nlogsource: {{product: linux, category: process_creation}}\ndetection:\n  sel:\n    {field}: {value:?}\n  condition: sel\n"
+        );
+        if let Ok(h) = jsreplay::hunt::sigma::compile("x", &rule) {
+            let file = jsreplay::hunt::sigma::hunt_file(&h);
+            let again = jsreplay::hunt::pack::parse("x", &file).unwrap();
+            prop_assert_eq!(again.sql.trim(), h.sql.trim());
+        }
+    }
+}
