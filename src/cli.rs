@@ -273,6 +273,10 @@ pub struct ArchiveArgs {
     /// Sequences per committed chunk: a run killed mid-way resumes from the last whole chunk.
     #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk: u64,
+    /// Also bound a chunk by bytes: fewer sequences when the stream's messages are large on
+    /// average, so local staging stays near this size (MiB).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_mib: u64,
     /// Lease time to live on an object store (renewed while the run lasts).
     #[arg(long, default_value = "10m", value_parser = lease_ttl)]
     pub lease_ttl: std::time::Duration,

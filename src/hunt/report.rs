@@ -22,6 +22,9 @@ use crate::hunt::tree::Forest;
 const MAX_ROWS: usize = 200;
 /// Process trees drawn per hunt.
 const MAX_TREES: usize = 8;
+/// Hit sequences marked on the chart and looked up for trees: the first this many. A hunt
+/// that returns millions of rows still makes a report of bounded size and time.
+const MAX_MARKED: usize = 5_000;
 /// Points on the activity chart's time axis.
 const BUCKETS: i64 = 240;
 
@@ -38,6 +41,8 @@ pub struct Report {
     pub hits: Vec<(String, i64, String, Severity, i64)>,
     /// Hunt name -> rendered process trees around its hits.
     pub trees: BTreeMap<String, Vec<String>>,
+    /// Distinct hit sequences in all; only the first [`MAX_MARKED`] are marked.
+    pub hit_seqs: usize,
 }
 
 impl Report {
@@ -90,6 +95,9 @@ impl Report {
                 seq_hunts.entry(s).or_default().push(r);
             }
         }
+        let hit_seqs = seq_hunts.len();
+        let seq_hunts: BTreeMap<i64, Vec<&HuntResult>> =
+            seq_hunts.into_iter().take(MAX_MARKED).collect();
         let mut hits = Vec::new();
         let mut places: BTreeMap<i64, (String, Option<i64>, i64)> = BTreeMap::new();
         if !seq_hunts.is_empty() {
@@ -124,6 +132,14 @@ impl Report {
                 hits.push((host.clone(), *t, r.hunt.name.clone(), r.hunt.severity, *seq));
             }
             let Some(pid) = pid else { continue };
+            let full = |r: &&HuntResult| {
+                trees
+                    .get(&r.hunt.name)
+                    .is_some_and(|l| l.len() >= MAX_TREES)
+            };
+            if hunts.iter().all(full) {
+                continue;
+            }
             if !forests.contains_key(host) {
                 let forest = Forest::load(ctx, host).await.ok();
                 forests.insert(host.clone(), forest);
@@ -152,6 +168,7 @@ impl Report {
             bucket_us,
             hits,
             trees,
+            hit_seqs,
         })
     }
 
@@ -302,6 +319,14 @@ impl Report {
             self.results.iter().map(HuntResult::hits).sum::<usize>(),
             self.results.len()
         );
+        if self.hit_seqs > MAX_MARKED {
+            let _ = write!(
+                body,
+                "<p class=\"meta\">The chart marks the first {MAX_MARKED} of {} hit events (by \
+                 sequence); the JSON output (<code>--format json</code>) has them all.</p>",
+                self.hit_seqs
+            );
+        }
         body +=
             "<h2>Activity per host</h2><p class=\"meta\">Events per time bucket on each host's \
                  own clock (events without a readable time are left out); hits marked by severity. \

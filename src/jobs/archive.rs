@@ -52,6 +52,8 @@ pub struct ArchiveRequest {
     pub read_path: ReadPathChoice,
     /// Sequences per committed chunk.
     pub chunk: u64,
+    /// Bytes per committed chunk, estimated from the stream's average message size.
+    pub chunk_bytes: u64,
     pub lease_ttl: Duration,
     /// Where a brand-new archive starts (default: the stream's first stored sequence).
     pub start_seq: Option<u64>,
@@ -386,9 +388,13 @@ async fn run(
         layout: &layout,
         quiet: req.quiet,
     };
+    // Sequences per chunk: `--chunk`, fewer when the stream's messages are large on average
+    // (staging holds one chunk's Parquet; incompressible payloads stay about their size).
+    let average = state.bytes.checked_div(state.messages).unwrap_or(0).max(1);
+    let chunk = req.chunk.min(req.chunk_bytes / average).max(1);
     let mut a = start;
     while a <= end {
-        let b = end.min(a.saturating_add(req.chunk.max(1) - 1));
+        let b = end.min(a.saturating_add(chunk - 1));
         let window = Window {
             start_seq: Some(a),
             end_seq: Some(b),

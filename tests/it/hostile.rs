@@ -686,3 +686,94 @@ both_servers!(hostile_event_times);
 fn s_subject(i: u64) -> String {
     format!("events.sysdig.h{}", i % 3)
 }
+
+/// A hunt that matches everything (an intruder's flood, or a broad hunt) still makes a report of
+/// bounded size and time: the first 5,000 hit events are marked, and the report says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_of_a_hunt_matching_everything() {
+    let server = Server::start(Kind::V2_14);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    publish(&js, &batch("web-01", 0, 12_000)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    assert_ok(&export(&server.url, &out, &[]));
+    let hunts = tmp.path().join("hunts");
+    std::fs::create_dir(&hunts).unwrap();
+    std::fs::write(
+        hunts.join("all.sql"),
+        "-- title: everything\n-- severity: high\nSELECT seq, collector_id, proc_pid, event_time FROM events",
+    )
+    .unwrap();
+    let report = tmp.path().join("r.html");
+    let o = jsreplay(&[
+        "hunt",
+        out.to_str().unwrap(),
+        "--queries",
+        hunts.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains("first 5000 of 12000 hit events"),
+        "no cap note"
+    );
+    assert!(html.len() < 8 << 20, "{} bytes", html.len());
+}
+
+/// Large incompressible messages: an archive's chunks shrink so that local staging holds about
+/// `--chunk-mib`, and every message still lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_chunks_are_bounded_by_bytes() {
+    let server = Server::start(Kind::V2_14);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let msgs: Vec<(String, Vec<u8>)> = (0..120)
+        .map(|_| {
+            let payload: Vec<u8> = (0..256 * 1024)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            ("events.sysdig.big".to_string(), payload)
+        })
+        .collect();
+    publish(&js, &msgs).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("archive");
+    let staging = tmp.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let o = jsreplay(&[
+        "archive",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--to",
+        dest.to_str().unwrap(),
+        "--chunk-mib",
+        "4",
+        "--staging",
+        staging.to_str().unwrap(),
+        "--json",
+        "-q",
+    ]);
+    assert_ok(&o);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // 120 messages of 256 KiB (30 MiB) in chunks of at most 4 MiB: 8 chunks, not one.
+    assert!(summary["chunks"].as_u64().unwrap() >= 8, "{summary}");
+    assert_eq!(summary["rows"], 120);
+    assert_eq!(
+        std::fs::read_dir(&staging).unwrap().count(),
+        0,
+        "the private staging folder is removed"
+    );
+    let o = jsreplay(&["verify", dest.to_str().unwrap()]);
+    assert_ok(&o);
+}
