@@ -245,6 +245,14 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// Opens a dataset for SQL, warning first when nothing accounts for its files.
+async fn open_dataset(path: &std::path::Path) -> Result<datafusion::prelude::SessionContext> {
+    if let Some(w) = query::unaccounted(path) {
+        eprintln!("jsreplay: warning: {}", escape::terminal(&w));
+    }
+    query::open(path).await
+}
+
 async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
     let sql = match (&a.sql, &a.file) {
         (Some(s), None) => s.clone(),
@@ -256,7 +264,7 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
         }
     };
     let started = Instant::now();
-    let ctx = query::open(&a.dataset).await?;
+    let ctx = open_dataset(&a.dataset).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format),
@@ -302,7 +310,7 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
         .dataset
         .as_deref()
         .expect("clap requires a dataset without --list");
-    let ctx = query::open(dataset).await?;
+    let ctx = open_dataset(dataset).await?;
     let results = hunt::run(&ctx, &hunts, &overrides).await?;
     match a.format {
         cli::HuntFormat::Json => {
@@ -339,7 +347,7 @@ async fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
         since: time(&a.since)?,
         until: time(&a.until)?,
     };
-    let ctx = query::open(&a.dataset).await?;
+    let ctx = open_dataset(&a.dataset).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format.writer()),
@@ -358,7 +366,7 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
         a.at.as_deref()
             .map(|t| window::parse_time(t, chrono::Utc::now()))
             .transpose()?;
-    let ctx = query::open(&a.dataset).await?;
+    let ctx = open_dataset(&a.dataset).await?;
     let forest = tree::Forest::load(&ctx, &a.host).await?;
     let (target, same_pid) = forest.pick(a.pid, at)?;
     match a.format {

@@ -108,6 +108,24 @@ async fn register(
         })
 }
 
+/// True for a folder whose files something accounts for: an export's manifest or an archive's
+/// checkpoint.
+fn accounted(dir: &Path) -> bool {
+    dir.join(MANIFEST).is_file() || dir.join(CHECKPOINT).is_file()
+}
+
+/// A warning for a local folder of Parquet files that no manifest or checkpoint accounts for:
+/// nothing says those files are all there or unchanged (`verify` has nothing to check against).
+pub fn unaccounted(path: &Path) -> Option<String> {
+    (path.is_dir() && !accounted(path)).then(|| {
+        format!(
+            "{} has no {MANIFEST} and no {CHECKPOINT}: nothing accounts for its files (they may \
+             be incomplete or altered, and `jsreplay verify` cannot check them)",
+            path.display()
+        )
+    })
+}
+
 /// A session with the dataset at `path` (a dataset folder, a single Parquet file, or an archive
 /// URL in object storage) as `events`.
 pub async fn open(path: &Path) -> Result<SessionContext> {
@@ -119,7 +137,7 @@ pub async fn open(path: &Path) -> Result<SessionContext> {
     let ctx = session();
     let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
-        let complete = abs.join(MANIFEST).is_file() || abs.join(CHECKPOINT).is_file();
+        let complete = accounted(&abs);
         if !complete && !has_parquet(&abs) {
             return Err(Error::Usage(format!(
                 "{} holds no Parquet files, no {MANIFEST} and no {CHECKPOINT}: not a dataset",

@@ -88,6 +88,10 @@ struct Pending {
     range: [u64; 2],
     objects: Vec<String>,
     written_at: String,
+    /// The writing run (pid and a random id): a recovery deletes only while the note it read is
+    /// still the one there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
 }
 
 impl Pending {
@@ -192,6 +196,16 @@ pub async fn recover_pending(dest: &Dest, stream: &str, checkpoint: u64) -> Resu
                 "{}/{PENDING} lists {bad:?}, which is not a part or manifest of its chunk seq {}..={}: \
                  refusing to delete anything on its strength (inspect it, then remove it by hand)",
                 dest.display, pending.range[0], pending.range[1]
+            )));
+        }
+        // Read again just before deleting: a run that may still be alive (stalled past its
+        // lease, then resumed) must not lose objects to a note it has since replaced.
+        let again = dest.read(PENDING).await?.map(|(b, _)| b);
+        if again.as_deref() != Some(&bytes[..]) {
+            return Err(Error::Busy(format!(
+                "{}/{PENDING} changed while it was being recovered: another run is writing; \
+                 nothing deleted",
+                dest.display
             )));
         }
         for obj in &pending.objects {
@@ -491,6 +505,11 @@ impl Chunk<'_> {
             range: [a, b],
             objects,
             written_at: now(),
+            run: Some(format!(
+                "{}-{:016x}",
+                std::process::id(),
+                crate::lake::staging::random()
+            )),
         };
         lease.check()?;
         let body = serde_json::to_vec_pretty(&pending).expect("pending serializes");

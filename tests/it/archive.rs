@@ -458,9 +458,21 @@ async fn archive_exactly_once_under_sigkill_s3() {
     assert_eq!(target.rows(), before);
 }
 
+/// A 256 KiB/s link to the server: keeps a run busy for seconds, so it can be caught mid-read.
+async fn slow_link(port: u16) -> Proxy {
+    Proxy::start(
+        port,
+        Shape {
+            one_way: Duration::ZERO,
+            down_rate: Some(256 * 1024),
+        },
+    )
+    .await
+}
+
 /// Starts an archive run and waits until it holds the destination's lease.
-async fn holding_lease(target: &Target<'_>, url: &str, chunk: &str) -> std::process::Child {
-    let child = target.command(url, &["--chunk", chunk]).spawn().unwrap();
+async fn holding_lease(target: &Target<'_>, url: &str, extra: &[&str]) -> std::process::Child {
+    let child = target.command(url, extra).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while target.object("_jsreplay/lease.json").is_none() {
         assert!(Instant::now() < deadline, "the run never took the lease");
@@ -479,21 +491,14 @@ async fn archive_one_writer_at_a_time() {
     create_stream(&js, STREAM).await;
     publish_events(&js, 0, 6000).await;
     // A slow link keeps the first run busy for seconds.
-    let slow = Proxy::start(
-        server.port,
-        Shape {
-            one_way: Duration::ZERO,
-            down_rate: Some(256 * 1024),
-        },
-    )
-    .await;
+    let slow = slow_link(server.port).await;
     let s3 = S3::start();
     let tmp = tempfile::tempdir().unwrap();
     for target in [
         Target::Local(tmp.path().join("a")),
         Target::S3(&s3, "lease"),
     ] {
-        let mut first = holding_lease(&target, &slow.url(), "100000").await;
+        let mut first = holding_lease(&target, &slow.url(), &["--chunk", "100000"]).await;
         let o = target.run(&server.url, &[]);
         assert_code(&o, 7, "is being written by jsreplay archive (pid");
         assert!(
@@ -513,7 +518,7 @@ async fn archive_one_writer_at_a_time() {
 
     // SIGTERM mid-run: exit 143, the lease given back, and the next run completes exactly once.
     let target = Target::Local(tmp.path().join("term"));
-    let mut run = holding_lease(&target, &slow.url(), "1000").await;
+    let mut run = holding_lease(&target, &slow.url(), &["--chunk", "1000"]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // SAFETY: signalling a child process this test started and still owns.
     unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
@@ -560,25 +565,15 @@ async fn stalled_lease_holder_is_fenced() {
     let js = server.js().await;
     create_stream(&js, STREAM).await;
     let published = publish_events(&js, 0, 6000).await;
-    let slow = Proxy::start(
-        server.port,
-        Shape {
-            one_way: Duration::ZERO,
-            down_rate: Some(256 * 1024),
-        },
-    )
-    .await;
+    let slow = slow_link(server.port).await;
     let s3 = S3::start();
     let target = Target::S3(&s3, "stalled");
-    let first = target
-        .command(&slow.url(), &["--chunk", "2000", "--lease-ttl", "3s"])
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while target.object("_jsreplay/lease.json").is_none() {
-        assert!(Instant::now() < deadline, "the run never took the lease");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let first = holding_lease(
+        &target,
+        &slow.url(),
+        &["--chunk", "2000", "--lease-ttl", "3s"],
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // SAFETY: signalling a child process this test started and still owns.
     unsafe { libc::kill(first.id() as i32, libc::SIGSTOP) };

@@ -33,6 +33,22 @@ fn export(url: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     jsreplay(&args)
 }
 
+/// A server of `kind` with the test stream (allow_direct, like the SysArmor guide's).
+async fn server_with_stream(kind: Kind) -> (Server, async_nats::jetstream::Context) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    (server, js)
+}
+
+/// Runs `archive` of the test stream from `url` into `dest` with `extra` flags.
+fn archive(url: &str, dest: &Path, extra: &[&str]) -> std::process::Output {
+    let dest = dest.to_str().unwrap();
+    let mut args = vec!["archive", "-s", url, "--stream", STREAM, "--to", dest, "-q"];
+    args.extend_from_slice(extra);
+    jsreplay(&args)
+}
+
 /// One message whose publisher wrote the server's header names with lies in them.
 async fn publish_forged(js: &async_nats::jetstream::Context, n: u64) -> u64 {
     let mut h = async_nats::HeaderMap::new();
@@ -66,9 +82,7 @@ fn forged_row(dataset: &Path, seq: u64) -> (String, serde_json::Value) {
 /// forged message as its own row with the server's subject and sequence, and the forged
 /// header values stay as data; an archive run keeps every sequence once.
 async fn forged_server_headers(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(kind).await;
     publish(&js, &batch("web-01", 0, 200)).await;
     tokio::time::sleep(Duration::from_millis(30)).await;
     let forged = publish_forged(&js, 200).await;
@@ -133,16 +147,7 @@ async fn forged_server_headers(kind: Kind) {
     }
 
     let dest = tmp.path().join("archive");
-    let o = jsreplay(&[
-        "archive",
-        "-s",
-        &server.url,
-        "--stream",
-        STREAM,
-        "--to",
-        dest.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = archive(&server.url, &dest, &[]);
     assert_ok(&o);
     let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
     seqs.sort_unstable();
@@ -179,9 +184,7 @@ fn has_raw_controls(bytes: &[u8]) -> bool {
 /// Human-facing outputs escape what an intruder wrote; programs' outputs keep it raw; nothing
 /// panics on a single-file dataset or a closed pipe.
 async fn hostile_text(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(kind).await;
     let subject = format!("events.sysdig.{MARKUP_HOST}");
     publish(
         &js,
@@ -397,9 +400,7 @@ fn publish_status_line(port_url: &str, subject: &str, payload: &[u8]) {
 /// after its retries. Now it is a row, its status line kept as data; on a server that does not
 /// store it so, nothing is lost either.
 async fn status_line_message(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(kind).await;
     publish(&js, &batch("web-01", 0, 50)).await;
     publish_status_line(&server.url, "events.sysdig.web-01", &template("web-01", 50));
     publish(&js, &batch("web-01", 51, 49)).await;
@@ -446,9 +447,7 @@ both_servers!(status_line_message);
 /// `verify` holds a dataset and an archive to their accounts: untouched they pass; one flipped
 /// byte, a planted file, a manifest pointing outside, or a missing part is a finding and exit 8.
 async fn verify_catches_tampering(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(kind).await;
     publish(&js, &batch("web-01", 0, 300)).await;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ds");
@@ -479,29 +478,18 @@ async fn verify_catches_tampering(kind: Kind) {
     assert_code(&jsreplay(&["verify", ds]), 8, "no manifest lists it");
     std::fs::remove_file(&planted).unwrap();
     let manifest_path = out.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path).unwrap();
-    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let original_manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&original_manifest).unwrap();
     m["files"][0]["path"] = serde_json::json!("../../etc/passwd");
     std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
     let o = jsreplay(&["verify", ds]);
     assert_code(&o, 8, "outside the destination");
-    std::fs::write(&manifest_path, text).unwrap();
+    std::fs::write(&manifest_path, original_manifest).unwrap();
 
     // An archive: untouched it passes; a deleted part is missing.
     let dest = tmp.path().join("archive");
     let dest_s = dest.to_str().unwrap();
-    let o = jsreplay(&[
-        "archive",
-        "-s",
-        &server.url,
-        "--stream",
-        STREAM,
-        "--to",
-        dest_s,
-        "--chunk",
-        "100",
-        "-q",
-    ]);
+    let o = archive(&server.url, &dest, &["--chunk", "100"]);
     assert_ok(&o);
     let o = jsreplay(&["verify", dest_s, "--json"]);
     assert_ok(&o);
@@ -510,6 +498,22 @@ async fn verify_catches_tampering(kind: Kind) {
     assert_eq!(report["rows"], 300, "{report}");
     std::fs::remove_file(parquet_files(&dest).remove(0)).unwrap();
     assert_code(&jsreplay(&["verify", dest_s]), 8, "is missing");
+    // Loose Parquet with no manifest: readable, with a warning that nothing accounts for it.
+    let loose = tmp.path().join("loose");
+    std::fs::create_dir(&loose).unwrap();
+    std::fs::copy(&part, loose.join("part.parquet")).unwrap();
+    let o = jsreplay(&[
+        "query",
+        loose.to_str().unwrap(),
+        "SELECT count(*) FROM events",
+    ]);
+    assert_ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nothing accounts for its files"),
+        "{}",
+        text(&o)
+    );
+
     // A folder that is neither.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -526,28 +530,12 @@ both_servers!(verify_catches_tampering);
 /// folder that is not an archive is not archived into; a stream deleted and made again under
 /// the same name is not appended to the old one's archive.
 async fn archive_metadata_tampering(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(kind).await;
     publish(&js, &batch("web-01", 0, 300)).await;
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("archive");
     let dest_s = dest.to_str().unwrap();
-    let archive = |extra: &[&str]| {
-        let mut args = vec![
-            "archive",
-            "-s",
-            &server.url,
-            "--stream",
-            STREAM,
-            "--to",
-            dest_s,
-        ];
-        args.extend_from_slice(extra);
-        args.push("-q");
-        jsreplay(&args)
-    };
-    assert_ok(&archive(&["--chunk", "100"]));
+    assert_ok(&archive(&server.url, &dest, &["--chunk", "100"]));
     let keep = dest.join("notes/keep.txt");
     std::fs::create_dir_all(keep.parent().unwrap()).unwrap();
     std::fs::write(&keep, b"not evidence, not ours").unwrap();
@@ -556,7 +544,7 @@ async fn archive_metadata_tampering(kind: Kind) {
     let pending = dest.join("_jsreplay/pending.json");
     let note = serde_json::json!({"range": [301, 400], "objects": ["notes/keep.txt"], "written_at": "2026-11-30T00:00:00Z"});
     std::fs::write(&pending, note.to_string()).unwrap();
-    let o = archive(&[]);
+    let o = archive(&server.url, &dest, &[]);
     assert_code(&o, 1, "refusing to delete");
     assert!(
         keep.is_file(),
@@ -588,16 +576,7 @@ async fn archive_metadata_tampering(kind: Kind) {
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("report.pdf"), b"%PDF").unwrap();
-    let o = jsreplay(&[
-        "archive",
-        "-s",
-        &server.url,
-        "--stream",
-        STREAM,
-        "--to",
-        foreign.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = archive(&server.url, &foreign, &[]);
     assert_code(&o, 2, "holds no archive checkpoint");
 
     // The stream deleted and made again, with more messages than before.
@@ -605,7 +584,7 @@ async fn archive_metadata_tampering(kind: Kind) {
     tokio::time::sleep(Duration::from_millis(20)).await;
     create_stream(&js, STREAM).await;
     publish(&js, &batch("web-01", 0, 400)).await;
-    let o = archive(&[]);
+    let o = archive(&server.url, &dest, &[]);
     assert_code(&o, 1, "deleted and made again");
     let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
     seqs.sort_unstable();
@@ -620,9 +599,7 @@ both_servers!(archive_metadata_tampering);
 /// An intruder's clock cannot steer the archive: event times years away are partitioned by the
 /// JetStream time (and flagged), event times cycling over many hours cannot multiply the parts.
 async fn hostile_event_times(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(kind).await;
     let now = chrono::Utc::now();
     let msgs: Vec<(String, Vec<u8>)> = (0..900u64)
         .map(|i| {
@@ -644,18 +621,7 @@ async fn hostile_event_times(kind: Kind) {
     publish(&js, &msgs).await;
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("archive");
-    let o = jsreplay(&[
-        "archive",
-        "-s",
-        &server.url,
-        "--stream",
-        STREAM,
-        "--to",
-        dest.to_str().unwrap(),
-        "--parallel",
-        "1",
-        "-q",
-    ]);
+    let o = archive(&server.url, &dest, &["--parallel", "1"]);
     assert_ok(&o);
     let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
     seqs.sort_unstable();
@@ -691,9 +657,7 @@ fn s_subject(i: u64) -> String {
 /// bounded size and time: the first 5,000 hit events are marked, and the report says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_of_a_hunt_matching_everything() {
-    let server = Server::start(Kind::V2_14);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(Kind::V2_14).await;
     publish(&js, &batch("web-01", 0, 12_000)).await;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ds");
@@ -727,9 +691,7 @@ async fn report_of_a_hunt_matching_everything() {
 /// `--chunk-mib`, and every message still lands once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_chunks_are_bounded_by_bytes() {
-    let server = Server::start(Kind::V2_14);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(Kind::V2_14).await;
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let msgs: Vec<(String, Vec<u8>)> = (0..120)
         .map(|_| {
@@ -749,21 +711,17 @@ async fn archive_chunks_are_bounded_by_bytes() {
     let dest = tmp.path().join("archive");
     let staging = tmp.path().join("staging");
     std::fs::create_dir(&staging).unwrap();
-    let o = jsreplay(&[
-        "archive",
-        "-s",
+    let o = archive(
         &server.url,
-        "--stream",
-        STREAM,
-        "--to",
-        dest.to_str().unwrap(),
-        "--chunk-mib",
-        "4",
-        "--staging",
-        staging.to_str().unwrap(),
-        "--json",
-        "-q",
-    ]);
+        &dest,
+        &[
+            "--chunk-mib",
+            "4",
+            "--staging",
+            staging.to_str().unwrap(),
+            "--json",
+        ],
+    );
     assert_ok(&o);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     // 120 messages of 256 KiB (30 MiB) in chunks of at most 4 MiB: 8 chunks, not one.
