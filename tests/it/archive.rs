@@ -617,6 +617,96 @@ async fn stalled_lease_holder_is_fenced() {
     assert_eq!(target.checkpoint()["last_seq"], 6100);
 }
 
+/// A gateway in front of the store that strips conditional headers, the way some S3-compatible
+/// fronts do (requests pass byte for byte, `if-match:` and `if-none-match:` renamed to headers
+/// nobody reads). Returns the port it listens on.
+async fn conditional_header_stripper(upstream: u16) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                continue;
+            };
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut chunk = buf[..n].to_vec();
+                    for (from, to) in [
+                        (&b"\r\nif-match:"[..], &b"\r\nx-ignore:"[..]),
+                        (&b"\r\nif-none-match:"[..], &b"\r\nx-ignore-none:"[..]),
+                    ] {
+                        let mut at = 0;
+                        while let Some(p) = chunk[at..]
+                            .windows(from.len())
+                            .position(|w| w.eq_ignore_ascii_case(from))
+                        {
+                            chunk[at + p..at + p + to.len()].copy_from_slice(to);
+                            at += p + to.len();
+                        }
+                    }
+                    if sw.write_all(&chunk).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            });
+        }
+    });
+    port
+}
+
+/// A store that ignores conditional writes is refused before anything is written: leases,
+/// checkpoints and exactly-once commits all rest on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_ignoring_conditional_writes_is_refused() {
+    let server = Server::start(Kind::V2_14);
+    let js = server.js().await;
+    create_stream(&js, STREAM).await;
+    publish_events(&js, 0, 100).await;
+    let s3 = S3::start();
+    let front = conditional_header_stripper(s3.port).await;
+    let env: Vec<(String, String)> = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "AWS_ENDPOINT_URL" => (k, format!("http://127.0.0.1:{front}")),
+            _ => (k, v),
+        })
+        .collect();
+    let dest = s3.url("stripped");
+    let args = [
+        "archive",
+        "-s",
+        &server.url,
+        "--stream",
+        STREAM,
+        "--to",
+        &dest,
+        "-q",
+    ];
+    // Run in place: the front's tasks go on on the runtime's other worker meanwhile.
+    let o = tokio::task::block_in_place(|| jsreplay_env(&args, &env));
+    assert_code(&o, 1, "ignores conditional writes");
+    let keys = s3.keys("stripped/");
+    assert!(
+        keys.iter()
+            .all(|k| !k.ends_with(".parquet") && !k.ends_with("checkpoint.json")),
+        "something was archived through a store that cannot fence: {keys:?}"
+    );
+    // The same store, reached directly, is accepted.
+    let o = tokio::task::block_in_place(|| jsreplay_env(&args, &s3.env()));
+    assert_ok(&o);
+}
+
 /// Azure Blob Storage (Azurite): incremental runs, the lease refusing a live holder and taking
 /// over an expired one, and `query` over `az://`; files read back with pyarrow after download.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
