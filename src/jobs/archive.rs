@@ -321,6 +321,11 @@ async fn run(
                     dest.display, cp.last_seq
                 )));
             }
+            // Archives begun before the creation time was recorded learn it at their next commit.
+            let mut cp = cp;
+            if cp.stream_created.is_none() {
+                cp.stream_created.clone_from(&state.created);
+            }
             (cp, Some(v))
         }
         None => {

@@ -123,6 +123,18 @@ pub async fn verify(text: &str) -> Result<VerifyReport> {
         target: text.to_string(),
         ..Default::default()
     };
+    let pending: BTreeSet<String> = match dest.read(&format!("{META_DIR}/pending.json")).await? {
+        Some((bytes, _)) => {
+            report.notes.push(
+                "a chunk is being committed (pending.json): its objects are not checked".into(),
+            );
+            parse::<PendingObjects>("pending.json", &bytes)?
+                .objects
+                .into_iter()
+                .collect()
+        }
+        None => BTreeSet::new(),
+    };
     let expected = if let Some((bytes, _)) = dest.read(MANIFEST).await? {
         report.kind = "dataset";
         let m: Account = parse(MANIFEST, &bytes)?;
@@ -144,7 +156,7 @@ pub async fn verify(text: &str) -> Result<VerifyReport> {
         m.files
     } else if let Some((bytes, _)) = dest.read(CHECKPOINT).await? {
         report.kind = "archive";
-        archive_accounts(&dest, &bytes, &mut report).await?
+        archive_accounts(&dest, &bytes, &pending, &mut report).await?
     } else {
         return Err(Error::Usage(format!(
             "{text} holds no {MANIFEST} and no {CHECKPOINT}: nothing to verify against"
@@ -162,18 +174,6 @@ pub async fn verify(text: &str) -> Result<VerifyReport> {
             report.problems.push(format!("{} is listed twice", f.path));
         }
     }
-    let pending: BTreeSet<String> = match dest.read(&format!("{META_DIR}/pending.json")).await? {
-        Some((bytes, _)) => {
-            report.notes.push(
-                "a chunk is being committed (pending.json): its objects are not checked".into(),
-            );
-            parse::<PendingObjects>("pending.json", &bytes)?
-                .objects
-                .into_iter()
-                .collect()
-        }
-        None => BTreeSet::new(),
-    };
     let present: BTreeMap<String, u64> = dest
         .list(None)
         .await?
@@ -201,6 +201,7 @@ pub async fn verify(text: &str) -> Result<VerifyReport> {
 async fn archive_accounts(
     dest: &Dest,
     checkpoint: &Bytes,
+    pending: &BTreeSet<String>,
     report: &mut VerifyReport,
 ) -> Result<Vec<Listed>> {
     let cp: CheckpointCounts = parse(CHECKPOINT, checkpoint)?;
@@ -214,6 +215,10 @@ async fn archive_accounts(
     let mut files: BTreeMap<String, Listed> = BTreeMap::new();
     let (mut chunk_rows, mut chunk_gaps) = (0u64, 0u64);
     for (rel, _) in dest.list(Some(&format!("{META_DIR}/chunks"))).await? {
+        // The manifest of a chunk being committed is not yet the checkpoint's.
+        if pending.contains(&rel) {
+            continue;
+        }
         let Some((bytes, _)) = dest.read(&rel).await? else {
             continue;
         };

@@ -149,14 +149,10 @@ async fn read_batches(
                 .as_ref()
                 .ok_or_else(|| Error::Replay("direct-get reply without headers".into()))?;
             // The server's values are the last of each name: a publisher can write `Nats-*`
-            // headers too, and those stay in the row's headers as data.
+            // headers too, and those stay in the row's headers as data. (`Nats-Stream` is not
+            // compared with the stream asked for: a mirror with `mirror_direct` answers under
+            // its own name.)
             let word = ServerWord::from_direct_reply(headers).map_err(Error::Replay)?;
-            if word.stream != stream_name {
-                return Err(Error::Replay(format!(
-                    "seq {}: a direct get on stream {stream_name} answered for stream {:?}",
-                    word.seq, word.stream
-                )));
-            }
             let seq = word.seq;
             match cursor.offer(seq) {
                 Offer::PastEnd => return Ok(Batches::NothingMore),
