@@ -58,9 +58,18 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::Input(format!("cannot write the result as JSON: {e}")))?;
     text.push(b'\n');
+    print_bytes(&text)
+}
+
+/// Writes text on stdout; a closed pipe or a full disk is an error (a closed pipe exits 0).
+fn print_text(text: &str) -> Result<()> {
+    print_bytes(text.as_bytes())
+}
+
+fn print_bytes(bytes: &[u8]) -> Result<()> {
     std::io::stdout()
         .lock()
-        .write_all(&text)
+        .write_all(bytes)
         .map_err(|e| Error::io("stdout", e))
 }
 
@@ -238,10 +247,7 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
             out += &format!("  … and {} more\n", p.subject_counts.len() - 50);
         }
     }
-    std::io::stdout()
-        .lock()
-        .write_all(escape::terminal_block(&out).as_bytes())
-        .map_err(|e| Error::io("stdout", e))?;
+    print_text(&escape::terminal_block(&out))?;
     Ok(exit::OK)
 }
 
@@ -297,13 +303,8 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let hunts = hunt::select(pack, &a.select)?;
     let overrides = hunt::parse_params(&a.params)?;
     hunt::check_params(&hunts, &overrides)?;
-    let mut out = std::io::stdout().lock();
-    let write = |out: &mut std::io::StdoutLock, text: &str| {
-        out.write_all(text.as_bytes())
-            .map_err(|e| Error::io("stdout", e))
-    };
     if a.list {
-        write(&mut out, &hunt::list_text(&hunts))?;
+        print_text(&hunt::list_text(&hunts))?;
         return Ok(exit::OK);
     }
     let dataset = a
@@ -313,11 +314,8 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let ctx = open_dataset(dataset).await?;
     let results = hunt::run(&ctx, &hunts, &overrides).await?;
     match a.format {
-        cli::HuntFormat::Json => {
-            drop(out);
-            print_json(&hunt::to_json(dataset, &results)?)?;
-        }
-        cli::HuntFormat::Table => write(&mut out, &hunt::summary_text(&results, a.rows)?)?,
+        cli::HuntFormat::Json => print_json(&hunt::to_json(dataset, &results)?)?,
+        cli::HuntFormat::Table => print_text(&hunt::summary_text(&results, a.rows)?)?,
     }
     let failed: Vec<String> = results
         .iter()
@@ -380,10 +378,7 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
                     if at.is_some() { "alive at --at" } else { "seen last" }
                 );
             }
-            std::io::stdout()
-                .lock()
-                .write_all(forest.render(target).as_bytes())
-                .map_err(|e| Error::io("stdout", e))?;
+            print_text(&forest.render(target))?;
         }
     }
     Ok(exit::OK)
@@ -421,10 +416,8 @@ fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
         });
         print_json(&doc)?;
     } else if a.output.is_none() {
-        let mut out = std::io::stdout().lock();
         for h in &compiled {
-            out.write_all(format!("-- {}\n{}\n", h.name, sigma::hunt_file(h)).as_bytes())
-                .map_err(|e| Error::io("stdout", e))?;
+            print_text(&format!("-- {}\n{}\n", h.name, sigma::hunt_file(h)))?;
         }
     }
     eprintln!(

@@ -55,14 +55,7 @@ fn session() -> SessionContext {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true)
-        // Inferred schemas (a single file, a folder without a manifest) read text as `Utf8`,
-        // as the event schema declares it, not `Utf8View`: trees, reports and UDFs read
-        // `Utf8` arrays, and a view type there was a panic.
-        .set_bool(
-            "datafusion.execution.parquet.schema_force_view_types",
-            false,
-        );
+        .set_bool("datafusion.execution.parquet.reorder_filters", true);
     let ctx = SessionContext::new_with_config(config);
     crate::hunt::udf::register(&ctx);
     ctx

@@ -561,9 +561,7 @@ async fn archive_one_writer_at_a_time() {
 /// once. A `lease.json` nobody can read blocks for a time to live, then is taken over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_lease_holder_is_fenced() {
-    let server = Server::start(Kind::V2_14);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
     let published = publish_events(&js, 0, 6000).await;
     let slow = slow_link(server.port).await;
     let s3 = S3::start();
@@ -668,9 +666,7 @@ async fn conditional_header_stripper(upstream: u16) -> u16 {
 /// checkpoints and exactly-once commits all rest on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_ignoring_conditional_writes_is_refused() {
-    let server = Server::start(Kind::V2_14);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
     publish_events(&js, 0, 100).await;
     let s3 = S3::start();
     let front = conditional_header_stripper(s3.port).await;

@@ -33,14 +33,6 @@ fn export(url: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     jsreplay(&args)
 }
 
-/// A server of `kind` with the test stream (allow_direct, like the SysArmor guide's).
-async fn server_with_stream(kind: Kind) -> (Server, async_nats::jetstream::Context) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    create_stream(&js, STREAM).await;
-    (server, js)
-}
-
 /// Runs `archive` of the test stream from `url` into `dest` with `extra` flags.
 fn archive(url: &str, dest: &Path, extra: &[&str]) -> std::process::Output {
     let dest = dest.to_str().unwrap();
@@ -82,7 +74,7 @@ fn forged_row(dataset: &Path, seq: u64) -> (String, serde_json::Value) {
 /// forged message as its own row with the server's subject and sequence, and the forged
 /// header values stay as data; an archive run keeps every sequence once.
 async fn forged_server_headers(kind: Kind) {
-    let (server, js) = server_with_stream(kind).await;
+    let (server, js) = server_with_stream(kind, STREAM).await;
     publish(&js, &batch("web-01", 0, 200)).await;
     tokio::time::sleep(Duration::from_millis(30)).await;
     let forged = publish_forged(&js, 200).await;
@@ -184,7 +176,7 @@ fn has_raw_controls(bytes: &[u8]) -> bool {
 /// Human-facing outputs escape what an intruder wrote; programs' outputs keep it raw; nothing
 /// panics on a single-file dataset or a closed pipe.
 async fn hostile_text(kind: Kind) {
-    let (server, js) = server_with_stream(kind).await;
+    let (server, js) = server_with_stream(kind, STREAM).await;
     let subject = format!("events.sysdig.{MARKUP_HOST}");
     publish(
         &js,
@@ -400,7 +392,7 @@ fn publish_status_line(port_url: &str, subject: &str, payload: &[u8]) {
 /// after its retries. Now it is a row, its status line kept as data; on a server that does not
 /// store it so, nothing is lost either.
 async fn status_line_message(kind: Kind) {
-    let (server, js) = server_with_stream(kind).await;
+    let (server, js) = server_with_stream(kind, STREAM).await;
     publish(&js, &batch("web-01", 0, 50)).await;
     publish_status_line(&server.url, "events.sysdig.web-01", &template("web-01", 50));
     publish(&js, &batch("web-01", 51, 49)).await;
@@ -447,7 +439,7 @@ both_servers!(status_line_message);
 /// `verify` holds a dataset and an archive to their accounts: untouched they pass; one flipped
 /// byte, a planted file, a manifest pointing outside, or a missing part is a finding and exit 8.
 async fn verify_catches_tampering(kind: Kind) {
-    let (server, js) = server_with_stream(kind).await;
+    let (server, js) = server_with_stream(kind, STREAM).await;
     publish(&js, &batch("web-01", 0, 300)).await;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ds");
@@ -530,7 +522,7 @@ both_servers!(verify_catches_tampering);
 /// folder that is not an archive is not archived into; a stream deleted and made again under
 /// the same name is not appended to the old one's archive.
 async fn archive_metadata_tampering(kind: Kind) {
-    let (server, js) = server_with_stream(kind).await;
+    let (server, js) = server_with_stream(kind, STREAM).await;
     publish(&js, &batch("web-01", 0, 300)).await;
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("archive");
@@ -599,7 +591,7 @@ both_servers!(archive_metadata_tampering);
 /// An intruder's clock cannot steer the archive: event times years away are partitioned by the
 /// JetStream time (and flagged), event times cycling over many hours cannot multiply the parts.
 async fn hostile_event_times(kind: Kind) {
-    let (server, js) = server_with_stream(kind).await;
+    let (server, js) = server_with_stream(kind, STREAM).await;
     let now = chrono::Utc::now();
     let msgs: Vec<(String, Vec<u8>)> = (0..900u64)
         .map(|i| {
@@ -657,7 +649,7 @@ fn s_subject(i: u64) -> String {
 /// bounded size and time: the first 5,000 hit events are marked, and the report says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_of_a_hunt_matching_everything() {
-    let (server, js) = server_with_stream(Kind::V2_14).await;
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
     publish(&js, &batch("web-01", 0, 12_000)).await;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ds");
@@ -691,7 +683,7 @@ async fn report_of_a_hunt_matching_everything() {
 /// `--chunk-mib`, and every message still lands once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_chunks_are_bounded_by_bytes() {
-    let (server, js) = server_with_stream(Kind::V2_14).await;
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let msgs: Vec<(String, Vec<u8>)> = (0..120)
         .map(|_| {

@@ -41,30 +41,26 @@ fn crate_modules(src: &str) -> BTreeSet<String> {
                     '{' => level += 1,
                     '}' => level -= 1,
                     ',' if level == 0 => {
-                        let item = inner[start..i].trim();
-                        let head: String = item
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_')
-                            .collect();
-                        if !head.is_empty() {
-                            found.insert(head);
-                        }
+                        found.extend(head(inner[start..i].trim()));
                         start = i + 1;
                     }
                     _ => {}
                 }
             }
         } else {
-            let head: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if !head.is_empty() {
-                found.insert(head);
-            }
+            found.extend(head(rest));
         }
     }
     found
+}
+
+/// The identifier a path starts with, if it starts with one.
+fn head(path: &str) -> Option<String> {
+    let name: String = path
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// The source with comments and string contents blanked, so a doc line that mentions

@@ -258,6 +258,14 @@ pub async fn create_stream(js: &jetstream::Context, name: &str) -> jetstream::st
     .expect("create stream")
 }
 
+/// A server of `kind` with the stream `name` made as [`create_stream`] makes it.
+pub async fn server_with_stream(kind: Kind, name: &str) -> (Server, jetstream::Context) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    create_stream(&js, name).await;
+    (server, js)
+}
+
 /// Publishes (subject, payload) pairs and waits for every acknowledgement; returns the sequences.
 /// Acknowledgements are awaited in windows: a client buffers at most 65,536 replies.
 pub async fn publish(js: &jetstream::Context, msgs: &[(String, Vec<u8>)]) -> Vec<u64> {
