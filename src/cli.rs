@@ -274,9 +274,13 @@ pub struct ArchiveArgs {
     #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk: u64,
     /// Also bound a chunk by bytes: fewer sequences when the stream's messages are large on
-    /// average, so local staging stays near this size (MiB).
+    /// average, so a killed run redoes at most about this much (MiB).
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_mib: u64,
+    /// Largest part file (MiB): parts are uploaded as they close, so local staging holds only
+    /// the parts still being written (about this size each, a few per slice).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub part_mib: u64,
     /// Lease time to live on an object store (renewed while the run lasts).
     #[arg(long, default_value = "10m", value_parser = lease_ttl)]
     pub lease_ttl: std::time::Duration,

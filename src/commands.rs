@@ -113,6 +113,7 @@ async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
         read_path: a.read_path,
         chunk: a.chunk,
         chunk_bytes: a.chunk_mib << 20,
+        part_bytes: a.part_mib << 20,
         lease_ttl: a.lease_ttl,
         start_seq: a.start_seq,
         server_display: connect::redact_url(&spec.server()),

@@ -5,9 +5,11 @@
 //! event hour (`dt=YYYY-MM-DD/hour=HH/part-<stream>-<first seq>-<last seq>.parquet`) and, under
 //! `_jsreplay/`, the checkpoint, the lease and one manifest per committed chunk. A run takes the
 //! lease, freezes the range `checkpoint + 1 ..= the stream's last sequence`, and commits it in
-//! chunks. Each chunk is read and written locally first, then: `pending.json` lists the objects
-//! about to be uploaded, the parts and the chunk manifest are uploaded, the checkpoint is replaced
-//! (only if unchanged since read), and `pending.json` is deleted. A run killed anywhere in between
+//! chunks. While a chunk is read, each part is uploaded as soon as it closes (so local staging
+//! holds only the parts still open, whatever the chunk's size), after `pending.json` has been
+//! rewritten to list it; once the read is accounted for, the chunk manifest is uploaded, the
+//! checkpoint is replaced (only if unchanged since read), and `pending.json` is deleted. A run
+//! killed anywhere in between
 //! leaves a `pending.json` the next run acts on before anything else: it deletes the listed
 //! objects unless the checkpoint already covers them, then reads the chunk again, which gives the
 //! same part names. So every sequence lands exactly once, or is reported as a gap: messages that
@@ -26,7 +28,7 @@ use crate::lake::lease::Lease;
 use crate::lake::manifest::{
     parse_part, schema_columns, Manifest, SeqRange, Tool, CHECKPOINT, META_DIR,
 };
-use crate::lake::sink::{sha256_file, Layout, PartFile, Partitioning};
+use crate::lake::sink::{sha256_file, ClosedPart, Layout, PartFile, Partitioning};
 use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, Version, WriteMode, Written};
 use crate::nats::connect::ConnectSpec;
@@ -54,6 +56,8 @@ pub struct ArchiveRequest {
     pub chunk: u64,
     /// Bytes per committed chunk, estimated from the stream's average message size.
     pub chunk_bytes: u64,
+    /// Largest part file: what local staging holds per open part.
+    pub part_bytes: u64,
     pub lease_ttl: Duration,
     /// Where a brand-new archive starts (default: the stream's first stored sequence).
     pub start_seq: Option<u64>,
@@ -400,15 +404,15 @@ async fn run(
             window_ns: req.event_time_window,
         },
         name_prefix: format!("part-{}-", req.stream),
+        part_bytes: req.part_bytes,
     };
-    let staging = Staging {
-        stream: &req.stream,
-        dir: work,
-        layout: &layout,
-        quiet: req.quiet,
-    };
+    let run_id = format!(
+        "{}-{:016x}",
+        std::process::id(),
+        crate::lake::staging::random()
+    );
     // Sequences per chunk: `--chunk`, fewer when the stream's messages are large on average
-    // (staging holds one chunk's Parquet; incompressible payloads stay about their size).
+    // (what a killed run redoes; staging is bounded by the open parts, not by the chunk).
     let average = state.bytes.checked_div(state.messages).unwrap_or(0).max(1);
     let chunk = req.chunk.min(req.chunk_bytes / average).max(1);
     let mut a = start;
@@ -423,10 +427,28 @@ async fn run(
         let plan = signals
             .guard(plan::resolve(client, &req.stream, &window, false))
             .await?;
+        let mut uploads = Uploads::new(dest, lease, (a, b), &run_id);
         let read = match plan.range {
             // The stream holds nothing at all any more: the whole chunk is lost.
             None => None,
-            Some(_) => Some(readers.read(&plan, &staging, signals).await?),
+            Some(_) => {
+                let (tx, rx) = tokio::sync::mpsc::channel::<ClosedPart>(1);
+                let reading = async {
+                    let staging = Staging {
+                        stream: &req.stream,
+                        dir: work,
+                        layout: &layout,
+                        quiet: req.quiet,
+                        handoff: Some(tx),
+                    };
+                    // The sinks' handoffs end with the read; `staging` holds the last one.
+                    readers.read(&plan, &staging, signals).await
+                };
+                let (read, uploaded) = tokio::join!(reading, uploads.take(rx));
+                // An upload failure stops the writers: it explains the read's error.
+                uploaded?;
+                Some(read?)
+            }
         };
         let chunk = Chunk {
             range: (a, b),
@@ -435,7 +457,7 @@ async fn run(
             req,
         };
         let committed = signals
-            .guard(chunk.commit(dest, work, &cp, version.clone(), lease))
+            .guard(chunk.commit(&cp, version.clone(), uploads))
             .await?;
         cp = committed.checkpoint;
         version = Some(committed.version);
@@ -483,20 +505,86 @@ struct Committed {
     gaps: Vec<(u64, u64)>,
 }
 
+/// A chunk's uploads: each part goes up as it closes, once `pending.json` lists it.
+struct Uploads<'a> {
+    dest: &'a Dest,
+    lease: &'a Lease,
+    pending: Pending,
+}
+
+impl<'a> Uploads<'a> {
+    fn new(dest: &'a Dest, lease: &'a Lease, (a, b): (u64, u64), run: &str) -> Self {
+        Self {
+            dest,
+            lease,
+            pending: Pending {
+                range: [a, b],
+                objects: Vec::new(),
+                written_at: now(),
+                run: Some(run.to_string()),
+            },
+        }
+    }
+
+    /// Lists `object` in `pending.json` before it is written: a run killed at any point leaves
+    /// a note naming everything of its chunk that may be in the destination.
+    async fn announce(&mut self, object: &str) -> Result<()> {
+        self.pending.objects.push(object.to_string());
+        // A run that stalled past its lease writes nothing more (another may hold it).
+        self.lease.check()?;
+        let body = serde_json::to_vec_pretty(&self.pending).expect("pending serializes");
+        self.dest.write(PENDING, body, WriteMode::Overwrite).await?;
+        Ok(())
+    }
+
+    /// Uploads parts as the sinks close them, until every sink has finished or one upload fails
+    /// (the sinks then stop at their next part).
+    async fn take(&mut self, mut parts: tokio::sync::mpsc::Receiver<ClosedPart>) -> Result<()> {
+        while let Some(part) = parts.recv().await {
+            let local = part.local.clone();
+            let result = self.upload(part).await;
+            let _ = std::fs::remove_file(&local);
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn upload(&mut self, part: ClosedPart) -> Result<()> {
+        let ClosedPart { local, file } = part;
+        self.announce(&file.path).await?;
+        // What goes up is what was written: the staged file is checked against the hash taken
+        // while writing it (off the async threads: the read goes on meanwhile).
+        let path = local.clone();
+        let hash = tokio::task::spawn_blocking(move || sha256_file(&path))
+            .await
+            .map_err(|e| Error::Replay(format!("hashing a staged part failed: {e}")))??;
+        if hash != file.sha256 {
+            let [a, b] = self.pending.range;
+            return Err(Error::Input(format!(
+                "{}: the staged part changed after it was written; nothing of chunk seq \
+                 {a}..={b} is committed",
+                local.display()
+            )));
+        }
+        self.lease.check()?;
+        self.dest.upload(&local, &file.path).await
+    }
+}
+
 impl Chunk<'_> {
     async fn commit(
         self,
-        dest: &Dest,
-        work: &Path,
         cp: &Checkpoint,
         version: Option<Version>,
-        lease: &Lease,
+        mut uploads: Uploads<'_>,
     ) -> Result<Committed> {
+        let (dest, lease) = (uploads.dest, uploads.lease);
         let (a, b) = self.range;
         let warnings = self.plan.warnings.clone();
         let (files, gaps, rows, counts) = match self.read {
             None => (Vec::new(), vec![(a, b)], 0, Default::default()),
             Some(read) => {
+                // Removes the (empty) staging folders: every part was handed off and uploaded.
                 for sink in read.sinks {
                     sink.commit()?;
                 }
@@ -504,37 +592,6 @@ impl Chunk<'_> {
             }
         };
         let manifest_rel = chunk_manifest(a, b);
-        let mut objects: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-        objects.push(manifest_rel.clone());
-        let pending = Pending {
-            range: [a, b],
-            objects,
-            written_at: now(),
-            run: Some(format!(
-                "{}-{:016x}",
-                std::process::id(),
-                crate::lake::staging::random()
-            )),
-        };
-        lease.check()?;
-        let body = serde_json::to_vec_pretty(&pending).expect("pending serializes");
-        dest.write(PENDING, body, WriteMode::Overwrite).await?;
-        for f in &files {
-            // A run that stalled past its lease uploads nothing more (another may hold it).
-            lease.check()?;
-            let local = work.join(&f.path);
-            // What goes up is what was written: the staged file is checked against the hash
-            // taken while writing it.
-            if sha256_file(&local)? != f.sha256 {
-                return Err(Error::Input(format!(
-                    "{}: the staged part changed after it was written; nothing of chunk seq \
-                     {a}..={b} is committed",
-                    local.display()
-                )));
-            }
-            dest.upload(&local, &f.path).await?;
-            std::fs::remove_file(&local).map_err(|e| Error::io(&local, e))?;
-        }
         let gap_messages: u64 = gaps.iter().map(|(x, y)| y - x + 1).sum();
         // The chunk's own account must add up before anything of it becomes the archive's.
         if rows + gap_messages != b - a + 1 {
@@ -564,9 +621,10 @@ impl Chunk<'_> {
             files: files.clone(),
             schema: schema_columns(),
             warnings,
-            started_at: pending.written_at.clone(),
+            started_at: uploads.pending.written_at.clone(),
             finished_at: now(),
         };
+        uploads.announce(&manifest_rel).await?;
         let body = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         dest.write(&manifest_rel, body, WriteMode::Overwrite)
             .await?;

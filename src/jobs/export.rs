@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::jobs::progress::sequence_bar;
 use crate::lake::manifest::{schema_columns, Manifest, ReadDescription, SeqRange, Tool};
-use crate::lake::sink::{Layout, Sink, SinkOutput, STAGING_PREFIX};
+use crate::lake::sink::{Handoff, Layout, Sink, SinkOutput, STAGING_PREFIX};
 use crate::message::RawMessage;
 use crate::nats::connect::ConnectSpec;
 use crate::nats::consumer::{self, ConsumerRegistry};
@@ -213,7 +213,6 @@ pub struct Accounted {
 }
 
 /// Where and how a read stages its parts.
-#[derive(Clone, Copy)]
 pub struct Staging<'a> {
     pub stream: &'a str,
     /// The folder the sinks stage in and commit to.
@@ -221,6 +220,9 @@ pub struct Staging<'a> {
     pub layout: &'a Layout,
     /// No progress bar.
     pub quiet: bool,
+    /// Where the sinks hand each part as it closes (archives upload them at once); `None`: the
+    /// parts stay staged until the sinks commit.
+    pub handoff: Option<Handoff>,
 }
 
 /// The connections a job reads with: one per slice, the first being the caller's.
@@ -342,6 +344,7 @@ pub async fn export(
         dir: &req.out_dir,
         layout: &Layout::export(),
         quiet: req.quiet,
+        handoff: None,
     };
     let read = readers.read(&plan, &staging, &mut signals).await;
     let read = match read {
@@ -440,6 +443,7 @@ async fn run(
         dir,
         layout,
         quiet,
+        ref handoff,
     } = *to;
     let pull = *pull;
     let Some(range) = plan.range else {
@@ -453,7 +457,10 @@ async fn run(
     let mut reads = Vec::with_capacity(slices.len());
     for (i, (&slice, progress)) in slices.iter().zip(progress).enumerate() {
         let sink = match Sink::new(stream, dir, i, layout.clone()) {
-            Ok(s) => s,
+            Ok(s) => match handoff {
+                Some(to) => s.hand_off(to.clone()),
+                None => s,
+            },
             Err(e) => {
                 abort_all(collect_writers(writers).await.0);
                 return Err(e);

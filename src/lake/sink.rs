@@ -41,6 +41,8 @@ const ROW_GROUP_BYTES: usize = 64 << 20;
 /// Rows per row group and per part file.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 const PART_ROWS: u64 = 1 << 20;
+/// Bytes an export's part may reach (written, buffered and not yet encoded) before it is closed.
+pub const EXPORT_PART_BYTES: u64 = 1 << 30;
 
 /// One finished part, as the manifest lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +55,18 @@ pub struct PartFile {
     pub first_seq: u64,
     pub last_seq: u64,
 }
+
+/// A part that has just been closed, handed over while the sink goes on writing (archives
+/// upload it at once, so local staging holds only the parts still open).
+#[derive(Debug)]
+pub struct ClosedPart {
+    /// Where the finished file lies; whoever receives it removes it.
+    pub local: PathBuf,
+    pub file: PartFile,
+}
+
+/// Where a sink hands its closed parts; the sink waits while the receiver is busy.
+pub type Handoff = tokio::sync::mpsc::Sender<ClosedPart>;
 
 /// What the sink produced.
 #[derive(Debug, Default, Clone)]
@@ -109,6 +123,18 @@ impl OpenPart {
     fn len(&self) -> u64 {
         self.rows + self.builder.len() as u64
     }
+
+    /// Bytes in the part: written, buffered in the row group, and not yet encoded.
+    fn bytes(&self) -> u64 {
+        (self.writer.bytes_written()
+            + self.writer.in_progress_size()
+            + self.builder.payload_bytes()) as u64
+    }
+
+    /// Whether another row fits.
+    fn has_room(&self, max_bytes: u64) -> bool {
+        self.len() < PART_ROWS && self.bytes() < max_bytes
+    }
 }
 
 /// Which clock chooses a row's `dt=/hour=` partition.
@@ -132,6 +158,8 @@ pub struct Layout {
     pub partitioning: Partitioning,
     /// Part names are `<prefix><first seq>-<last seq>.parquet`.
     pub name_prefix: String,
+    /// A part holding this many bytes is closed and the next row opens another.
+    pub part_bytes: u64,
 }
 
 impl Layout {
@@ -140,6 +168,7 @@ impl Layout {
         Self {
             partitioning: Partitioning::NatsTime,
             name_prefix: "part-".into(),
+            part_bytes: EXPORT_PART_BYTES,
         }
     }
 
@@ -165,6 +194,9 @@ pub struct Sink {
     staged: Vec<(PathBuf, String)>,
     /// Parts opened so far.
     parts_opened: usize,
+    /// Where closed parts go instead of staying staged (dropped when the sink finishes, so the
+    /// receiver learns that no more will come).
+    handoff: Option<Handoff>,
 }
 
 /// Parts an event-time sink opens before it partitions the rest of its rows by JetStream time.
@@ -235,7 +267,15 @@ impl Sink {
             out: SinkOutput::default(),
             staged: Vec::new(),
             parts_opened: 0,
+            handoff: None,
         })
+    }
+
+    /// Hands every part to `to` as soon as it is closed instead of keeping it for
+    /// [`Sink::commit`]; must be called from a blocking thread (the sink waits for room).
+    pub fn hand_off(mut self, to: Handoff) -> Self {
+        self.handoff = Some(to);
+        self
     }
 
     /// The staging folder, removed by [`Sink::abort`] and by [`Sink::commit`].
@@ -261,7 +301,7 @@ impl Sink {
         let hour = hour_of(time_ns);
         let found = self.open.iter().position(|p| p.hour == hour);
         let idx = match found {
-            Some(i) if self.open[i].len() < PART_ROWS => i,
+            Some(i) if self.open[i].has_room(self.layout.part_bytes) => i,
             full => {
                 if let Some(i) = full {
                     self.close_part(i)?;
@@ -346,23 +386,36 @@ impl Sink {
             "{}/{}{:020}-{:020}.parquet",
             part.partition, self.layout.name_prefix, part.first_seq, part.last_seq
         );
-        self.out.files.push(PartFile {
+        let file = PartFile {
             path: rel.clone(),
             rows: part.rows,
             bytes: sink.bytes,
             sha256: hex(&sink.hash.finalize()),
             first_seq: part.first_seq,
             last_seq: part.last_seq,
-        });
-        self.staged.push((part.tmp_path, rel));
-        Ok(())
+        };
+        self.out.files.push(file.clone());
+        match &self.handoff {
+            Some(to) => to
+                .blocking_send(ClosedPart {
+                    local: part.tmp_path,
+                    file,
+                })
+                .map_err(|_| Error::Replay("the part uploader stopped".into())),
+            None => {
+                self.staged.push((part.tmp_path, rel));
+                Ok(())
+            }
+        }
     }
 
-    /// Flushes and closes the open parts; the parts stay in staging until [`Sink::commit`].
+    /// Flushes and closes the open parts; the parts stay in staging until [`Sink::commit`]
+    /// (or have been handed off).
     pub fn finish(&mut self) -> Result<SinkOutput> {
         while !self.open.is_empty() {
             self.close_part(0)?;
         }
+        self.handoff = None;
         Ok(self.out.clone())
     }
 
@@ -384,7 +437,6 @@ impl Sink {
     }
 }
 
-/// Lower-case hex of a digest.
 /// The SHA-256 of a file, read in 1 MiB pieces.
 pub fn sha256_file(path: &Path) -> Result<String> {
     use std::io::Read;
@@ -401,6 +453,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&hash.finalize()))
 }
 
+/// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

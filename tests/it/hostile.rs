@@ -679,15 +679,12 @@ async fn report_of_a_hunt_matching_everything() {
     assert!(html.len() < 8 << 20, "{} bytes", html.len());
 }
 
-/// Large incompressible messages: an archive's chunks shrink so that local staging holds about
-/// `--chunk-mib`, and every message still lands once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn archive_chunks_are_bounded_by_bytes() {
-    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+/// `n` messages of `size` bytes no compressor can shrink (xorshift noise).
+fn incompressible(n: usize, size: usize) -> Vec<(String, Vec<u8>)> {
     let mut state = 0x2545_f491_4f6c_dd1du64;
-    let msgs: Vec<(String, Vec<u8>)> = (0..120)
+    (0..n)
         .map(|_| {
-            let payload: Vec<u8> = (0..256 * 1024)
+            let payload: Vec<u8> = (0..size)
                 .map(|_| {
                     state ^= state << 13;
                     state ^= state >> 7;
@@ -697,7 +694,15 @@ async fn archive_chunks_are_bounded_by_bytes() {
                 .collect();
             ("events.sysdig.big".to_string(), payload)
         })
-        .collect();
+        .collect()
+}
+
+/// Large incompressible messages: an archive's chunks shrink so that a killed run redoes about
+/// `--chunk-mib`, and every message still lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_chunks_are_bounded_by_bytes() {
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    let msgs = incompressible(120, 256 * 1024);
     publish(&js, &msgs).await;
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("archive");
@@ -726,4 +731,61 @@ async fn archive_chunks_are_bounded_by_bytes() {
     );
     let o = jsreplay(&["verify", dest.to_str().unwrap()]);
     assert_ok(&o);
+}
+
+/// Runs `archive` with `--staging` on a tmpfs of `mib` MiB mounted over `staging` in a private
+/// mount namespace (the tests run as root on the CI machine).
+fn archive_on_small_tmpfs(
+    url: &str,
+    dest: &Path,
+    staging: &Path,
+    mib: u32,
+    part_mib: &str,
+) -> std::process::Output {
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs -o "size=$1m,mode=0700" tmpfs "$2" && shift 2 && exec "$@""#)
+        .arg("sh")
+        .arg(mib.to_string())
+        .arg(staging)
+        .arg(env!("CARGO_BIN_EXE_jsreplay"))
+        .args(["archive", "-s", url, "--stream", STREAM, "-q", "--json"])
+        .args([
+            "--to",
+            dest.to_str().unwrap(),
+            "--staging",
+            staging.to_str().unwrap(),
+        ])
+        .args(["--part-mib", part_mib, "--parallel", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare")
+}
+
+/// Parts go up as they close: 63 MiB of incompressible (almost) 1 MiB payloads in one chunk
+/// archive through a staging filesystem of 20 MiB, and every message lands once. Staged whole,
+/// the chunk does not fit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_stages_only_open_parts() {
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    publish(&js, &incompressible(64, (1 << 20) - 1024)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("archive");
+    let staging = tmp.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let o = archive_on_small_tmpfs(&server.url, &dest, &staging, 20, "4");
+    assert_ok(&o);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["chunks"], 1, "{summary}");
+    assert_eq!(summary["rows"], 64, "{summary}");
+    // Parts of about 4 MiB (the message that crosses the bound still goes in).
+    assert!(summary["files"].as_u64().unwrap() >= 12, "{summary}");
+    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=64).collect::<Vec<i64>>());
+    assert_ok(&jsreplay(&["verify", dest.to_str().unwrap()]));
+
+    let whole = tmp.path().join("archive2");
+    let o = archive_on_small_tmpfs(&server.url, &whole, &staging, 20, "4096");
+    assert_code(&o, 1, "No space left on device");
 }
