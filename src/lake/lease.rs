@@ -4,7 +4,10 @@
 //! when its process dies, SIGKILL included, so a killed run never blocks the next one. On an
 //! object store it is `_jsreplay/lease.json`, created only if absent, renewed every third of its
 //! time to live with a replace-if-unchanged write, and taken over by a replace-if-unchanged write
-//! once it has expired (or at once when it names a process of this host that is gone). Whoever
+//! once it has expired (or at once when it names a process of this host that is gone). It is
+//! released by a replace-if-unchanged write too, of a record marked released, never by a delete:
+//! object stores have no delete-if-unchanged, and a holder that lost its lease unnoticed must not
+//! remove its successor's. Whoever
 //! loses a race for it is told who holds it and until when. The archive's checkpoint is itself
 //! written replace-if-unchanged, so a run that lost its lease cannot commit.
 //!
@@ -41,6 +44,9 @@ pub struct Holder {
     pub command: String,
     pub acquired_at: String,
     pub expires_at: String,
+    /// Set when the holder gave the lease back: anyone may take it at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<String>,
 }
 
 impl Holder {
@@ -54,6 +60,7 @@ impl Holder {
             command: command.to_string(),
             acquired_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
             expires_at: expiry(now, ttl),
+            released_at: None,
         }
     }
 
@@ -64,9 +71,12 @@ impl Holder {
         )
     }
 
-    /// True when the holder is certainly gone: its lease expired, or it ran on this host and
-    /// its process no longer exists.
+    /// True when the holder is certainly gone: it released the lease, the lease expired, or it
+    /// ran on this host and its process no longer exists.
     fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        if self.released_at.is_some() {
+            return true;
+        }
         let expired = DateTime::parse_from_rfc3339(&self.expires_at)
             .map_or(true, |t| t.with_timezone(&Utc) <= now);
         let dead_here = self.host == hostname()
@@ -205,7 +215,8 @@ impl Lease {
             };
             let taken_over = match serde_json::from_slice::<Holder>(&bytes) {
                 Ok(old) if !old.is_stale(Utc::now()) => return Err(busy(&self.dest, Some(old))),
-                Ok(old) => old.describe(),
+                Ok(old) if old.released_at.is_some() => None,
+                Ok(old) => Some(old.describe()),
                 // Nobody can say who holds it: stale once older than a lease lives.
                 Err(_) => {
                     let modified = self.dest.modified(LEASE).await?;
@@ -213,7 +224,7 @@ impl Lease {
                     if modified.is_some_and(|m| Utc::now() - m < ttl_c) {
                         return Err(busy(&self.dest, None));
                     }
-                    "an unreadable lease.json older than the lease's time to live".to_string()
+                    Some("an unreadable lease.json older than the lease's time to live".to_string())
                 }
             };
             let sent = Instant::now();
@@ -222,7 +233,7 @@ impl Lease {
                 .write(LEASE, self.record(), WriteMode::Replace(version))
                 .await?
             {
-                self.recovered = Some(taken_over);
+                self.recovered = taken_over;
                 *self.version.lock().await = Some(v);
                 self.fence_from(sent, ttl);
                 return Ok(());
@@ -287,7 +298,9 @@ impl Lease {
         Ok(())
     }
 
-    /// Gives the lease back (deleting `lease.json` only if it is still this run's).
+    /// Gives the lease back. Local folders: `lease.json` is removed and the flock dropped. Object
+    /// stores: `lease.json` is replaced, only if it is still the version this run last wrote, by
+    /// this run's record marked released (a lease taken over meanwhile is left alone).
     pub async fn release(mut self) {
         if let Some(task) = self.renew.take() {
             task.abort();
@@ -297,12 +310,14 @@ impl Lease {
             (Some(_), _) => {
                 let _ = self.dest.delete(LEASE).await;
             }
-            (None, Some(_)) if !self.lost.load(Ordering::SeqCst) => {
-                if let Ok(Some((h, _))) = self.previous().await {
-                    if h.pid == self.holder.pid && h.host == self.holder.host {
-                        let _ = self.dest.delete(LEASE).await;
-                    }
-                }
+            (None, Some(version)) => {
+                let now = Utc::now();
+                self.holder.released_at = Some(now.to_rfc3339_opts(SecondsFormat::Millis, true));
+                self.holder.expires_at = expiry(now, Duration::ZERO);
+                let _ = self
+                    .dest
+                    .write(LEASE, self.record(), WriteMode::Replace(version))
+                    .await;
             }
             _ => {}
         }

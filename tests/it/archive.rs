@@ -91,6 +91,15 @@ impl Target<'_> {
         }
     }
 
+    /// Whether a run holds the lease: `lease.json` exists (a local run removes it when done)
+    /// and is not marked released (what a run on an object store leaves).
+    fn lease_held(&self) -> bool {
+        self.object("_jsreplay/lease.json").is_some_and(|b| {
+            serde_json::from_slice::<serde_json::Value>(&b)
+                .map_or(true, |v| v["released_at"].is_null())
+        })
+    }
+
     fn checkpoint(&self) -> serde_json::Value {
         let bytes = self
             .object("_jsreplay/checkpoint.json")
@@ -266,7 +275,7 @@ async fn archive_incremental(kind: Kind) {
     assert!(summary(&o)["range"].is_null());
     assert_eq!(target.parts(), before);
     assert!(target.object("_jsreplay/pending.json").is_none());
-    assert!(target.object("_jsreplay/lease.json").is_none());
+    assert!(!target.lease_held());
 
     // Compaction: fewer files, the same rows, the checkpoint untouched; archiving goes on.
     let o = jsreplay(&["compact", dir.to_str().unwrap(), "--json"]);
@@ -431,7 +440,7 @@ async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
     assert_eq!(cp["rows"], last);
     assert_eq!(cp["gap_messages"], 0);
     assert!(target.object("_jsreplay/pending.json").is_none());
-    assert!(target.object("_jsreplay/lease.json").is_none());
+    assert!(!target.lease_held());
     eprintln!(
         "exactly once: {killed} runs killed, {finished} finished, {} chunks committed under kills, {last} sequences",
         committed.unwrap_or(0)
@@ -474,7 +483,7 @@ async fn slow_link(port: u16) -> Proxy {
 async fn holding_lease(target: &Target<'_>, url: &str, extra: &[&str]) -> std::process::Child {
     let child = target.command(url, extra).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while target.object("_jsreplay/lease.json").is_none() {
+    while !target.lease_held() {
         assert!(Instant::now() < deadline, "the run never took the lease");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -524,7 +533,7 @@ async fn archive_one_writer_at_a_time() {
     unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
     let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(143));
-    assert!(target.object("_jsreplay/lease.json").is_none());
+    assert!(!target.lease_held());
     let o = target.run(&server.url, &[]);
     assert_ok(&o);
     // Released on SIGTERM, not left to be taken over.
@@ -554,6 +563,19 @@ async fn archive_one_writer_at_a_time() {
     assert_ok(&o);
     assert!(summary(&o)["recovered"].to_string().contains("other-host"));
     assert_eq!(target.checkpoint()["last_seq"], 6100);
+    // Given back by a conditional replace, not a delete: the record stays, marked released, and
+    // the next run takes it without calling it a recovery.
+    let left: serde_json::Value =
+        serde_json::from_slice(&target.object("_jsreplay/lease.json").unwrap()).unwrap();
+    assert!(left["released_at"].is_string(), "{left}");
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    assert_eq!(
+        summary(&o)["recovered"],
+        serde_json::json!([]),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A holder SIGSTOPped past its lease's time to live wakes up after another run took the lease
@@ -741,10 +763,10 @@ async fn archive_to_azure_blob_storage() {
         keys.iter().any(|k| k == "sysdig/_jsreplay/checkpoint.json"),
         "{keys:?}"
     );
-    assert!(!keys
-        .iter()
-        .any(|k| k.ends_with("pending.json") || k.ends_with("lease.json")));
-    assert_eq!(Target::Local(tmp.path().to_path_buf()).rows(), published);
+    assert!(!keys.iter().any(|k| k.ends_with("pending.json")));
+    let local = Target::Local(tmp.path().to_path_buf());
+    assert!(!local.lease_held(), "the lease was not given back");
+    assert_eq!(local.rows(), published);
 
     let o = jsreplay_env(
         &[
