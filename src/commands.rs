@@ -313,11 +313,20 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
         .as_deref()
         .expect("clap requires a dataset without --list");
     let ctx = open_dataset(dataset).await?;
-    let results = hunt::run(&ctx, &hunts, &overrides).await?;
-    match a.format {
-        cli::HuntFormat::Json => print_json(&hunt::to_json(dataset, &results)?)?,
-        cli::HuntFormat::Table => print_text(&hunt::summary_text(&results, a.rows)?)?,
-    }
+    let results = match a.format {
+        cli::HuntFormat::Json => {
+            let mut out =
+                hunt::JsonOut::begin(std::io::BufWriter::new(std::io::stdout()), dataset)?;
+            let results = hunt::run(&ctx, &hunts, &overrides, Some(&mut out)).await?;
+            out.end()?;
+            results
+        }
+        cli::HuntFormat::Table => {
+            let results = hunt::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
+            print_text(&hunt::summary_text(&results, a.rows)?)?;
+            results
+        }
+    };
     let failed: Vec<String> = results
         .iter()
         .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.hunt.name)))

@@ -223,19 +223,28 @@ async fn run_sql_with(
     Ok(streams)
 }
 
-/// Runs a SQL text read-only (no DDL, no DML such as `COPY … TO`, no `SET`) and collects the
-/// rows of its last statement: what hunts, Sigma rules compiled to hunts, reports and trees run,
-/// so a hunt file from elsewhere can read the dataset and nothing more.
-pub async fn collect_last(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+/// Runs a SQL text read-only (no DDL, no DML such as `COPY … TO`, no `SET`) and returns the
+/// stream of its last statement's rows: what hunts, Sigma rules compiled to hunts, reports and
+/// trees run, so a hunt file from elsewhere can read the dataset and nothing more.
+pub async fn stream_last(ctx: &SessionContext, sql: &str) -> Result<SendableRecordBatchStream> {
     let read_only = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let stream = run_sql_with(ctx, sql, &read_only)
+    run_sql_with(ctx, sql, &read_only)
         .await?
         .pop()
-        .ok_or_else(|| Error::Query("no SQL statement given".into()))?;
-    Ok(collect(stream).await?.1)
+        .ok_or_else(|| Error::Query("no SQL statement given".into()))
+}
+
+/// [`stream_last`], collected.
+pub async fn collect_last(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(collect(stream_last(ctx, sql).await?).await?.1)
+}
+
+/// The next batch of a result stream (`None` at its end).
+pub async fn next_batch(stream: &mut SendableRecordBatchStream) -> Option<Result<RecordBatch>> {
+    stream.next().await.map(|b| b.map_err(query_error))
 }
 
 /// Collects one result stream.

@@ -677,6 +677,70 @@ async fn report_of_a_hunt_matching_everything() {
         "no cap note"
     );
     assert!(html.len() < 8 << 20, "{} bytes", html.len());
+
+    // 1.2 million rows out of one hunt: `--format json` streams them (every row is there, the
+    // document parses) while the process stays small; the table keeps the first rows only.
+    std::fs::write(
+        hunts.join("all.sql"),
+        "-- title: everything, a hundred times\n-- severity: high\n\
+         SELECT seq, collector_id, k FROM events CROSS JOIN (SELECT unnest(range(100)) AS k)",
+    )
+    .unwrap();
+    let json = tmp.path().join("hits.json");
+    let args = [
+        "hunt",
+        out.to_str().unwrap(),
+        "--queries",
+        hunts.to_str().unwrap(),
+    ];
+    let (status, peak_kib) = run_measured(
+        Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+            .args(args)
+            .args(["--format", "json"])
+            .stdout(std::fs::File::create(&json).unwrap()),
+    );
+    assert!(status.success());
+    let doc: serde_json::Value =
+        serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(&json).unwrap()))
+            .unwrap();
+    let hunt = &doc["hunts"][0];
+    assert_eq!(hunt["rows"], 1_200_000);
+    assert_eq!(hunt["results"].as_array().unwrap().len(), 1_200_000);
+    assert_eq!(hunt["results"][1_199_999]["k"], 99);
+    assert_eq!(hunt["seqs"].as_array().unwrap().len(), 12_000);
+    assert_eq!(doc["total_hits"], 1_200_000);
+    let json_bytes = std::fs::metadata(&json).unwrap().len();
+    eprintln!(
+        "1.2 M rows as JSON ({} MiB): peak RSS {} MiB",
+        json_bytes >> 20,
+        peak_kib >> 10
+    );
+    assert!(
+        peak_kib < 250 << 10,
+        "peak RSS {} MiB for {} MiB of JSON: rows are held in memory",
+        peak_kib >> 10,
+        json_bytes >> 20
+    );
+    let o = jsreplay(&[&args[..], &["--rows"]].concat());
+    assert_ok(&o);
+    assert!(
+        text(&o).contains("1190000 more rows not shown"),
+        "{}",
+        &text(&o)[..2000.min(text(&o).len())]
+    );
+}
+
+/// Runs `cmd` to its end; returns its exit status and its peak resident set (KiB), from the
+/// kernel's accounting of that one child (`wait4`).
+fn run_measured(cmd: &mut Command) -> (std::process::ExitStatus, i64) {
+    use std::os::unix::process::ExitStatusExt;
+    let child = cmd.stdin(Stdio::null()).spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: plain out-parameters for wait4 on a child this test spawned and has not waited for.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    (std::process::ExitStatus::from_raw(status), usage.ru_maxrss)
 }
 
 /// `n` messages of `size` bytes no compressor can shrink (xorshift noise).
