@@ -115,6 +115,60 @@ fn chunk_manifest(a: u64, b: u64) -> String {
     format!("{CHUNKS}/{a:020}-{b:020}.json")
 }
 
+/// The sequence range a chunk manifest's name gives (`None` for another name).
+fn chunk_range(rel: &str) -> Option<(u64, u64)> {
+    let name = rel.strip_prefix(CHUNKS)?.strip_prefix('/')?;
+    let (a, b) = name.strip_suffix(".json")?.split_once('-')?;
+    let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+    (chunk_manifest(a, b) == rel).then_some((a, b))
+}
+
+/// What is wrong, if anything, with a checkpoint (`first ..= last` in `chunks` chunks) whose
+/// committed chunk manifests are `names` (listed, those of an uncommitted chunk left out): their
+/// ranges must tile the checkpoint's range, one after another, no more, no fewer. A checkpoint
+/// moved back would archive sequences twice; moved on, it would hide them.
+pub fn chunk_tiling_problem(
+    (first, last, chunks): (u64, u64, u64),
+    names: &[String],
+) -> Option<String> {
+    let mut ranges = Vec::with_capacity(names.len());
+    for n in names {
+        match chunk_range(n) {
+            Some(r) => ranges.push(r),
+            None => return Some(format!("{n:?} is not a chunk manifest's name")),
+        }
+    }
+    ranges.sort_unstable();
+    let mut next = first;
+    for &(a, b) in &ranges {
+        if a != next || b < a {
+            return Some(format!(
+                "chunk seq {a}..={b} does not follow on from seq {}",
+                next.saturating_sub(1)
+            ));
+        }
+        next = b.saturating_add(1);
+    }
+    if next != last.saturating_add(1) || ranges.len() as u64 != chunks {
+        return Some(format!(
+            "the checkpoint says {chunks} chunks up to seq {last}, the chunk manifests {} up to seq {}",
+            ranges.len(),
+            next.saturating_sub(1)
+        ));
+    }
+    None
+}
+
+/// The names of the chunk manifests in `dest` (committed or not).
+pub async fn chunk_manifests(dest: &Dest) -> Result<Vec<String>> {
+    Ok(dest
+        .list(Some(CHUNKS))
+        .await?
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .collect())
+}
+
 /// The result of a run, printed as one line or as JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArchiveSummary {
@@ -357,6 +411,17 @@ async fn run(
         .await?
     {
         recovered.push(note);
+    }
+    if version.is_some() {
+        let names = chunk_manifests(dest).await?;
+        if let Some(problem) = chunk_tiling_problem((cp.first_seq, cp.last_seq, cp.chunks), &names)
+        {
+            return Err(Error::Store(format!(
+                "{}/{CHECKPOINT} does not match the archive's chunk manifests ({problem}): one of \
+                 them was altered; nothing archived (run `jsreplay verify` and restore them first)",
+                dest.display
+            )));
+        }
     }
     if state.last_seq < cp.last_seq {
         return Err(Error::Store(format!(

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::jobs::archive;
 use crate::lake::manifest::{contained, CHECKPOINT, MANIFEST, META_DIR};
 use crate::lake::sink::hex;
 use crate::lake::store::Dest;
@@ -92,6 +93,7 @@ struct Range {
 struct CheckpointCounts {
     first_seq: u64,
     last_seq: u64,
+    chunks: u64,
     rows: u64,
     gap_messages: u64,
 }
@@ -214,11 +216,20 @@ async fn archive_accounts(
     }
     let mut files: BTreeMap<String, Listed> = BTreeMap::new();
     let (mut chunk_rows, mut chunk_gaps) = (0u64, 0u64);
-    for (rel, _) in dest.list(Some(&format!("{META_DIR}/chunks"))).await? {
-        // The manifest of a chunk being committed is not yet the checkpoint's.
-        if pending.contains(&rel) {
-            continue;
-        }
+    // The manifest of a chunk being committed is not yet the checkpoint's.
+    let names: Vec<String> = archive::chunk_manifests(dest)
+        .await?
+        .into_iter()
+        .filter(|rel| !pending.contains(rel))
+        .collect();
+    if let Some(problem) =
+        archive::chunk_tiling_problem((cp.first_seq, cp.last_seq, cp.chunks), &names)
+    {
+        report
+            .problems
+            .push(format!("{CHECKPOINT} and the chunk manifests: {problem}"));
+    }
+    for rel in names {
         let Some((bytes, _)) = dest.read(&rel).await? else {
             continue;
         };

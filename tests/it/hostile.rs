@@ -519,8 +519,9 @@ both_servers!(verify_catches_tampering);
 
 /// Whoever can write the destination's metadata must not turn the archiver against other data:
 /// a pending note or a compaction record naming something else is refused, not acted on; a
-/// folder that is not an archive is not archived into; a stream deleted and made again under
-/// the same name is not appended to the old one's archive.
+/// checkpoint moved back or on is refused; a folder that is not an archive is not archived
+/// into; a stream deleted and made again under the same name is not appended to the old one's
+/// archive.
 async fn archive_metadata_tampering(kind: Kind) {
     let (server, js) = server_with_stream(kind, STREAM).await;
     publish(&js, &batch("web-01", 0, 300)).await;
@@ -564,6 +565,37 @@ async fn archive_metadata_tampering(kind: Kind) {
     );
     std::fs::remove_file(&compacting).unwrap();
 
+    // A checkpoint moved back (would archive 201..=300 twice) or on (would hide 301..=400),
+    // with its counts made to add up; and one that is not JSON. Archiving stops, verify tells.
+    let checkpoint = dest.join("_jsreplay/checkpoint.json");
+    let original = std::fs::read(&checkpoint).unwrap();
+    publish(&js, &batch("web-01", 300, 100)).await;
+    for (last, rows, gaps) in [(200, 200, 0), (400, 300, 100)] {
+        let mut cp: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        cp["last_seq"] = last.into();
+        cp["rows"] = rows.into();
+        cp["gap_messages"] = gaps.into();
+        std::fs::write(&checkpoint, cp.to_string()).unwrap();
+        let o = archive(&server.url, &dest, &[]);
+        assert_code(&o, 1, "does not match the archive's chunk manifests");
+        let o = jsreplay(&["verify", dest_s]);
+        assert_code(&o, 8, "the chunk manifests");
+    }
+    std::fs::write(&checkpoint, b"{\"last_seq\": ").unwrap();
+    assert_code(
+        &archive(&server.url, &dest, &[]),
+        1,
+        "is not a jsreplay checkpoint",
+    );
+    std::fs::write(&checkpoint, &original).unwrap();
+    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=300).collect::<Vec<i64>>(),
+        "nothing was archived meanwhile"
+    );
+
     // A folder that holds other data and no checkpoint.
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
@@ -575,7 +607,7 @@ async fn archive_metadata_tampering(kind: Kind) {
     js.delete_stream(STREAM).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     create_stream(&js, STREAM).await;
-    publish(&js, &batch("web-01", 0, 400)).await;
+    publish(&js, &batch("web-01", 0, 500)).await;
     let o = archive(&server.url, &dest, &[]);
     assert_code(&o, 1, "deleted and made again");
     let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
