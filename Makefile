@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/jsreplay-target
 CARGO ?= cargo
 
-.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts bench-big clean-tools
+.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts bench-big fuzz clean-tools
 
 all: build
 
@@ -57,6 +57,18 @@ bench-big:
 ## Regenerate the committed sample (deterministic: the same bytes every time).
 sample: build
 	$(CARGO_TARGET_DIR)/debug/jsreplay generate -o sample-data/incident.ndjson.zst
+
+## Fuzz the parsers of publisher-written bytes (payload decoding and repair, raw header blocks)
+## with libFuzzer: FUZZ_SECONDS per target; new inputs go to a scratch folder, the committed
+## seed corpora in fuzz/corpus stay small. Needs the nightly toolchain (cargo-fuzz is installed).
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in decode header_block; do \
+	  mkdir -p /tmp/jsreplay-fuzz/$$t && \
+	  cargo +nightly fuzz run $$t /tmp/jsreplay-fuzz/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=2 -max_len=1100000 -rss_limit_mb=2048 || exit 1; \
+	done
 
 clean-tools:
 	rm -rf .tools

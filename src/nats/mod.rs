@@ -14,6 +14,7 @@ pub mod connect;
 pub mod consumer;
 pub mod cursor;
 pub mod direct;
+pub mod header_block;
 pub mod plan;
 pub mod publish;
 pub mod reply;
