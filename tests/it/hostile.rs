@@ -17,6 +17,14 @@ fn batch(host: &str, from: u64, n: u64) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Asserts that the dataset or archive in `dir` holds sequences 1..=`last`, each once.
+#[track_caller]
+fn assert_seqs(dir: &Path, last: i64, why: &str) {
+    let mut seqs: Vec<i64> = read_rows(dir).iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=last).collect::<Vec<i64>>(), "{why}");
+}
+
 /// Runs `export` of the test stream from `url` into `out` with `extra` flags.
 fn export(url: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
@@ -141,9 +149,7 @@ async fn forged_server_headers(kind: Kind) {
     let dest = tmp.path().join("archive");
     let o = archive(&server.url, &dest, &[]);
     assert_ok(&o);
-    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=221).collect::<Vec<i64>>());
+    assert_seqs(&dest, 221, "every sequence once");
     let (subject, _) = forged_row(&dest, forged);
     assert_eq!(subject, "events.sysdig.web-01");
 }
@@ -588,13 +594,7 @@ async fn archive_metadata_tampering(kind: Kind) {
         "is not a jsreplay checkpoint",
     );
     std::fs::write(&checkpoint, &original).unwrap();
-    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
-    seqs.sort_unstable();
-    assert_eq!(
-        seqs,
-        (1..=300).collect::<Vec<i64>>(),
-        "nothing was archived meanwhile"
-    );
+    assert_seqs(&dest, 300, "nothing was archived meanwhile");
 
     // A folder that holds other data and no checkpoint.
     let foreign = tmp.path().join("foreign");
@@ -610,13 +610,7 @@ async fn archive_metadata_tampering(kind: Kind) {
     publish(&js, &batch("web-01", 0, 500)).await;
     let o = archive(&server.url, &dest, &[]);
     assert_code(&o, 1, "deleted and made again");
-    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
-    seqs.sort_unstable();
-    assert_eq!(
-        seqs,
-        (1..=300).collect::<Vec<i64>>(),
-        "the old archive is unchanged"
-    );
+    assert_seqs(&dest, 300, "the old archive is unchanged");
 }
 both_servers!(archive_metadata_tampering);
 
@@ -647,9 +641,7 @@ async fn hostile_event_times(kind: Kind) {
     let dest = tmp.path().join("archive");
     let o = archive(&server.url, &dest, &["--parallel", "1"]);
     assert_ok(&o);
-    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=900).collect::<Vec<i64>>());
+    assert_seqs(&dest, 900, "every sequence once");
     let parts = parquet_files(&dest).len();
     assert!(
         parts <= 66,
@@ -878,9 +870,7 @@ async fn archive_stages_only_open_parts() {
     assert_eq!(summary["rows"], 64, "{summary}");
     // Parts of about 4 MiB (the message that crosses the bound still goes in).
     assert!(summary["files"].as_u64().unwrap() >= 12, "{summary}");
-    let mut seqs: Vec<i64> = read_rows(&dest).iter().map(|r| r.seq).collect();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=64).collect::<Vec<i64>>());
+    assert_seqs(&dest, 64, "every sequence once");
     assert_ok(&jsreplay(&["verify", dest.to_str().unwrap()]));
 
     let whole = tmp.path().join("archive2");
