@@ -133,7 +133,7 @@ pub async fn read_range(
             // "Nothing more" from a consumer on a replica: the leader has the last word.
             Drained::Done => {
                 let who = "the consumer's replica";
-                match end_or_retry(&client, stream_name, &cursor, filter, who).await {
+                match end_or_retry(&client, stream_name, &mut cursor, filter, who).await {
                     None => break,
                     Some(reason) => reason,
                 }

@@ -241,13 +241,7 @@ impl Retries {
         mut reason: String,
     ) -> Result<()> {
         if cursor.next == before {
-            match take_from_leader(client, stream, filter, cursor).await {
-                Ok(Some(seq)) => {
-                    reason += &format!("; seq {seq} taken from the stream leader (STREAM.MSG.GET)")
-                }
-                Ok(None) => {}
-                Err(e) => reason += &format!("; taking the next message from the leader: {e}"),
-            }
+            reason += &taken_note(take_from_leader(client, stream, filter, cursor).await);
         }
         self.failures = if cursor.next > before {
             1
@@ -266,18 +260,35 @@ impl Retries {
     }
 }
 
+/// What taking a message from the leader did, as a note for the recovery's reason.
+fn taken_note(taken: Result<Option<u64>>) -> String {
+    match taken {
+        Ok(Some(seq)) => format!("; seq {seq} taken from the stream leader (STREAM.MSG.GET)"),
+        Ok(None) => String::new(),
+        Err(e) => format!("; taking the next message from the leader: {e}"),
+    }
+}
+
 /// After a read saw "nothing more": `None` when the slice is truly read to its end, else why it
 /// must be read again (`who` answered from a replica behind the leader, or the check failed).
+/// The leader's answer is the slice's next message: it is taken at once, not fetched again.
 pub async fn end_or_retry(
     client: &async_nats::Client,
     stream: &str,
-    cursor: &Cursor,
+    cursor: &mut Cursor,
     filter: &FilterMode,
     who: &str,
 ) -> Option<String> {
-    match behind_leader(client, stream, cursor, filter).await {
-        Ok(false) => None,
-        Ok(true) => Some(format!("{who} is behind the stream leader")),
+    if cursor.done() {
+        return None;
+    }
+    match leader_get(client, stream, cursor.next, filter).await {
+        Ok(None) => None,
+        Ok(Some(m)) if m.seq > cursor.end => None,
+        Ok(Some(m)) => Some(format!(
+            "{who} is behind the stream leader{}",
+            taken_note(take_stored(filter, cursor, m).await)
+        )),
         Err(e) => Some(format!(
             "checking the end of the slice with the leader: {e}"
         )),
@@ -351,18 +362,6 @@ pub async fn leader_get(
     Ok(first)
 }
 
-/// The first sequence at or after `from` the leader holds for the read's filter.
-pub async fn leader_next(
-    client: &async_nats::Client,
-    stream: &str,
-    from: u64,
-    filter: &FilterMode,
-) -> Result<Option<u64>> {
-    Ok(leader_get(client, stream, from, filter)
-        .await?
-        .map(|m| m.seq))
-}
-
 /// After an attempt of a read path that moved nothing: takes the next message of the slice from
 /// the stream leader with `STREAM.MSG.GET`, whose JSON answer no client library can mistake for
 /// a status line or fail to parse. A message the read path cannot deliver (a stored
@@ -381,6 +380,15 @@ pub async fn take_from_leader(
     let Some(stored) = leader_get(client, stream, cursor.next, filter).await? else {
         return Ok(None);
     };
+    take_stored(filter, cursor, stored).await
+}
+
+/// Takes a message the leader returned, if it is the slice's next one.
+async fn take_stored(
+    filter: &FilterMode,
+    cursor: &mut Cursor,
+    stored: StoredMessage,
+) -> Result<Option<u64>> {
     let seq = stored.seq;
     if cursor.offer(seq) != Offer::Take {
         return Ok(None);
@@ -392,23 +400,6 @@ pub async fn take_from_leader(
         cursor.filtered();
     }
     Ok(Some(seq))
-}
-
-/// After a read saw "nothing more" at `cursor.next` before the slice's end: true when the leader
-/// does hold a message the read should have had (the replica that answered runs behind), so the
-/// read must resume; false when the rest of the slice is truly not stored.
-async fn behind_leader(
-    client: &async_nats::Client,
-    stream: &str,
-    cursor: &Cursor,
-    filter: &FilterMode,
-) -> Result<bool> {
-    if cursor.done() {
-        return Ok(false);
-    }
-    Ok(leader_next(client, stream, cursor.next, filter)
-        .await?
-        .is_some_and(|seq| seq <= cursor.end))
 }
 
 /// Merges sorted, possibly adjacent inclusive ranges.

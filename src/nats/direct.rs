@@ -51,7 +51,7 @@ pub async fn read_range(
                 // "Nothing more" from whichever replica answered: the leader has the last word.
                 Batches::NothingMore => {
                     let who = "the answering replica";
-                    match end_or_retry(client, stream_name, &cursor, filter, who).await {
+                    match end_or_retry(client, stream_name, &mut cursor, filter, who).await {
                         None => break,
                         Some(reason) => reason,
                     }
