@@ -12,7 +12,7 @@
 //! Then the hunt pack over an export of the N events, `jsreplay hunt` against DuckDB on the same
 //! files (`--hunts-only` runs just that part).
 //!
-//! (g) the default export's peak RSS over incompressible 1 MB payloads (`--big-payloads N`, 2,000;
+//! (g) the default export's and archive's peak RSS over incompressible 1 MB payloads (`--big-payloads N`, 2,000;
 //! `--big-only` runs that case alone).
 //! Usage: `cargo bench --bench export -- [--messages N] [--hunts-only] [--big-only] [--jsreplay PATH] [--nats-server PATH]`.
 
@@ -102,9 +102,6 @@ fn start_server(binary: &Path, port: u16) -> Server {
     panic!("nats-server did not start");
 }
 
-/// Runs a command and returns (wall seconds, peak RSS in MB (10^6 bytes) of the child). The peak is the
-/// child's `VmHWM`, polled every 20 ms: `ru_maxrss` would report the bench's own size, which the
-/// child inherits at fork, before exec.
 /// Runs of each case; the median is reported, with the slowest and fastest beside it (this
 /// machine's run-to-run noise is about ±10 %).
 fn repeats() -> usize {
@@ -125,6 +122,9 @@ fn measure(mut f: impl FnMut() -> (f64, f64)) -> (f64, f64, f64, f64) {
     )
 }
 
+/// Runs a command and returns (wall seconds, peak RSS in MB (10^6 bytes) of the child). The peak is the
+/// child's `VmHWM`, polled every 20 ms: `ru_maxrss` would report the bench's own size, which the
+/// child inherits at fork, before exec.
 fn timed(cmd: &mut Command) -> (f64, f64) {
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
@@ -446,16 +446,26 @@ async fn raw_drain(js: &jetstream::Context, stream: &str, n: u64) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-/// (g) What a hostile publisher's largest messages cost: `count` incompressible payloads of
-/// 1,000,000 bytes (under the server's 1 MiB `max_payload`) in a stream of their own, exported
-/// with the defaults; returns the markdown row's pieces (messages, seconds, peak RSS MB).
+/// (g) What a hostile publisher's largest messages cost, exported and archived.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Big {
+    messages: u64,
+    export_seconds: f64,
+    export_peak_rss_mb: f64,
+    archive_seconds: f64,
+    archive_peak_rss_mb: f64,
+}
+
+/// (g): `count` incompressible payloads of 1,000,000 bytes (under the server's 1 MiB
+/// `max_payload`) in a stream of their own, exported and archived (to a local folder) with the
+/// defaults.
 async fn big_payloads(
     js: &jetstream::Context,
     jsreplay: &Path,
     url: &str,
     dir: &Path,
     count: u64,
-) -> (u64, f64, f64) {
+) -> Big {
     js.create_stream(jetstream::stream::Config {
         name: "BIG_PAYLOADS".into(),
         subjects: vec!["big.*".into()],
@@ -491,19 +501,47 @@ async fn big_payloads(
     let mut cmd = Command::new(jsreplay);
     cmd.args(["export", "-q", "-s", url, "--stream", "BIG_PAYLOADS", "-o"])
         .arg(&out);
-    let (secs, rss) = timed(&mut cmd);
+    let (export_seconds, export_peak_rss_mb) = timed(&mut cmd);
+    std::fs::remove_dir_all(&out).ok();
+    let mut cmd = Command::new(jsreplay);
+    cmd.args([
+        "archive",
+        "-q",
+        "-s",
+        url,
+        "--stream",
+        "BIG_PAYLOADS",
+        "--to",
+    ])
+    .arg(&out)
+    .arg("--staging")
+    .arg(dir);
+    let (archive_seconds, archive_peak_rss_mb) = timed(&mut cmd);
     std::fs::remove_dir_all(&out).ok();
     js.delete_stream("BIG_PAYLOADS").await.unwrap();
-    (count, secs, rss)
+    Big {
+        messages: count,
+        export_seconds,
+        export_peak_rss_mb,
+        archive_seconds,
+        archive_peak_rss_mb,
+    }
 }
 
-fn big_payloads_md((count, secs, rss): (u64, f64, f64)) -> String {
+fn big_payloads_md(big: Big) -> String {
+    let count = big.messages;
+    let row = |what: &str, secs: f64, rss: f64| {
+        format!(
+            "| (g) {what}, default, {count} incompressible 1 MB payloads | {:.0} | {:.0} | {secs:.1} | {rss:.0} | {} |\n",
+            count as f64 / secs,
+            count as f64 * 1e6 / secs / 1e6,
+            yes(rss <= 500.0)
+        )
+    };
     format!(
-        "\n## Large messages (g)\n\n| case | msg/s | MB/s | s | peak RSS MB | target <= 500 MB |\n|---|---|---|---|---|---|\n\
-         | (g) export, default, {count} incompressible 1 MB payloads | {:.0} | {:.0} | {secs:.1} | {rss:.0} | {} |\n",
-        count as f64 / secs,
-        count as f64 * 1e6 / secs / 1e6,
-        yes(rss <= 500.0)
+        "\n## Large messages (g)\n\n| case | msg/s | MB/s | s | peak RSS MB | target <= 500 MB |\n|---|---|---|---|---|---|\n{}{}",
+        row("export", big.export_seconds, big.export_peak_rss_mb),
+        row("archive", big.archive_seconds, big.archive_peak_rss_mb),
     )
 }
 
