@@ -729,3 +729,39 @@ impl Chunk<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(ranges: &[(u64, u64)]) -> Vec<String> {
+        ranges.iter().map(|&(a, b)| chunk_manifest(a, b)).collect()
+    }
+
+    #[test]
+    fn chunk_names_round_trip() {
+        assert_eq!(chunk_range(&chunk_manifest(7, 99)), Some((7, 99)));
+        assert_eq!(chunk_range("_jsreplay/chunks/7-99.json"), None);
+        assert_eq!(chunk_range("_jsreplay/chunks/../x.json"), None);
+        assert_eq!(chunk_range("dt=2026-01-01/hour=00/x.json"), None);
+    }
+
+    #[test]
+    fn tiling() {
+        let ok = names(&[(201, 300), (1, 100), (101, 200)]);
+        assert_eq!(chunk_tiling_problem((1, 300, 3), &ok), None);
+        assert_eq!(chunk_tiling_problem((1, 0, 0), &[]), None);
+        // Moved back, moved on, a chunk missing, one too many, a stray name.
+        assert!(chunk_tiling_problem((1, 200, 3), &ok).is_some());
+        assert!(chunk_tiling_problem((1, 400, 3), &ok).is_some());
+        assert!(chunk_tiling_problem((1, 300, 2), &names(&[(1, 100), (201, 300)])).is_some());
+        assert!(
+            chunk_tiling_problem((1, 300, 3), &names(&[(1, 100), (50, 300), (101, 200)])).is_some()
+        );
+        let mut stray = ok.clone();
+        stray.push("_jsreplay/chunks/notes.txt".into());
+        assert!(chunk_tiling_problem((1, 300, 3), &stray).is_some());
+        // A count that does not match, with ranges that do.
+        assert!(chunk_tiling_problem((1, 300, 4), &ok).is_some());
+    }
+}
