@@ -4,7 +4,9 @@
 //! range and picks a read path ([`plan`]), the per-sequence bookkeeping both read paths share and
 //! the gap accounting after a read ([`cursor`]), the two read paths themselves (ephemeral pull
 //! [`consumer`]s and batched [`direct`] gets), the server's word about a stored message, which a
-//! publisher's forged headers cannot change ([`reply`]), and [`publish`] for loading data.
+//! publisher's forged headers cannot change ([`reply`]), raw header blocks as `STREAM.MSG.GET`
+//! returns them ([`header_block`], kept free of other dependencies so that `fuzz/` compiles it
+//! alone), and [`publish`] for loading data.
 //!
 //! What leaves this wing is plain data: [`crate::message::RawMessage`] chunks on a channel, a
 //! [`cursor::ReadReport`], a [`plan::Plan`]. Nothing here knows about Arrow, Parquet or SQL, and
