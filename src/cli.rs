@@ -437,7 +437,7 @@ pub struct TreeArgs {
 pub struct SigmaArgs {
     /// A Sigma rule (.yml) or a folder of rules (searched recursively).
     pub rules: PathBuf,
-    /// Write each compiled rule as a hunt file (<rule>.sql) into this folder.
+    /// Write each compiled rule as a hunt file (RULE-NAME.sql) into this folder.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Print a JSON summary (compiled hunts with their SQL, unsupported rules with reasons).

@@ -41,7 +41,7 @@ pub struct Report {
     pub hits: Vec<(String, i64, String, Severity, i64)>,
     /// Hunt name -> rendered process trees around its hits.
     pub trees: BTreeMap<String, Vec<String>>,
-    /// Distinct hit sequences in all; only the first [`MAX_MARKED`] are marked.
+    /// Distinct hit sequences in all; only the first `MAX_MARKED` (5,000) are marked.
     pub hit_seqs: usize,
 }
 
