@@ -19,6 +19,27 @@ use crate::util::*;
 
 const STREAM: &str = "SYSDIG_EVENTS";
 
+/// Runs `archive` of the test stream from `url` into `dest` (a folder or object-store URL) with
+/// `extra` flags and `env`, printing the JSON summary.
+fn run_archive(url: &str, dest: &str, extra: &[&str], env: &[(String, String)]) -> Output {
+    let mut args = vec![
+        "archive",
+        "-s",
+        url,
+        "--stream",
+        STREAM,
+        "--to",
+        dest,
+        "-q",
+        "--json",
+        // The events carry fixed 2025 times, published now: partition by them anyway.
+        "--event-time-window",
+        "any",
+    ];
+    args.extend_from_slice(extra);
+    jsreplay_env(&args, env)
+}
+
 /// Where an archive goes in a test.
 enum Target<'a> {
     Local(PathBuf),
@@ -41,23 +62,7 @@ impl Target<'_> {
     }
 
     fn run(&self, url: &str, extra: &[&str]) -> Output {
-        let dest = self.dest();
-        let mut args = vec![
-            "archive",
-            "-s",
-            url,
-            "--stream",
-            STREAM,
-            "--to",
-            &dest,
-            "-q",
-            "--json",
-            // The events carry fixed 2025 times, published now: partition by them anyway.
-            "--event-time-window",
-            "any",
-        ];
-        args.extend_from_slice(extra);
-        jsreplay_env(&args, &self.env())
+        run_archive(url, &self.dest(), extra, &self.env())
     }
 
     fn command(&self, url: &str, extra: &[&str]) -> Command {
@@ -735,21 +740,7 @@ async fn archive_to_azure_blob_storage() {
     let az = Azurite::start();
     let dest = az.url("sysdig");
     let env = az.env();
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "archive",
-            "-s",
-            &server.url,
-            "--to",
-            &dest,
-            "-q",
-            "--json",
-            "--event-time-window",
-            "any",
-        ];
-        args.extend_from_slice(extra);
-        jsreplay_env(&args, &env)
-    };
+    let run = |extra: &[&str]| run_archive(&server.url, &dest, extra, &env);
     let mut published = publish_events(&js, 0, 3000).await;
     assert_ok(&run(&["--chunk", "1000"]));
     published.extend(publish_events(&js, 3000, 3500).await);
