@@ -114,6 +114,9 @@ struct OpenPart {
     /// Rows not yet handed to the writer.
     builder: BatchBuilder,
     rows: u64,
+    /// The writer's bytes, written and buffered in the row group, as of the last batch handed
+    /// to it (they change only then; computing them walks every column, too costly per row).
+    writer_bytes: u64,
     first_seq: u64,
     last_seq: u64,
 }
@@ -126,9 +129,7 @@ impl OpenPart {
 
     /// Bytes in the part: written, buffered in the row group, and not yet encoded.
     fn bytes(&self) -> u64 {
-        (self.writer.bytes_written()
-            + self.writer.in_progress_size()
-            + self.builder.payload_bytes()) as u64
+        self.writer_bytes + self.builder.payload_bytes() as u64
     }
 
     /// Whether another row fits.
@@ -351,6 +352,7 @@ impl Sink {
             writer,
             builder: BatchBuilder::new(),
             rows: 0,
+            writer_bytes: 0,
             first_seq,
             last_seq: first_seq,
         });
@@ -364,6 +366,7 @@ impl Sink {
         let counts = part.builder.counts();
         let batch = part.builder.finish();
         part.writer.write(&batch)?;
+        part.writer_bytes = (part.writer.bytes_written() + part.writer.in_progress_size()) as u64;
         part.rows += batch.num_rows() as u64;
         out.rows += batch.num_rows() as u64;
         out.counts.add(counts);
