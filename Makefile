@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/jsreplay-target
 CARGO ?= cargo
 
-.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts bench-big fuzz clean-tools
+.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts bench-archive bench-big fuzz clean-tools
 
 all: build
 
@@ -47,6 +47,12 @@ bench-hunts:
 	./scripts/install-deps.sh --python
 	$(CARGO) build --release --bins
 	$(CARGO) bench --bench export -- --messages $(BENCH_MESSAGES) --hunts-only
+
+## Only the exports and the archive cases (h): Hive and Delta, to a folder and to moto's S3.
+bench-archive:
+	./scripts/install-deps.sh --python
+	$(CARGO) build --release --bins
+	$(CARGO) bench --bench export -- --messages $(BENCH_MESSAGES) --archive-only
 
 ## Only the large-message case (g): peak RSS of an export of 2,000 incompressible 1 MB payloads.
 bench-big:

@@ -12,6 +12,9 @@
 //! Then the hunt pack over an export of the N events, `jsreplay hunt` against DuckDB on the same
 //! files (`--hunts-only` runs just that part).
 //!
+//! (h) `jsreplay archive` of the whole stream, Hive and Delta, to a folder and to moto's S3 server,
+//! against the default export's msg/s (`--archive-only` runs exports and archives alone).
+//!
 //! (g) the default export's and archive's peak RSS over incompressible 1 MB payloads (`--big-payloads N`, 2,000;
 //! `--big-only` runs that case alone).
 //! Usage: `cargo bench --bench export -- [--messages N] [--hunts-only] [--big-only] [--jsreplay PATH] [--nats-server PATH]`.
@@ -100,6 +103,83 @@ fn start_server(binary: &Path, port: u16) -> Server {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("nats-server did not start");
+}
+
+/// moto's S3-protocol server on loopback (from the test venv) with a bucket `bench`.
+struct Moto(std::process::Child, u16);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Moto {
+    fn start(root: &Path) -> Moto {
+        let port = free_port();
+        let venv = root.join(".tools/venv/bin");
+        let child = Command::new(venv.join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (scripts/install-deps.sh --python)");
+        let moto = Moto(child, port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let ok = Command::new(venv.join("python"))
+            .args([
+                "-c",
+                &format!(
+                    "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:{port}', \
+                     aws_access_key_id='b', aws_secret_access_key='b', region_name='us-east-1')\
+                     .create_bucket(Bucket='bench')"
+                ),
+            ])
+            .status()
+            .expect("python");
+        assert!(ok.success(), "creating the bench bucket failed");
+        moto
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "b".into()),
+            ("AWS_SECRET_ACCESS_KEY", "b".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.1)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+/// The archive cases (h) against the default export of the same run.
+fn archive_md(rows: &[Row], published: u64, avg: f64) -> String {
+    let export = rows
+        .iter()
+        .find(|r| r.case.starts_with("(c) export, default"))
+        .map_or(f64::NAN, |r| r.msgs_per_sec);
+    let mut md = format!(
+        "\n## Archive (h): the whole stream ({published} messages, avg {avg:.0} B) into a fresh destination\n\n\
+         | case | msg/s | slowest - fastest | vs default export | >= 80 % | peak RSS MB |\n|---|---|---|---|---|---|\n"
+    );
+    for r in rows.iter().filter(|r| r.case.starts_with("(h)")) {
+        md += &format!(
+            "| {} | {:.0} | {:.0} - {:.0} | {:.0} % | {} | {} |\n",
+            r.case,
+            r.msgs_per_sec,
+            r.spread.0,
+            r.spread.1,
+            r.msgs_per_sec / export * 100.0,
+            yes(r.msgs_per_sec >= 0.8 * export),
+            r.peak_rss_mb.map_or("-".into(), |v| format!("{v:.0}"))
+        );
+    }
+    md
 }
 
 /// Runs of each case; the median is reported, with the slowest and fastest beside it (this
@@ -673,6 +753,44 @@ async fn main() {
         ));
     }
 
+    // (h) Archive runs of the whole stream, Hive and Delta, to a folder and to the S3-protocol
+    // test server, each into a fresh destination, against the default export of this run.
+    if !experiment {
+        let moto = Moto::start(&root);
+        let mut k = 0;
+        for (to, store) in [("folder", None), ("S3 (moto)", Some(&moto))] {
+            for format in ["hive", "delta"] {
+                let measured = measure(|| {
+                    k += 1;
+                    let dest = match store {
+                        None => tmp.path().join(format!("archive-{k}")).display().to_string(),
+                        Some(_) => format!("s3://bench/archive-{k}"),
+                    };
+                    let mut cmd = Command::new(&jsreplay);
+                    cmd.args(["archive", "-q", "-s", &url, "--stream", "SYSDIG_EVENTS"])
+                        .args(["--to", &dest, "--format", format]);
+                    if let Some(m) = store {
+                        cmd.envs(m.env());
+                    }
+                    let measured = timed(&mut cmd);
+                    if store.is_none() {
+                        std::fs::remove_dir_all(&dest).ok();
+                    }
+                    measured
+                });
+                rows.push(row(
+                    format!("(h) archive, {format}, to a {to}"),
+                    measured,
+                ));
+            }
+        }
+    }
+    if std::env::args().any(|a| a == "--archive-only") {
+        let md = archive_md(&rows, published, avg);
+        write_results(&root, "-archive", &md, &serde_json::json!({ "rows": rows }));
+        return;
+    }
+
     // (d) Through the latency proxy: round trips are what a WAN costs.
     // `--rtt MS --parallel N` measures one proxy case alone (for experiments) and stops.
     if let Some(rtt_ms) = arg("--rtt").map(|v| v.parse::<u64>().expect("--rtt MS")) {
@@ -864,6 +982,7 @@ async fn main() {
         10 * n,
         yes(worst_seek <= 5.0 && seeks.iter().all(|sk| sk.range_ok)),
     );
+    md += &archive_md(&rows, published, avg);
     md += &hunt_md;
     let big = big_payloads(&js, &jsreplay, &url, tmp.path(), big_count).await;
     md += &big_payloads_md(big);

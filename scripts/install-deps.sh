@@ -52,7 +52,7 @@ PY
 fi
 "$bin214" --version >/dev/null
 
-if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_python" = 1 ] && ! "$tools/venv/bin/python" -c 'import pyarrow, duckdb, moto, boto3, azure.storage.blob' 2>/dev/null; }; then
+if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_python" = 1 ] && ! "$tools/venv/bin/python" -c 'import pyarrow, duckdb, moto, boto3, azure.storage.blob, deltalake, duckdb_extension_delta, pyspark' 2>/dev/null; }; then
   echo "install-deps: creating .tools/venv with pyarrow, duckdb and moto" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet -r "$root/scripts/requirements-readers.txt"

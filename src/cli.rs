@@ -24,7 +24,7 @@ Exit codes:
   5    SQL error (does not parse, unknown table or column, fails while running)
   6    export finished but the range had gaps and --fail-on-gaps was given;
        archive finished but messages were lost before they could be archived (see the gaps)
-  7    archive/compact: another run holds the destination's lease
+  7    archive/compact/convert: another run holds the lease, or (Delta) committed first
   130  interrupted (SIGINT); 143 terminated (SIGTERM): nothing is left on the server or on disk";
 
 #[derive(Debug, Parser)]
@@ -59,6 +59,17 @@ pub enum Command {
     #[command(after_help = "Example:
   jsreplay compact s3://soc-archive/sysdig")]
     Compact(CompactArgs),
+    /// Turn a Hive archive into a Delta table in place (no data rewritten; the checkpoint becomes
+    /// the table's transaction), so `archive --format delta` continues it.
+    #[command(after_help = "Example:
+  jsreplay convert s3://soc-archive/sysdig && jsreplay archive --stream SYSDIG_EVENTS --to s3://soc-archive/sysdig")]
+    Convert(ConvertArgs),
+    /// Delete a Delta archive's files that its latest version no longer lists (compacted away)
+    /// or never listed (a killed or losing writer's), once older than the retention.
+    #[command(after_help = "Examples:
+  jsreplay vacuum s3://soc-archive/sysdig --dry-run
+  jsreplay vacuum /srv/archive/sysdig --retention 24h")]
+    Vacuum(VacuumArgs),
     /// Re-check a dataset or archive against its manifests: every file's SHA-256 and rows, no file
     /// missing or extra, the counts adding up (chain of custody). Exit 8 when anything differs.
     #[command(after_help = "Examples:
@@ -239,6 +250,12 @@ fn lease_ttl(text: &str) -> std::result::Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a duration like 30s, 10m or 1h"))
 }
 
+fn retention(text: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::nats::window::parse_duration(text)
+        .and_then(|d| d.to_std().ok())
+        .ok_or_else(|| format!("{text:?} is not a duration like 30m, 24h or 7d"))
+}
+
 /// `--event-time-window`: nanoseconds, or `None` for `any`.
 #[derive(Debug, Clone, Copy)]
 pub struct EventTimeWindow(pub Option<i64>);
@@ -295,6 +312,11 @@ pub struct ArchiveArgs {
     /// Folder to stage chunks in (a private, unique folder is created inside it); default `$TMPDIR`.
     #[arg(long, value_name = "DIR")]
     pub staging: Option<PathBuf>,
+    /// hive: Parquet files, a checkpoint and chunk manifests (any reader of Parquet); delta: a
+    /// Delta Lake table (Spark, Databricks, Trino, DuckDB read committed chunks only). Default:
+    /// what the destination already is, hive for a new one.
+    #[arg(long, value_enum)]
+    pub format: Option<crate::lake::delta::TableFormat>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -322,9 +344,41 @@ pub struct CompactArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The Hive archive: a folder, or s3://…, gs://…, az://….
+    pub dest: String,
+    /// Lease time to live on an object store (renewed while the run lasts).
+    #[arg(long, default_value = "10m", value_parser = lease_ttl)]
+    pub lease_ttl: std::time::Duration,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// The Delta archive: a folder, or s3://…, gs://…, az://….
+    pub dest: String,
+    /// Keep files younger than this (a writer may be about to commit them; older versions may
+    /// still be read): 30m, 24h, 7d.
+    #[arg(long, default_value = "168h", value_parser = retention)]
+    pub retention: std::time::Duration,
+    /// Only list what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A dataset folder (with `manifest.json`) or an archive: a folder, or s3://…, gs://…, az://….
     pub target: String,
+    /// Read a Delta table as it was at this version of its log (what the archive held when a
+    /// report was made); default: the latest.
+    #[arg(long = "version", value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub version: Option<i64>,
     /// Print the findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -346,6 +400,10 @@ pub struct QueryArgs {
     /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
     pub dataset: PathBuf,
+    /// Read a Delta table as it was at this version of its log (what the archive held when a
+    /// report was made); default: the latest.
+    #[arg(long = "version", value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub version: Option<i64>,
     /// SQL to run (or use -f).
     #[arg(conflicts_with = "file", required_unless_present = "file")]
     pub sql: Option<String>,
@@ -369,6 +427,10 @@ pub struct HuntArgs {
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
     #[arg(required_unless_present = "list")]
     pub dataset: Option<PathBuf>,
+    /// Read a Delta table as it was at this version of its log (what the archive held when a
+    /// report was made); default: the latest.
+    #[arg(long = "version", value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub version: Option<i64>,
     /// Run only the hunts with this name, under this folder, or with this tag (repeatable).
     #[arg(short = 'n', long = "select", value_name = "NAME|FOLDER|TAG")]
     pub select: Vec<String>,
@@ -400,6 +462,10 @@ pub struct TimelineArgs {
     /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
     pub dataset: PathBuf,
+    /// Read a Delta table as it was at this version of its log (what the archive held when a
+    /// report was made); default: the latest.
+    #[arg(long = "version", value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub version: Option<i64>,
     /// Collector id of the host (all hosts when absent).
     #[arg(long)]
     pub host: Option<String>,
@@ -421,6 +487,10 @@ pub struct TreeArgs {
     /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
     pub dataset: PathBuf,
+    /// Read a Delta table as it was at this version of its log (what the archive held when a
+    /// report was made); default: the latest.
+    #[arg(long = "version", value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub version: Option<i64>,
     /// Collector id of the host.
     #[arg(long)]
     pub host: String,

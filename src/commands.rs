@@ -11,7 +11,7 @@ use crate::cli::{self, Cli, Command};
 use crate::error::{exit, Error, Result};
 use crate::escape;
 use crate::hunt::{pack as hunt, query, report, sigma, timeline, tree};
-use crate::jobs::{archive, compact, export, sample, verify};
+use crate::jobs::{archive, compact, export, sample, table, verify};
 use crate::nats::{connect, plan, publish, window};
 
 /// Files and folders this process creates are private unless `JSREPLAY_UMASK` says otherwise
@@ -40,6 +40,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Export(a) => cmd_export(a).await,
         Command::Archive(a) => cmd_archive(a).await,
         Command::Compact(a) => cmd_compact(a).await,
+        Command::Convert(a) => cmd_convert(a).await,
+        Command::Vacuum(a) => cmd_vacuum(a).await,
         Command::Verify(a) => cmd_verify(a).await,
         Command::Plan(a) => cmd_plan(a).await,
         Command::Query(a) => cmd_query(a).await,
@@ -117,6 +119,7 @@ async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
         lease_ttl: a.lease_ttl,
         start_seq: a.start_seq,
         server_display: connect::redact_url(&spec.server()),
+        format: a.format,
     };
     let summary = archive::archive(&client, &spec, &req).await?;
     for r in &summary.recovered {
@@ -156,8 +159,58 @@ async fn cmd_compact(a: cli::CompactArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+async fn cmd_convert(a: cli::ConvertArgs) -> Result<u8> {
+    let s = table::convert(&a.dest, a.lease_ttl).await?;
+    for r in &s.recovered {
+        eprintln!("jsreplay: recovered: {}", escape::terminal(r));
+    }
+    eprintln!(
+        "{}",
+        escape::terminal(&format!(
+            "converted {} to a Delta table: {} files, {} rows of stream {} committed as version {} \
+             (transaction {} at seq {})",
+            s.dest,
+            s.files,
+            s.rows,
+            s.stream,
+            s.version,
+            archive::app_id(&s.stream),
+            s.checkpoint
+        ))
+    );
+    if a.json {
+        print_json(&s)?;
+    }
+    Ok(exit::OK)
+}
+
+async fn cmd_vacuum(a: cli::VacuumArgs) -> Result<u8> {
+    let s = table::vacuum(&a.dest, a.retention, a.dry_run).await?;
+    for f in &s.files {
+        eprintln!(
+            "jsreplay: {} {}",
+            if s.dry_run { "would delete" } else { "deleted" },
+            escape::terminal(f)
+        );
+    }
+    eprintln!(
+        "{}",
+        escape::terminal(&format!(
+            "{} {} files of {} older than {} h that its latest version does not list",
+            if s.dry_run { "would delete" } else { "deleted" },
+            s.files.len(),
+            s.dest,
+            s.retention_hours
+        ))
+    );
+    if a.json {
+        print_json(&s)?;
+    }
+    Ok(exit::OK)
+}
+
 async fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
-    let report = verify::verify(&a.target).await?;
+    let report = verify::verify(&a.target, a.version).await?;
     for n in &report.notes {
         eprintln!("jsreplay: note: {}", escape::terminal(n));
     }
@@ -253,11 +306,14 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
 }
 
 /// Opens a dataset for SQL, warning first when nothing accounts for its files.
-async fn open_dataset(path: &std::path::Path) -> Result<datafusion::prelude::SessionContext> {
+async fn open_dataset(
+    path: &std::path::Path,
+    version: Option<i64>,
+) -> Result<datafusion::prelude::SessionContext> {
     if let Some(w) = query::unaccounted(path) {
         eprintln!("jsreplay: warning: {}", escape::terminal(&w));
     }
-    query::open(path).await
+    query::open(path, version).await
 }
 
 async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
@@ -271,7 +327,7 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
         }
     };
     let started = Instant::now();
-    let ctx = open_dataset(&a.dataset).await?;
+    let ctx = open_dataset(&a.dataset, a.version).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format),
@@ -312,7 +368,7 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
         .dataset
         .as_deref()
         .expect("clap requires a dataset without --list");
-    let ctx = open_dataset(dataset).await?;
+    let ctx = open_dataset(dataset, a.version).await?;
     let results = match a.format {
         cli::HuntFormat::Json => {
             let mut out =
@@ -355,7 +411,7 @@ async fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
         since: time(&a.since)?,
         until: time(&a.until)?,
     };
-    let ctx = open_dataset(&a.dataset).await?;
+    let ctx = open_dataset(&a.dataset, a.version).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format.writer()),
@@ -374,7 +430,7 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
         a.at.as_deref()
             .map(|t| window::parse_time(t, chrono::Utc::now()))
             .transpose()?;
-    let ctx = open_dataset(&a.dataset).await?;
+    let ctx = open_dataset(&a.dataset, a.version).await?;
     let forest = tree::Forest::load(&ctx, &a.host).await?;
     let (target, same_pid) = forest.pick(a.pid, at)?;
     match a.format {

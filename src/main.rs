@@ -6,6 +6,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = jsreplay::cli::Cli::parse();
+    // async-nats builds its TLS with ring, deltalake links aws-lc-rs too: with two providers in
+    // the binary rustls will not choose, and a `tls://` connection would panic. One for all.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Err(e) = jsreplay::commands::private_by_default() {
         eprintln!(
             "jsreplay: error: {}",

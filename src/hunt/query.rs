@@ -29,6 +29,7 @@ use futures::StreamExt;
 use crate::error::{Error, Result};
 use crate::escape;
 use crate::lake::batch::event_schema;
+use crate::lake::delta::{self, SnapshotStore, Table};
 use crate::lake::manifest::{CHECKPOINT, MANIFEST};
 use crate::lake::store::Dest;
 
@@ -101,10 +102,14 @@ async fn register(
         })
 }
 
-/// True for a folder whose files something accounts for: an export's manifest or an archive's
-/// checkpoint.
+/// True for a folder whose files something accounts for: an export's manifest, an archive's
+/// checkpoint or a Delta table's log.
 fn accounted(dir: &Path) -> bool {
-    dir.join(MANIFEST).is_file() || dir.join(CHECKPOINT).is_file()
+    dir.join(MANIFEST).is_file() || dir.join(CHECKPOINT).is_file() || is_delta_dir(dir)
+}
+
+fn is_delta_dir(dir: &Path) -> bool {
+    dir.join(delta::LOG_DIR).is_dir()
 }
 
 /// A warning for a local folder of Parquet files that no manifest or checkpoint accounts for:
@@ -119,10 +124,22 @@ pub fn unaccounted(path: &Path) -> Option<String> {
     })
 }
 
-/// A session with the dataset at `path` (a dataset folder, a single Parquet file, or an archive
-/// URL in object storage) as `events`.
-pub async fn open(path: &Path) -> Result<SessionContext> {
+/// A session with the dataset at `path` (a dataset folder, a single Parquet file, an archive
+/// URL in object storage, or a Delta table in either) as `events`. A Delta table is read at its
+/// latest snapshot or at `version`; only a Delta table has versions.
+pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
     let text = path.to_string_lossy();
+    if is_url(&text) || is_delta_dir(path) {
+        let dest = Dest::open(&text)?;
+        if delta::is_table(&dest).await? {
+            return open_delta(&dest, version).await;
+        }
+    }
+    if version.is_some() {
+        return Err(Error::Usage(format!(
+            "{text} is not a Delta table: --version applies to Delta tables only"
+        )));
+    }
     if is_url(&text) {
         return open_url(&text).await;
     }
@@ -158,6 +175,35 @@ pub async fn open(path: &Path) -> Result<SessionContext> {
         let url = abs.display().to_string();
         register(&ctx, &url, options, None, &path.display().to_string()).await?;
     }
+    Ok(ctx)
+}
+
+/// A Delta table at one snapshot: exactly the files its log lists at that version are read
+/// (never an orphan of a killed or losing writer), with the table's schema, so columns that
+/// older files lack read as NULL.
+async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext> {
+    let Some(table) = Table::open(dest, version).await? else {
+        return Err(Error::Usage(format!("{}: not a Delta table", dest.display)));
+    };
+    let files = table.files().await?;
+    let schema = table.schema()?;
+    let columns: Vec<Field> = schema
+        .fields()
+        .iter()
+        .filter(|f| !delta::PARTITION_COLUMNS.contains(&f.name().as_str()))
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let ctx = session();
+    let (store, root) = SnapshotStore::new(dest, &files);
+    ctx.register_object_store(&root, store);
+    register(
+        &ctx,
+        dest.url.as_str(),
+        folder_options(),
+        Some(Arc::new(Schema::new(columns))),
+        &dest.display,
+    )
+    .await?;
     Ok(ctx)
 }
 

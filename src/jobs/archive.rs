@@ -15,6 +15,15 @@
 //! same part names. So every sequence lands exactly once, or is reported as a gap: messages that
 //! retention removed before they were archived (the stream's first sequence moved past the
 //! checkpoint) or that were deleted are recorded in the checkpoint and end the run with exit 6.
+//!
+//! With `--format delta` the destination is a Delta table ([`crate::lake::delta`]) and its log
+//! replaces checkpoint, chunk manifests, pending note and lease: each chunk is one commit of its
+//! parts' `add` actions, the stream's `txn` at the chunk's last sequence and jsreplay's record
+//! (chunk manifest and checkpoint); the next run continues after the `txn`. Parts carry the run id
+//! in their names, so a killed run's or a losing racer's files are orphans no snapshot lists
+//! (`vacuum` deletes them) and never a committed file overwritten. Of two archivers committing the
+//! same chunk, the later one's commit fails as a concurrent transaction (exit 7, its files
+//! removed).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::jobs::export::{read_description, Accounted, Readers, Signals, Staging};
+use crate::lake::delta::{self, Table, TableFormat};
 use crate::lake::lease::Lease;
 use crate::lake::manifest::{
     parse_part, schema_columns, Manifest, SeqRange, Tool, CHECKPOINT, META_DIR,
@@ -62,6 +72,8 @@ pub struct ArchiveRequest {
     /// Where a brand-new archive starts (default: the stream's first stored sequence).
     pub start_seq: Option<u64>,
     pub server_display: String,
+    /// Hive or Delta; `None`: what the destination already is (Hive for a new one).
+    pub format: Option<TableFormat>,
 }
 
 /// The archive's progress, `_jsreplay/checkpoint.json`.
@@ -306,6 +318,45 @@ async fn refuse_foreign(dest: &Dest) -> Result<()> {
     Ok(())
 }
 
+/// The format of the archive in `dest`: what is there already (a Delta log, a checkpoint), else
+/// the one asked for, else Hive. Asking for the other one than what is there is refused.
+pub async fn destination_format(dest: &Dest, asked: Option<TableFormat>) -> Result<TableFormat> {
+    let found = if delta::is_table(dest).await? {
+        Some(TableFormat::Delta)
+    } else if dest.read(CHECKPOINT).await?.is_some() {
+        Some(TableFormat::Hive)
+    } else {
+        None
+    };
+    match (found, asked) {
+        (Some(f), Some(a)) if f != a => Err(Error::Usage(format!(
+            "{} is a {} archive, not {}{}",
+            dest.display,
+            format_name(f),
+            format_name(a),
+            if f == TableFormat::Hive {
+                " (`jsreplay convert` turns it into a Delta table in place)"
+            } else {
+                ""
+            }
+        ))),
+        (Some(f), _) => Ok(f),
+        (None, a) => Ok(a.unwrap_or(TableFormat::Hive)),
+    }
+}
+
+pub fn format_name(f: TableFormat) -> &'static str {
+    match f {
+        TableFormat::Hive => "Hive",
+        TableFormat::Delta => "Delta",
+    }
+}
+
+/// The application id of a stream's archive in a Delta table's `txn` actions.
+pub fn app_id(stream: &str) -> String {
+    format!("jsreplay:{stream}")
+}
+
 /// Runs one archive job end to end.
 pub async fn archive(
     client: &async_nats::Client,
@@ -314,17 +365,37 @@ pub async fn archive(
 ) -> Result<ArchiveSummary> {
     let mut signals = Signals::new()?;
     let dest = Dest::open(&req.dest)?;
-    let lease = signals
-        .guard(Lease::acquire(&dest, "jsreplay archive", req.lease_ttl))
+    let format = signals
+        .guard(destination_format(&dest, req.format))
         .await?;
+    // A Delta table needs no lease: its log admits one commit per version and a chunk's commit
+    // carries the stream's `txn`, so of two archivers racing on one chunk the later fails.
+    let lease = match format {
+        TableFormat::Hive => Some(
+            signals
+                .guard(Lease::acquire(&dest, "jsreplay archive", req.lease_ttl))
+                .await?,
+        ),
+        TableFormat::Delta => None,
+    };
     // Chunks are staged in a private folder (`--staging`, else `$TMPDIR`), outside the
     // destination so that no reader of the archive sees a staged part; a killed run's leftovers
     // are swept by the next and never uploaded: only what `pending.json` lists is ever in the
-    // destination.
+    // destination (a Delta table: only what its log lists is ever read).
     let parent = req.staging.clone().unwrap_or_else(std::env::temp_dir);
     let result = match WorkDir::create(&parent, "archive") {
-        Ok(work) => run(client, spec, req, &dest, &lease, work.path(), &mut signals).await,
+        Ok(work) => {
+            let keeper = Keeper {
+                dest: &dest,
+                lease: lease.as_ref(),
+                format,
+            };
+            run(client, spec, req, keeper, work.path(), &mut signals).await
+        }
         Err(e) => Err(e),
+    };
+    let Some(lease) = lease else {
+        return result;
     };
     let mut summary = match result {
         Ok(s) => s,
@@ -342,22 +413,150 @@ pub async fn archive(
     Ok(summary)
 }
 
+/// Where an archive's files go and what keeps its checkpoint.
+#[derive(Clone, Copy)]
+struct Keeper<'a> {
+    dest: &'a Dest,
+    /// Hive archives only.
+    lease: Option<&'a Lease>,
+    format: TableFormat,
+}
+
+/// Where the checkpoint was read from, to commit the next one against.
+enum Kept {
+    Hive(Option<Version>),
+    Delta(Box<Table>),
+}
+
+/// jsreplay's record in a Delta commit, as read back.
+#[derive(Debug, Deserialize)]
+struct DeltaRecord {
+    checkpoint: Checkpoint,
+}
+
+/// jsreplay's record in a Delta commit that moves the archive on (a chunk, a conversion);
+/// compaction records carry no checkpoint.
+#[derive(Debug, Serialize)]
+pub struct DeltaRecordOut<'a> {
+    pub kind: &'static str,
+    pub checkpoint: &'a Checkpoint,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<&'a Manifest>,
+}
+
+/// A Delta archive's checkpoint: the stream's `txn` version, with the accounting of the newest
+/// jsreplay commit, which must agree with it. `None` for a table nothing was archived to yet.
+pub async fn delta_checkpoint(table: &Table, stream: &str) -> Result<Option<Checkpoint>> {
+    let txn = table.txn(&app_id(stream)).await?;
+    let record = match table.latest_record("checkpoint").await? {
+        Some(r) => Some(serde_json::from_value::<DeltaRecord>(r).map_err(|e| {
+            Error::Store(format!(
+                "{}: jsreplay's record in the table's log is unreadable: {e}",
+                table.display
+            ))
+        })?),
+        None => None,
+    };
+    match (txn, record) {
+        (None, None) => Ok(None),
+        (_, Some(r)) if r.checkpoint.stream != stream => Err(Error::Usage(format!(
+            "{} archives stream {}, not {stream}",
+            table.display, r.checkpoint.stream
+        ))),
+        (Some(v), Some(r)) if u64::try_from(v).ok() == Some(r.checkpoint.last_seq) => {
+            Ok(Some(r.checkpoint))
+        }
+        (txn, r) => Err(Error::Store(format!(
+            "{}: the table's transaction for {} says seq {}, jsreplay's newest record seq {}:              the log was altered or written by something else; nothing archived",
+            table.display,
+            app_id(stream),
+            txn.map_or("none".into(), |v| v.to_string()),
+            r.map_or("none".into(), |r| r.checkpoint.last_seq.to_string()),
+        ))),
+    }
+}
+
+impl Keeper<'_> {
+    fn check_lease(&self) -> Result<()> {
+        self.lease.map_or(Ok(()), Lease::check)
+    }
+
+    /// Reads the checkpoint (`None` for a new archive) after cleaning up what an interrupted run
+    /// left; notes what was recovered.
+    async fn load(
+        &self,
+        stream: &str,
+        signals: &mut Signals,
+        recovered: &mut Vec<String>,
+    ) -> Result<(Option<Checkpoint>, Kept)> {
+        let dest = self.dest;
+        if self.format == TableFormat::Delta {
+            let table = match Table::open(dest, None).await? {
+                Some(t) => t,
+                None => {
+                    refuse_foreign(dest).await?;
+                    Table::create(dest, &crate::lake::batch::event_schema(), stream).await?
+                }
+            };
+            let cp = delta_checkpoint(&table, stream).await?;
+            if cp.is_none() && !table.files().await?.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{} is a Delta table with files but no jsreplay archive of {stream}: archive                      to an empty folder or prefix, or to an existing archive",
+                    dest.display
+                )));
+            }
+            return Ok((cp, Kept::Delta(Box::new(table))));
+        }
+        let found = read_checkpoint(dest).await?;
+        if let Some((cp, _)) = found.as_ref().filter(|(cp, _)| cp.stream != stream) {
+            return Err(Error::Usage(format!(
+                "{} archives stream {}, not {stream}",
+                dest.display, cp.stream
+            )));
+        }
+        let last = found.as_ref().map_or(0, |(cp, _)| cp.last_seq);
+        if found.is_none() {
+            refuse_foreign(dest).await?;
+        }
+        if let Some(note) = signals.guard(recover_pending(dest, stream, last)).await? {
+            recovered.push(note);
+        }
+        if let Some((cp, _)) = &found {
+            let names = chunk_manifests(dest).await?;
+            if let Some(problem) =
+                chunk_tiling_problem((cp.first_seq, cp.last_seq, cp.chunks), &names)
+            {
+                return Err(Error::Store(format!(
+                    "{}/{CHECKPOINT} does not match the archive's chunk manifests ({problem}): one of \
+                     them was altered; nothing archived (run `jsreplay verify` and restore them first)",
+                    dest.display
+                )));
+            }
+        }
+        Ok(match found {
+            Some((cp, v)) => (Some(cp), Kept::Hive(Some(v))),
+            None => (None, Kept::Hive(None)),
+        })
+    }
+}
+
 async fn run(
     client: &async_nats::Client,
     spec: &ConnectSpec,
     req: &ArchiveRequest,
-    dest: &Dest,
-    lease: &Lease,
+    keeper: Keeper<'_>,
     work: &Path,
     signals: &mut Signals,
 ) -> Result<ArchiveSummary> {
     let started = Instant::now();
+    let dest = keeper.dest;
     let (state, _) = signals
         .guard(plan::stream_state(client, &req.stream, false))
         .await?;
-    let found = read_checkpoint(dest).await?;
-    let (mut cp, mut version) = match found {
-        Some((cp, v)) => {
+    let mut recovered = Vec::new();
+    let (found, mut kept) = keeper.load(&req.stream, signals, &mut recovered).await?;
+    let mut cp = match found {
+        Some(cp) => {
             if cp.stream != req.stream {
                 return Err(Error::Usage(format!(
                     "{} archives stream {}, not {}",
@@ -384,12 +583,11 @@ async fn run(
             if cp.stream_created.is_none() {
                 cp.stream_created.clone_from(&state.created);
             }
-            (cp, Some(v))
+            cp
         }
         None => {
-            refuse_foreign(dest).await?;
             let first = req.start_seq.unwrap_or(state.first_seq).max(1);
-            let cp = Checkpoint {
+            Checkpoint {
                 format: "jsreplay-archive/1".into(),
                 stream: req.stream.clone(),
                 last_seq: first - 1,
@@ -401,28 +599,9 @@ async fn run(
                 updated_at: now(),
                 tool_version: env!("CARGO_PKG_VERSION").into(),
                 stream_created: state.created.clone(),
-            };
-            (cp, None)
+            }
         }
     };
-    let mut recovered = Vec::new();
-    if let Some(note) = signals
-        .guard(recover_pending(dest, &req.stream, cp.last_seq))
-        .await?
-    {
-        recovered.push(note);
-    }
-    if version.is_some() {
-        let names = chunk_manifests(dest).await?;
-        if let Some(problem) = chunk_tiling_problem((cp.first_seq, cp.last_seq, cp.chunks), &names)
-        {
-            return Err(Error::Store(format!(
-                "{}/{CHECKPOINT} does not match the archive's chunk manifests ({problem}): one of \
-                 them was altered; nothing archived (run `jsreplay verify` and restore them first)",
-                dest.display
-            )));
-        }
-    }
     if state.last_seq < cp.last_seq {
         return Err(Error::Store(format!(
             "stream {}'s last sequence {} is behind the archive's checkpoint {}: the stream was \
@@ -464,18 +643,24 @@ async fn run(
     }
     let readers = Readers::connect(client, spec, end - start + 1, req.parallel, signals).await?;
     summary.workers = readers.workers();
-    let layout = Layout {
-        partitioning: Partitioning::EventTime {
-            window_ns: req.event_time_window,
-        },
-        name_prefix: format!("part-{}-", req.stream),
-        part_bytes: req.part_bytes,
-    };
     let run_id = format!(
         "{}-{:016x}",
         std::process::id(),
         crate::lake::staging::random()
     );
+    let layout = Layout {
+        partitioning: Partitioning::EventTime {
+            window_ns: req.event_time_window,
+        },
+        name_prefix: format!("part-{}-", req.stream),
+        // Two Delta writers racing on a chunk must never write one name: the loser's parts are
+        // orphans nobody reads, not a committed file overwritten.
+        name_suffix: match keeper.format {
+            TableFormat::Hive => String::new(),
+            TableFormat::Delta => format!(".{run_id}"),
+        },
+        part_bytes: req.part_bytes,
+    };
     // Sequences per chunk: `--chunk`, fewer when the stream's messages are large on average
     // (what a killed run redoes; staging is bounded by the open parts, not by the chunk).
     let average = state.bytes.checked_div(state.messages).unwrap_or(0).max(1);
@@ -492,7 +677,7 @@ async fn run(
         let plan = signals
             .guard(plan::resolve(client, &req.stream, &window, false))
             .await?;
-        let mut uploads = Uploads::new(dest, lease, (a, b), &run_id);
+        let mut uploads = Uploads::new(keeper, (a, b), &run_id);
         let read = match plan.range {
             // The stream holds nothing at all any more: the whole chunk is lost.
             None => None,
@@ -522,10 +707,9 @@ async fn run(
             req,
         };
         let committed = signals
-            .guard(chunk.commit(&cp, version.clone(), uploads))
+            .guard(chunk.commit(&cp, &mut kept, uploads))
             .await?;
         cp = committed.checkpoint;
-        version = Some(committed.version);
         summary.range = Some(SeqRange {
             first: start,
             last: b,
@@ -563,42 +747,50 @@ struct Chunk<'a> {
 
 struct Committed {
     checkpoint: Checkpoint,
-    version: Version,
     rows: u64,
     invalid: u64,
     files: Vec<PartFile>,
     gaps: Vec<(u64, u64)>,
 }
 
-/// A chunk's uploads: each part goes up as it closes, once `pending.json` lists it.
+/// A chunk's uploads: each part goes up as it closes, once `pending.json` lists it (a Hive
+/// archive) or with its `add` action ready for the chunk's commit (a Delta table).
 struct Uploads<'a> {
-    dest: &'a Dest,
-    lease: &'a Lease,
+    keeper: Keeper<'a>,
     pending: Pending,
+    /// The parts uploaded so far, as the Delta commit adds them.
+    adds: Vec<deltalake::kernel::Add>,
 }
 
 impl<'a> Uploads<'a> {
-    fn new(dest: &'a Dest, lease: &'a Lease, (a, b): (u64, u64), run: &str) -> Self {
+    fn new(keeper: Keeper<'a>, (a, b): (u64, u64), run: &str) -> Self {
         Self {
-            dest,
-            lease,
+            keeper,
             pending: Pending {
                 range: [a, b],
                 objects: Vec::new(),
                 written_at: now(),
                 run: Some(run.to_string()),
             },
+            adds: Vec::new(),
         }
     }
 
     /// Lists `object` in `pending.json` before it is written: a run killed at any point leaves
-    /// a note naming everything of its chunk that may be in the destination.
+    /// a note naming everything of its chunk that may be in the destination. (A Delta table
+    /// needs none: what its log does not list is never read, and `vacuum` removes it.)
     async fn announce(&mut self, object: &str) -> Result<()> {
         self.pending.objects.push(object.to_string());
+        if self.keeper.format == TableFormat::Delta {
+            return Ok(());
+        }
         // A run that stalled past its lease writes nothing more (another may hold it).
-        self.lease.check()?;
+        self.keeper.check_lease()?;
         let body = serde_json::to_vec_pretty(&self.pending).expect("pending serializes");
-        self.dest.write(PENDING, body, WriteMode::Overwrite).await?;
+        self.keeper
+            .dest
+            .write(PENDING, body, WriteMode::Overwrite)
+            .await?;
         Ok(())
     }
 
@@ -618,11 +810,20 @@ impl<'a> Uploads<'a> {
         let ClosedPart { local, file } = part;
         self.announce(&file.path).await?;
         // What goes up is what was written: the staged file is checked against the hash taken
-        // while writing it (off the async threads: the read goes on meanwhile).
+        // while writing it (off the async threads: the read goes on meanwhile); a Delta table
+        // also gets the file's statistics from its footer.
         let path = local.clone();
-        let hash = tokio::task::spawn_blocking(move || sha256_file(&path))
-            .await
-            .map_err(|e| Error::Replay(format!("hashing a staged part failed: {e}")))??;
+        let delta = self.keeper.format == TableFormat::Delta;
+        let (hash, footer) = tokio::task::spawn_blocking(move || {
+            let footer = if delta {
+                Some(delta::footer(&path)?)
+            } else {
+                None
+            };
+            Ok::<_, Error>((sha256_file(&path)?, footer))
+        })
+        .await
+        .map_err(|e| Error::Replay(format!("hashing a staged part failed: {e}")))??;
         if hash != file.sha256 {
             let [a, b] = self.pending.range;
             return Err(Error::Input(format!(
@@ -631,8 +832,19 @@ impl<'a> Uploads<'a> {
                 local.display()
             )));
         }
-        self.lease.check()?;
-        self.dest.upload(&local, &file.path).await
+        self.keeper.check_lease()?;
+        self.keeper.dest.upload(&local, &file.path).await?;
+        if let Some(footer) = footer {
+            self.adds.push(delta::add_action(&file, &footer, true));
+        }
+        Ok(())
+    }
+
+    /// Removes what this run uploaded of a chunk that is certain not to be committed.
+    async fn withdraw(&self) {
+        for obj in &self.pending.objects {
+            let _ = self.keeper.dest.delete(obj).await;
+        }
     }
 }
 
@@ -640,10 +852,11 @@ impl Chunk<'_> {
     async fn commit(
         self,
         cp: &Checkpoint,
-        version: Option<Version>,
+        kept: &mut Kept,
         mut uploads: Uploads<'_>,
     ) -> Result<Committed> {
-        let (dest, lease) = (uploads.dest, uploads.lease);
+        let keeper = uploads.keeper;
+        let dest = keeper.dest;
         let (a, b) = self.range;
         let warnings = self.plan.warnings.clone();
         let (files, gaps, rows, counts) = match self.read {
@@ -656,7 +869,6 @@ impl Chunk<'_> {
                 (read.out.files, read.gaps, read.out.rows, read.out.counts)
             }
         };
-        let manifest_rel = chunk_manifest(a, b);
         let gap_messages: u64 = gaps.iter().map(|(x, y)| y - x + 1).sum();
         // The chunk's own account must add up before anything of it becomes the archive's.
         if rows + gap_messages != b - a + 1 {
@@ -689,11 +901,6 @@ impl Chunk<'_> {
             started_at: uploads.pending.written_at.clone(),
             finished_at: now(),
         };
-        uploads.announce(&manifest_rel).await?;
-        let body = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-        dest.write(&manifest_rel, body, WriteMode::Overwrite)
-            .await?;
-
         let mut all_gaps: Vec<(u64, u64)> = cp.gaps.iter().map(|g| (g[0], g[1])).collect();
         all_gaps.extend(gaps.iter().copied());
         let next = Checkpoint {
@@ -708,20 +915,57 @@ impl Chunk<'_> {
             updated_at: now(),
             ..cp.clone()
         };
-        lease.check()?;
-        let body = serde_json::to_vec_pretty(&next).expect("checkpoint serializes");
-        let mode = version.map_or(WriteMode::Create, WriteMode::Replace);
-        let Written::Done(new_version) = dest.write(CHECKPOINT, body, mode).await? else {
-            return Err(Error::Busy(format!(
-                "the checkpoint of {} changed under this run (another archiver wrote it); \
-                 chunk seq {a}..={b} is not committed and will be cleaned up by the next run",
-                dest.display
-            )));
-        };
-        dest.delete(PENDING).await?;
+        match kept {
+            Kept::Delta(table) => {
+                let record = DeltaRecordOut {
+                    kind: "archive-chunk",
+                    checkpoint: &next,
+                    chunk: Some(&manifest),
+                };
+                let commit = delta::Commit {
+                    adds: std::mem::take(&mut uploads.adds),
+                    removes: Vec::new(),
+                    txn: Some((app_id(&self.req.stream), b as i64)),
+                    record: serde_json::to_value(&record).expect("record serializes"),
+                    file_schema: crate::lake::batch::event_schema(),
+                    rearrange: false,
+                };
+                if let Err(e) = table.commit(commit).await {
+                    if matches!(e, Error::Busy(_)) {
+                        // Certain not to be committed: the other writer's commit stands.
+                        uploads.withdraw().await;
+                        return Err(Error::Busy(format!(
+                            "chunk seq {a}..={b} of {} is not committed: {e} (another archiver \
+                             of {} got there first; its commit stands, this run's files were \
+                             removed)",
+                            dest.display, self.req.stream
+                        )));
+                    }
+                    return Err(e);
+                }
+            }
+            Kept::Hive(version) => {
+                let manifest_rel = chunk_manifest(a, b);
+                uploads.announce(&manifest_rel).await?;
+                let body = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+                dest.write(&manifest_rel, body, WriteMode::Overwrite)
+                    .await?;
+                keeper.check_lease()?;
+                let body = serde_json::to_vec_pretty(&next).expect("checkpoint serializes");
+                let mode = version.take().map_or(WriteMode::Create, WriteMode::Replace);
+                let Written::Done(new_version) = dest.write(CHECKPOINT, body, mode).await? else {
+                    return Err(Error::Busy(format!(
+                        "the checkpoint of {} changed under this run (another archiver wrote it); \
+                         chunk seq {a}..={b} is not committed and will be cleaned up by the next run",
+                        dest.display
+                    )));
+                };
+                *version = Some(new_version);
+                dest.delete(PENDING).await?;
+            }
+        }
         Ok(Committed {
             checkpoint: next,
-            version: new_version,
             rows,
             invalid: counts.invalid,
             files,

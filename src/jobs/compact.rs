@@ -9,6 +9,10 @@
 //! the output is uploaded; the inputs are deleted once the output is in place. A run killed in
 //! between is finished by the next one: if the output exists the inputs go, otherwise the inputs
 //! stay and the intent is dropped. Row counts are checked before anything is replaced.
+//!
+//! A Delta table needs neither lease nor intent: the whole compaction is one commit of the
+//! merged files' `add` and the inputs' `remove` actions (`dataChange: false`), which either
+//! lands whole or not at all; the inputs stay for older snapshots until `jsreplay vacuum`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -25,9 +29,10 @@ use crate::error::{Error, Result};
 use crate::jobs::archive::{read_checkpoint, recover_pending};
 use crate::jobs::export::Signals;
 use crate::lake::batch::event_schema;
+use crate::lake::delta::{self, Table};
 use crate::lake::lease::Lease;
 use crate::lake::manifest::{parse_part, part_path, PartName, META_DIR};
-use crate::lake::sink::writer_properties;
+use crate::lake::sink::{sha256_file, writer_properties, PartFile};
 use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, WriteMode};
 
@@ -131,7 +136,6 @@ async fn record(dest: &Dest, merge: &Merge) -> Result<()> {
     Ok(())
 }
 
-/// Compacts the archive at `dest_text`.
 /// Compacts the archive at `dest_text`; merges are staged in a private folder inside `staging`.
 pub async fn compact(
     dest_text: &str,
@@ -141,6 +145,11 @@ pub async fn compact(
 ) -> Result<CompactSummary> {
     let mut signals = Signals::new()?;
     let dest = Dest::open(dest_text)?;
+    if let Some(table) = signals.guard(Table::open(&dest, None)).await? {
+        return signals
+            .guard(compact_delta(&dest, table, small, staging))
+            .await;
+    }
     let lease = signals
         .guard(Lease::acquire(&dest, "jsreplay compact", ttl))
         .await?;
@@ -219,14 +228,33 @@ fn groups(parts: &[(PartName, String, u64)]) -> Vec<&[(PartName, String, u64)]> 
     out
 }
 
-async fn merge_group(dest: &Dest, group: &[(PartName, String, u64)], work: &Path) -> Result<Merge> {
+/// A group of parts merged into one local file, not yet anywhere else.
+struct Merged {
+    local: std::path::PathBuf,
+    merge: Merge,
+    first: u64,
+    last: u64,
+}
+
+/// Writes `group` (parts of one partition, in sequence order) into one local file, checking
+/// that the sequences rise and that every row arrived.
+async fn write_merged(
+    dest: &Dest,
+    group: &[(PartName, String, u64)],
+    work: &Path,
+    suffix: &str,
+) -> Result<Merged> {
     let first = &group[0].0;
     let last = group
         .iter()
         .map(|(n, _, _)| n.last)
         .max()
         .unwrap_or(first.last);
-    let output = part_path(&first.partition, &first.stream, first.first, last);
+    let plain = part_path(&first.partition, &first.stream, first.first, last);
+    let output = match plain.strip_suffix(".parquet") {
+        Some(stem) if !suffix.is_empty() => format!("{stem}{suffix}.parquet"),
+        _ => plain,
+    };
     let local = work.join("merged.parquet");
     let file = File::create(&local).map_err(|e| Error::io(&local, e))?;
     let mut writer =
@@ -271,17 +299,26 @@ async fn merge_group(dest: &Dest, group: &[(PartName, String, u64)], work: &Path
     let bytes_after = std::fs::metadata(&local)
         .map_err(|e| Error::io(&local, e))?
         .len();
-    let merge = Merge {
-        inputs: group.iter().map(|(_, rel, _)| rel.clone()).collect(),
-        output: output.clone(),
-        rows: rows_out,
-        bytes_before,
-        bytes_after,
-        written_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-    };
+    Ok(Merged {
+        merge: Merge {
+            inputs: group.iter().map(|(_, rel, _)| rel.clone()).collect(),
+            output,
+            rows: rows_out,
+            bytes_before,
+            bytes_after,
+            written_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        },
+        local,
+        first: first.first,
+        last,
+    })
+}
+
+async fn merge_group(dest: &Dest, group: &[(PartName, String, u64)], work: &Path) -> Result<Merge> {
+    let Merged { local, merge, .. } = write_merged(dest, group, work, "").await?;
     let body = serde_json::to_vec_pretty(&merge).expect("merge serializes");
     dest.write(COMPACTING, body, WriteMode::Overwrite).await?;
-    dest.upload(&local, &output).await?;
+    dest.upload(&local, &merge.output).await?;
     for input in &merge.inputs {
         dest.delete(input).await?;
     }
@@ -289,6 +326,107 @@ async fn merge_group(dest: &Dest, group: &[(PartName, String, u64)], work: &Path
     dest.delete(COMPACTING).await?;
     std::fs::remove_file(&local).map_err(|e| Error::io(&local, e))?;
     Ok(merge)
+}
+
+/// Compacts a Delta table in one commit: every merged file's `add` and its inputs' `remove`
+/// (`dataChange: false`), so a reader of any version sees each row once. Outputs get a run id
+/// in their names (never a committed file's name); if the commit loses to another writer they
+/// are deleted again. Inputs stay on disk for readers of older versions until `vacuum`.
+async fn compact_delta(
+    dest: &Dest,
+    mut table: Table,
+    small: u64,
+    staging: &Path,
+) -> Result<CompactSummary> {
+    let started = Instant::now();
+    let mut summary = CompactSummary {
+        dest: dest.display.clone(),
+        ..Default::default()
+    };
+    let files = table.files().await?;
+    let by_path: BTreeMap<&str, &delta::TableFile> =
+        files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut by_partition: BTreeMap<String, Vec<(PartName, String, u64)>> = BTreeMap::new();
+    for f in files.iter().filter(|f| f.bytes < small) {
+        if let Some(name) = parse_part(&f.path) {
+            by_partition
+                .entry(name.partition.clone())
+                .or_default()
+                .push((name, f.path.clone(), f.bytes));
+        }
+    }
+    let run = format!(
+        ".{}-{:016x}",
+        std::process::id(),
+        crate::lake::staging::random()
+    );
+    let work = WorkDir::create(staging, "compact")?;
+    let (mut adds, mut removes, mut merges, mut uploaded) = (vec![], vec![], vec![], vec![]);
+    let outcome: Result<()> = async {
+        for (_, mut parts) in by_partition {
+            parts.sort_by_key(|(n, _, _)| n.first);
+            let mut merged_here = false;
+            for group in groups(&parts) {
+                let m = write_merged(dest, group, work.path(), &run).await?;
+                let local = m.local.clone();
+                let (sha256, footer) = tokio::task::spawn_blocking(move || {
+                    Ok::<_, Error>((sha256_file(&local)?, delta::footer(&local)?))
+                })
+                .await
+                .map_err(|e| Error::Replay(format!("hashing a merged file failed: {e}")))??;
+                uploaded.push(m.merge.output.clone());
+                dest.upload(&m.local, &m.merge.output).await?;
+                let file = PartFile {
+                    path: m.merge.output.clone(),
+                    rows: m.merge.rows,
+                    bytes: m.merge.bytes_after,
+                    sha256,
+                    first_seq: m.first,
+                    last_seq: m.last,
+                };
+                adds.push(delta::add_action(&file, &footer, false));
+                removes.extend(
+                    m.merge
+                        .inputs
+                        .iter()
+                        .filter_map(|p| by_path.get(p.as_str()))
+                        .map(|f| delta::remove_action(f)),
+                );
+                summary.inputs += m.merge.inputs.len();
+                summary.outputs += 1;
+                summary.rows += m.merge.rows;
+                summary.bytes_before += m.merge.bytes_before;
+                summary.bytes_after += m.merge.bytes_after;
+                std::fs::remove_file(&m.local).map_err(|e| Error::io(&m.local, e))?;
+                merges.push(m.merge);
+                merged_here = true;
+            }
+            summary.partitions += usize::from(merged_here);
+        }
+        if merges.is_empty() {
+            return Ok(());
+        }
+        let commit = delta::Commit {
+            adds,
+            removes,
+            txn: None,
+            record: serde_json::json!({"kind": "compact", "merges": merges}),
+            file_schema: event_schema(),
+            rearrange: true,
+        };
+        table.commit(commit).await.map(|_| ())
+    }
+    .await;
+    if let Err(e) = outcome {
+        // Nothing of this run is committed (a commit that failed made no version): its
+        // outputs would only be orphans.
+        for rel in &uploaded {
+            let _ = dest.delete(rel).await;
+        }
+        return Err(e);
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::jobs::archive;
+use crate::lake::delta::{self, Table};
 use crate::lake::manifest::{contained, CHECKPOINT, MANIFEST, META_DIR};
 use crate::lake::sink::hex;
 use crate::lake::store::Dest;
@@ -63,13 +64,13 @@ impl VerifyReport {
 
 /// A file as an account lists it.
 #[derive(Debug, Clone, Deserialize)]
-struct Listed {
-    path: String,
-    rows: u64,
+pub struct Listed {
+    pub path: String,
+    pub rows: u64,
     #[serde(default)]
-    bytes: Option<u64>,
+    pub bytes: Option<u64>,
     #[serde(default)]
-    sha256: Option<String>,
+    pub sha256: Option<String>,
 }
 
 /// The parts of a manifest (dataset or archive chunk) that verification reads.
@@ -114,8 +115,9 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::Input(format!("{what} is unreadable: {e}")))
 }
 
-/// Verifies the dataset folder or archive (folder or object-store URL) `text`.
-pub async fn verify(text: &str) -> Result<VerifyReport> {
+/// Verifies the dataset folder or archive (folder or object-store URL) `text`; a Delta table at
+/// its latest snapshot or at `version`.
+pub async fn verify(text: &str, version: Option<i64>) -> Result<VerifyReport> {
     // Opening a local destination creates it: a folder that is not there is a usage error here.
     if !text.contains("://") && !std::path::Path::new(text).is_dir() {
         return Err(Error::Usage(format!("{text} is not a folder")));
@@ -125,6 +127,32 @@ pub async fn verify(text: &str) -> Result<VerifyReport> {
         target: text.to_string(),
         ..Default::default()
     };
+    if let Some(table) = Table::open(&dest, version).await? {
+        report.kind = "delta archive";
+        let expected = delta_accounts(&table, &mut report).await?;
+        let present: BTreeMap<String, u64> = dest.list(None).await?.into_iter().collect();
+        let orphans = present
+            .keys()
+            .filter(|p| p.ends_with(".parquet") && !p.starts_with(delta::LOG_DIR))
+            .filter(|p| !expected.iter().any(|f| &f.path == *p))
+            .count();
+        if orphans > 0 {
+            report.notes.push(format!(
+                "{orphans} Parquet files are not in this snapshot (a killed or losing writer's, \
+                 compacted away, or newer): never read through the table; `jsreplay vacuum` \
+                 removes the old ones"
+            ));
+        }
+        for f in &expected {
+            check_file(&dest, &f.path, f, present.get(&f.path).copied(), &mut report).await?;
+        }
+        return Ok(report);
+    }
+    if version.is_some() {
+        return Err(Error::Usage(format!(
+            "{text} is not a Delta table: --version applies to Delta tables only"
+        )));
+    }
     let pending: BTreeSet<String> = match dest.read(&format!("{META_DIR}/pending.json")).await? {
         Some((bytes, _)) => {
             report.notes.push(
@@ -199,8 +227,9 @@ pub async fn verify(text: &str) -> Result<VerifyReport> {
     Ok(report)
 }
 
-/// The files an archive's accounts list, after checking the accounts against each other.
-async fn archive_accounts(
+/// The files an archive's accounts list, after checking the accounts against each other
+/// (disagreements go to `report`).
+pub async fn archive_accounts(
     dest: &Dest,
     checkpoint: &Bytes,
     pending: &BTreeSet<String>,
@@ -284,6 +313,64 @@ async fn archive_accounts(
         );
     }
     Ok(files.into_values().collect())
+}
+
+/// The files a Delta snapshot lists, after checking jsreplay's accounting in the log against the
+/// table's transaction and against the files' rows.
+async fn delta_accounts(table: &Table, report: &mut VerifyReport) -> Result<Vec<Listed>> {
+    let files = table.files().await?;
+    let mut listed = Vec::with_capacity(files.len());
+    let mut rows = 0u64;
+    for f in &files {
+        let Some(n) = f.rows else {
+            report
+                .problems
+                .push(format!("{}: its add action has no numRecords", f.path));
+            continue;
+        };
+        if f.tag(delta::TAG_SHA256).is_none() {
+            report.unhashed += 1;
+        }
+        rows += n;
+        listed.push(Listed {
+            path: f.path.clone(),
+            rows: n,
+            bytes: Some(f.bytes),
+            sha256: f.tag(delta::TAG_SHA256).map(String::from),
+        });
+    }
+    let Some(record) = table.latest_record("checkpoint").await? else {
+        report
+            .notes
+            .push("no jsreplay record in the log: only the files are checked".into());
+        return Ok(listed);
+    };
+    let stream = record
+        .pointer("/checkpoint/stream")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    match archive::delta_checkpoint(table, &stream).await {
+        Ok(Some(cp)) => {
+            let span = (cp.last_seq + 1).saturating_sub(cp.first_seq);
+            if cp.rows + cp.gap_messages != span {
+                report.problems.push(format!(
+                    "the log's checkpoint: rows {} + gap_messages {} != {span} sequences archived \
+                     ({}..={})",
+                    cp.rows, cp.gap_messages, cp.first_seq, cp.last_seq
+                ));
+            }
+            if rows != cp.rows {
+                report.problems.push(format!(
+                    "the snapshot's files hold {rows} rows, the log's checkpoint {}",
+                    cp.rows
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => report.problems.push(e.to_string()),
+    }
+    Ok(listed)
 }
 
 /// Checks one listed file: present, its size and SHA-256 as recorded, its footer's rows.

@@ -51,6 +51,8 @@ pub fn parse_part(rel: &str) -> Option<PartName> {
     }
     let (partition, file) = rel.rsplit_once('/')?;
     let stem = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    // A Delta archive's parts carry `.<run id>` (stream names cannot hold a dot).
+    let stem = stem.split_once('.').map_or(stem, |(s, _)| s);
     let (rest, last) = stem.rsplit_once('-')?;
     let (stream, first) = rest.rsplit_once('-')?;
     Some(PartName {

@@ -157,8 +157,10 @@ pub enum Partitioning {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub partitioning: Partitioning,
-    /// Part names are `<prefix><first seq>-<last seq>.parquet`.
+    /// Part names are `<prefix><first seq>-<last seq><suffix>.parquet`.
     pub name_prefix: String,
+    /// Empty, or `.<run id>` where two writers must never write the same name (Delta tables).
+    pub name_suffix: String,
     /// A part holding this many bytes is closed and the next row opens another.
     pub part_bytes: u64,
 }
@@ -169,6 +171,7 @@ impl Layout {
         Self {
             partitioning: Partitioning::NatsTime,
             name_prefix: "part-".into(),
+            name_suffix: String::new(),
             part_bytes: EXPORT_PART_BYTES,
         }
     }
@@ -386,8 +389,12 @@ impl Sink {
             .map_err(|e| Error::io(&part.tmp_path, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&part.tmp_path, e))?;
         let rel = format!(
-            "{}/{}{:020}-{:020}.parquet",
-            part.partition, self.layout.name_prefix, part.first_seq, part.last_seq
+            "{}/{}{:020}-{:020}{}.parquet",
+            part.partition,
+            self.layout.name_prefix,
+            part.first_seq,
+            part.last_seq,
+            self.layout.name_suffix
         );
         let file = PartFile {
             path: rel.clone(),

@@ -167,6 +167,43 @@ impl Dest {
         (self.store.clone(), root)
     }
 
+    /// The store seen from the destination's root (what a Delta log store is built on) and the
+    /// store's own root.
+    pub fn table_stores(&self) -> (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) {
+        match &self.local {
+            Some(_) => (self.store.clone(), Arc::new(LocalFileSystem::new())),
+            None => (
+                Arc::new(object_store::prefix::PrefixStore::new(
+                    self.store.clone(),
+                    self.prefix.clone(),
+                )),
+                self.store.clone(),
+            ),
+        }
+    }
+
+    /// The store whose keys [`Dest::root_key`] gives and the URL of its root (`s3://bucket/`,
+    /// `file:///`): what a query engine registers to read the destination's files by full key.
+    pub fn store_root(&self) -> (Arc<dyn ObjectStore>, Url) {
+        let (_, root) = self.table_stores();
+        let mut url = self.url.clone();
+        url.set_path("/");
+        (root, url)
+    }
+
+    /// The key of `rel` in the store [`Dest::store_root`] returns.
+    pub fn root_key(&self, rel: &str) -> ObjPath {
+        match &self.local {
+            Some(abs) => rel
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .fold(ObjPath::from_absolute_path(abs).unwrap_or_default(), |k, part| {
+                    k.join(part)
+                }),
+            None => self.key(rel),
+        }
+    }
+
     fn key(&self, rel: &str) -> ObjPath {
         rel.split('/')
             .filter(|p| !p.is_empty())
@@ -187,6 +224,14 @@ impl Dest {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(store_error(&format!("reading {rel}"), e)),
         }
+    }
+
+    /// Bytes `range` of an object.
+    pub async fn read_range(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        self.store
+            .get_range(&self.key(rel), range)
+            .await
+            .map_err(|e| store_error(&format!("reading {rel}"), e))
     }
 
     /// When an object was last written; `None` when there is none.

@@ -17,7 +17,7 @@ use crate::both_servers;
 use crate::proxy::{Proxy, Shape};
 use crate::util::*;
 
-const STREAM: &str = "SYSDIG_EVENTS";
+pub(crate) const STREAM: &str = "SYSDIG_EVENTS";
 
 /// Runs `archive` of the test stream from `url` into `dest` (a folder or object-store URL) with
 /// `extra` flags and `env`, printing the JSON summary.
@@ -41,31 +41,31 @@ fn run_archive(url: &str, dest: &str, extra: &[&str], env: &[(String, String)]) 
 }
 
 /// Where an archive goes in a test.
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     Local(PathBuf),
     S3(&'a S3, &'static str),
 }
 
 impl Target<'_> {
-    fn dest(&self) -> String {
+    pub(crate) fn dest(&self) -> String {
         match self {
             Target::Local(p) => p.display().to_string(),
             Target::S3(s3, prefix) => s3.url(prefix),
         }
     }
 
-    fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         match self {
             Target::Local(_) => Vec::new(),
             Target::S3(s3, _) => s3.env(),
         }
     }
 
-    fn run(&self, url: &str, extra: &[&str]) -> Output {
+    pub(crate) fn run(&self, url: &str, extra: &[&str]) -> Output {
         run_archive(url, &self.dest(), extra, &self.env())
     }
 
-    fn command(&self, url: &str, extra: &[&str]) -> Command {
+    pub(crate) fn command(&self, url: &str, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
         cmd.args([
             "archive",
@@ -89,7 +89,7 @@ impl Target<'_> {
     }
 
     /// An object of the archive (path relative to its root).
-    fn object(&self, rel: &str) -> Option<Vec<u8>> {
+    pub(crate) fn object(&self, rel: &str) -> Option<Vec<u8>> {
         match self {
             Target::Local(p) => std::fs::read(p.join(rel)).ok(),
             Target::S3(s3, prefix) => s3.get(&format!("{prefix}/{rel}")),
@@ -113,7 +113,7 @@ impl Target<'_> {
     }
 
     /// Data files of the archive, relative to its root.
-    fn parts(&self) -> Vec<String> {
+    pub(crate) fn parts(&self) -> Vec<String> {
         match self {
             Target::Local(p) => parquet_files(p)
                 .iter()
@@ -128,9 +128,58 @@ impl Target<'_> {
         }
     }
 
+    /// Python with `uri` and `opts` (deltalake storage options) naming this archive.
+    pub(crate) fn delta_python(&self, body: &str) -> String {
+        match self {
+            Target::Local(p) => run_python(
+                &format!("import json, sys\nuri = sys.argv[1]\nopts = None\n{body}"),
+                &[p.to_str().unwrap()],
+            ),
+            Target::S3(s3, prefix) => s3.python(&format!(
+                "uri = 's3://{}/{prefix}'\n\
+                 opts = {{'AWS_ENDPOINT_URL': 'http://127.0.0.1:{}', 'AWS_ACCESS_KEY_ID': 'testing', \
+                 'AWS_SECRET_ACCESS_KEY': 'testing', 'AWS_REGION': 'us-east-1', 'AWS_ALLOW_HTTP': 'true'}}\n{body}",
+                s3.bucket, s3.port
+            )),
+        }
+    }
+
+    /// The Delta table as delta-rs's Python binding reads it (latest version, or `version`).
+    pub(crate) fn delta_table_at(&self, version: Option<i64>) -> DeltaSeen {
+        let out = self.delta_python(&format!(
+            "import hashlib\n\
+             from deltalake import DeltaTable\n\
+             dt = DeltaTable(uri, storage_options=opts, version={})\n\
+             t = dt.to_pyarrow_table(columns=['seq', 'payload'])\n\
+             rows = sorted([r['seq'], hashlib.sha256(r['payload']).hexdigest()] for r in t.to_pylist())\n\
+             try:\n    txn = dt.transaction_version('jsreplay:{STREAM}')\n\
+             except Exception:\n    txn = None\n\
+             chunks = None\n\
+             for c in dt.history():\n\
+             \x20   r = c.get('jsreplay')\n\
+             \x20   if isinstance(r, dict) and 'checkpoint' in r:\n\
+             \x20       chunks = r['checkpoint']['chunks']; break\n\
+             files = [u.split(uri.rstrip('/') + '/', 1)[-1] for u in dt.file_uris()]\n\
+             print(json.dumps({{'rows': rows, 'txn': txn, 'files': files, 'version': dt.version(), 'chunks': chunks}}))",
+            version.map_or("None".to_string(), |v| v.to_string())
+        ));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        DeltaSeen {
+            rows: serde_json::from_value(v["rows"].clone()).unwrap(),
+            txn: v["txn"].as_i64(),
+            files: serde_json::from_value(v["files"].clone()).unwrap(),
+            version: v["version"].as_i64().unwrap(),
+            chunks: v["chunks"].as_u64(),
+        }
+    }
+
+    pub(crate) fn delta_table(&self) -> DeltaSeen {
+        self.delta_table_at(None)
+    }
+
     /// Read with pyarrow: for every row, (seq, sha256 of the payload); and checks that every
     /// row sits in the partition of its event hour (JetStream hour when it has no event time).
-    fn rows(&self) -> Vec<(i64, String)> {
+    pub(crate) fn rows(&self) -> Vec<(i64, String)> {
         let body = "import pyarrow.dataset as ds, pyarrow.compute as pc, hashlib\n\
             t = d.to_table(columns=['seq', 'payload', 'event_time', 'nats_time', 'dt', 'hour'])\n\
             bad = 0\n\
@@ -159,11 +208,24 @@ impl Target<'_> {
     }
 }
 
+/// A Delta table as an independent reader saw it.
+#[derive(Debug)]
+pub(crate) struct DeltaSeen {
+    /// (seq, sha256 of the payload), sorted.
+    pub rows: Vec<(i64, String)>,
+    /// The stream's `txn` version.
+    pub txn: Option<i64>,
+    pub files: Vec<String>,
+    pub version: i64,
+    /// The chunks jsreplay's newest record counts.
+    pub chunks: Option<u64>,
+}
+
 fn parent_of(rel: &str) -> &str {
     rel.rsplit_once('/').unwrap().0
 }
 
-fn summary(o: &Output) -> serde_json::Value {
+pub(crate) fn summary(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("no JSON summary: {}", text(o)))
 }
 
@@ -182,7 +244,7 @@ fn event(n: u64) -> Vec<u8> {
 }
 
 /// Publishes events `from..to` (numbers), returns (seq, sha256 of payload) pairs.
-async fn publish_events(js: &jetstream::Context, from: u64, to: u64) -> Vec<(i64, String)> {
+pub(crate) async fn publish_events(js: &jetstream::Context, from: u64, to: u64) -> Vec<(i64, String)> {
     use sha2::{Digest, Sha256};
     let msgs: Vec<(String, Vec<u8>)> = (from..to)
         .map(|n| (format!("events.sysdig.c{}", n % 4), event(n)))
@@ -344,7 +406,7 @@ async fn archive_retention_loss(kind: Kind) {
 both_servers!(archive_retention_loss);
 
 /// Publishes continuously until stopped; returns every (seq, payload hash) published.
-fn keep_publishing(
+pub(crate) fn keep_publishing(
     js: jetstream::Context,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<Vec<(i64, String)>> {
@@ -364,7 +426,7 @@ fn keep_publishing(
 /// moments, then once to the end; the archive must hold every sequence exactly once. The killed
 /// runs read through a 1 MiB/s link, so that they are busy (reading, uploading, committing)
 /// when the signal comes rather than done.
-async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
+pub(crate) async fn exactly_once(kind: Kind, target: &Target<'_>, kills: usize, delta: bool) {
     let server = Server::start(kind);
     let js = server.js().await;
     create_stream(&js, STREAM).await;
@@ -386,8 +448,12 @@ async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let delay = Duration::from_millis(40 + (rng >> 33) % 900);
+        let format = if delta { "delta" } else { "hive" };
         let mut child = target
-            .command(&slow.url(), &["--chunk", "500", "--lease-ttl", "1h"])
+            .command(
+                &slow.url(),
+                &["--chunk", "500", "--lease-ttl", "1h", "--format", format],
+            )
             .spawn()
             .unwrap();
         let started = Instant::now();
@@ -419,11 +485,15 @@ async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
         killed >= kills / 2,
         "only {killed} of {kills} runs were killed mid-way"
     );
-    let committed = target.object("_jsreplay/checkpoint.json").map(|b| {
-        serde_json::from_slice::<serde_json::Value>(&b).unwrap()["chunks"]
-            .as_u64()
-            .unwrap()
-    });
+    let committed = if delta {
+        target.delta_table().chunks
+    } else {
+        target.object("_jsreplay/checkpoint.json").map(|b| {
+            serde_json::from_slice::<serde_json::Value>(&b).unwrap()["chunks"]
+                .as_u64()
+                .unwrap()
+        })
+    };
     assert!(
         committed.unwrap_or(0) > 0,
         "no chunk was committed between the kills"
@@ -433,6 +503,23 @@ async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
     let s = summary(&o);
     let last = published.last().unwrap().0 as u64;
     assert_eq!(s["checkpoint"], last, "{s:#}");
+    if delta {
+        // Read through the table's log by delta-rs's Python binding: every sequence once,
+        // whatever orphans the killed runs left beside the committed files.
+        let table = target.delta_table();
+        assert_eq!(table.rows.len(), published.len(), "{killed} killed, {finished} finished");
+        assert_eq!(table.rows, published);
+        assert_eq!(table.txn, Some(last as i64));
+        assert!(target.object("_jsreplay/lease.json").is_none());
+        eprintln!(
+            "exactly once (delta): {killed} runs killed, {finished} finished, {} chunks committed \
+             under kills, {last} sequences, {} files in the table, {} Parquet objects in all",
+            committed.unwrap_or(0),
+            table.files.len(),
+            target.parts().len()
+        );
+        return;
+    }
     let rows = target.rows();
     assert_eq!(
         rows.len(),
@@ -455,13 +542,13 @@ async fn exactly_once(kind: Kind, target: Target<'_>, kills: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_exactly_once_under_sigkill_local() {
     let tmp = tempfile::tempdir().unwrap();
-    exactly_once(Kind::V2_9, Target::Local(tmp.path().join("a")), 22).await;
+    exactly_once(Kind::V2_9, &Target::Local(tmp.path().join("a")), 22, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_exactly_once_under_sigkill_s3() {
     let s3 = S3::start();
-    exactly_once(Kind::V2_14, Target::S3(&s3, "sysdig"), 22).await;
+    exactly_once(Kind::V2_14, &Target::S3(&s3, "sysdig"), 22, false).await;
     // Compaction over S3 keeps the row set.
     let target = Target::S3(&s3, "sysdig");
     let before = target.rows();

@@ -3,6 +3,7 @@
 mod archive;
 mod auth;
 mod decode_prop;
+mod delta;
 mod export;
 mod failover;
 mod hostile;

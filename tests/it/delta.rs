@@ -1,0 +1,306 @@
+//! `archive --format delta`, `convert`, `compact` and `vacuum` on Delta tables, to a local folder
+//! and to a real S3-protocol server (moto): exactly once under SIGKILL, two archivers racing on
+//! one table, time travel, and read-back by independent engines: delta-rs's Python binding,
+//! DuckDB's delta extension, and Spark in local-cluster mode (a master and two executor JVMs).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::archive::{
+    exactly_once, publish_events, summary, DeltaSeen, Target, STREAM,
+};
+use crate::proxy::{Proxy, Shape};
+use crate::util::*;
+
+/// Rows of a local Delta table as DuckDB's delta extension reads it (the wheel's extension for
+/// the pinned DuckDB, loaded from disk: nothing is downloaded).
+fn duckdb_rows(dir: &std::path::Path) -> Vec<(i64, String)> {
+    let out = run_python(
+        "import duckdb, duckdb_extension_delta, json, os, sys\n\
+         ext = os.path.join(os.path.dirname(duckdb_extension_delta.__file__), 'extensions', 'v' + duckdb.__version__, 'delta.duckdb_extension')\n\
+         con = duckdb.connect(config={'autoinstall_known_extensions': False, 'autoload_known_extensions': False, 'allow_unsigned_extensions': True})\n\
+         con.execute(f\"LOAD '{ext}'\")\n\
+         rows = con.execute(\"SELECT seq, sha256(payload::BLOB) FROM delta_scan(?) ORDER BY seq\", [sys.argv[1]]).fetchall()\n\
+         print(json.dumps([[int(s), h] for s, h in rows]))",
+        &[dir.to_str().unwrap()],
+    );
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+/// `(count, distinct seqs)` through jsreplay's own reader.
+fn jsreplay_counts(dataset: &str, env: &[(String, String)], extra: &[&str]) -> (u64, u64) {
+    let mut args = vec![
+        "query",
+        dataset,
+        "SELECT count(*) AS n, count(DISTINCT seq) AS d FROM events",
+        "--format",
+        "json",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let o = jsreplay_env(&args, env);
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    (v[0]["n"].as_u64().unwrap(), v[0]["d"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_exactly_once_under_sigkill_s3() {
+    let s3 = S3::start();
+    let target = Target::S3(&s3, "delta");
+    exactly_once(Kind::V2_14, &target, 16, true).await;
+    let env = s3.env();
+    let dest = target.dest();
+    let seen = target.delta_table();
+    let n = seen.rows.len() as u64;
+    assert_eq!(jsreplay_counts(&dest, &env, &[]), (n, n));
+    let o = jsreplay_env(&["verify", &dest, "--json"], &env);
+    assert_ok(&o);
+
+    // Compaction: one commit, same rows; the version before still reads the same rows too.
+    let before = seen.version;
+    let o = jsreplay_env(&["compact", &dest, "--json"], &env);
+    assert_ok(&o);
+    let after = target.delta_table();
+    assert_eq!(after.version, before + 1, "{}", text(&o));
+    assert!(after.files.len() < seen.files.len(), "{}", text(&o));
+    assert_eq!(after.rows, seen.rows);
+    assert_eq!(target.delta_table_at(Some(before)).rows, seen.rows);
+    assert_eq!(
+        jsreplay_counts(&dest, &env, &["--version", &before.to_string()]),
+        (n, n)
+    );
+    assert_ok(&jsreplay_env(&["verify", &dest], &env));
+
+    // Vacuum: a dry run deletes nothing; with no retention, only the table's files stay.
+    let objects = target.parts().len();
+    let o = jsreplay_env(&["vacuum", &dest, "--retention", "0s", "--dry-run", "--json"], &env);
+    assert_ok(&o);
+    let listed = summary(&o)["files"].as_array().unwrap().len();
+    assert_eq!(listed, objects - after.files.len(), "{}", text(&o));
+    assert_eq!(target.parts().len(), objects);
+    assert_ok(&jsreplay_env(&["vacuum", &dest, "--retention", "0s"], &env));
+    let mut left = target.parts();
+    left.sort();
+    let mut files = after.files.clone();
+    files.sort();
+    assert_eq!(left, files);
+    assert_eq!(target.delta_table().rows, seen.rows);
+}
+
+/// Two archivers started together on one Delta table in S3, no lease between them: each
+/// chunk is committed by one of them; the other stops with exit 7 and its files are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_two_archivers_race_on_one_table() {
+    let s3 = S3::start();
+    let target = Target::S3(&s3, "race");
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    let published = publish_events(&js, 0, 4000).await;
+    let slow = Proxy::start(
+        server.port,
+        Shape {
+            one_way: Duration::ZERO,
+            down_rate: Some(1 << 20),
+        },
+    )
+    .await;
+    let start = || {
+        target
+            .command(&slow.url(), &["--format", "delta", "--chunk", "1000"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    for o in [&a, &b] {
+        assert!(
+            matches!(o.status.code(), Some(0) | Some(7)),
+            "{}",
+            text(o)
+        );
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    }
+    assert!(
+        codes.contains(&Some(7)),
+        "neither archiver lost a chunk: {}\n{}",
+        text(&a),
+        text(&b)
+    );
+    let loser = if a.status.code() == Some(7) { &a } else { &b };
+    assert!(
+        String::from_utf8_lossy(&loser.stderr).contains("got there first"),
+        "{}",
+        text(loser)
+    );
+    // Whatever is left, one more run finishes; every sequence is in the table once.
+    assert_ok(&target.run(&server.url, &[]));
+    let seen = target.delta_table();
+    assert_eq!(seen.rows, published);
+    assert_eq!(seen.txn, Some(published.len() as i64));
+    let n = published.len() as u64;
+    assert_eq!(jsreplay_counts(&target.dest(), &s3.env(), &[]), (n, n));
+    // The losers' files were withdrawn: nothing beside the table's files.
+    assert_eq!(target.parts().len(), seen.files.len());
+}
+
+/// A Hive archive (with a compacted partition) converted in place: the same rows before and
+/// after, the checkpoint carried into the table's `txn`, then archived on in Delta; DuckDB's
+/// delta extension and delta-rs read it; the conversion's version still reads as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_a_hive_archive_and_go_on_in_delta() {
+    let (server, js) = server_with_stream(Kind::V2_9, STREAM).await;
+    let mut published = publish_events(&js, 0, 3000).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let target = Target::Local(dir.clone());
+    assert_ok(&target.run(&server.url, &["--chunk", "700"]));
+    assert_ok(&target.run(&server.url, &[]));
+    assert_ok(&jsreplay(&["compact", dir.to_str().unwrap()]));
+    let hive_rows = target.rows();
+    assert_eq!(hive_rows, published);
+    let ds = dir.to_str().unwrap();
+    let sql = "SELECT seq, subject, evt_type, hostname, dt, hour FROM events ORDER BY seq";
+    let before = query_json(&dir, sql);
+
+    let o = jsreplay(&["convert", ds, "--json"]);
+    assert_ok(&o);
+    let s = summary(&o);
+    assert_eq!(s["checkpoint"], 3000, "{s:#}");
+    assert_eq!(s["rows"], 3000);
+    assert!(!dir.join("_jsreplay/checkpoint.json").exists());
+    assert!(dir.join("_jsreplay/converted-checkpoint.json").exists());
+    let converted = s["version"].as_i64().unwrap();
+    assert_eq!(query_json(&dir, sql), before);
+    assert_ok(&jsreplay(&["verify", ds]));
+    assert_code(&jsreplay(&["convert", ds]), 2, "Delta table already");
+
+    // Archived on: the format is the destination's; asking for Hive now is refused.
+    published.extend(publish_events(&js, 3000, 4000).await);
+    assert_code(
+        &target.run(&server.url, &["--format", "hive"]),
+        2,
+        "is a Delta archive",
+    );
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    assert_eq!(summary(&o)["checkpoint"], 4000);
+    let seen: DeltaSeen = target.delta_table();
+    assert_eq!(seen.rows, published);
+    assert_eq!(seen.txn, Some(4000));
+    assert_eq!(duckdb_rows(&dir), published);
+    assert_ok(&jsreplay(&["verify", ds]));
+    // What the archive held at the conversion.
+    assert_eq!(target.delta_table_at(Some(converted)).rows, published[..3000]);
+    assert_eq!(
+        jsreplay_counts(ds, &[], &["--version", &converted.to_string()]),
+        (3000, 3000)
+    );
+    // A version the log does not have, and --version on a Hive dataset: usage errors.
+    assert_code(
+        &jsreplay(&["query", ds, "SELECT 1", "--version", "999"]),
+        2,
+        "no version 999",
+    );
+}
+
+/// An archive begun by an older jsreplay whose files lack a column (`priority`), written here
+/// with delta-rs's Python binding: the first commit of this version adds the column to the
+/// table's schema; the older rows read as NULL there in jsreplay, delta-rs and DuckDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_added_later_joins_the_table_schema() {
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    let mut published = publish_events(&js, 0, 600).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let hive = tmp.path().join("hive");
+    assert_ok(&Target::Local(hive.clone()).run(&server.url, &[]));
+    let dir = tmp.path().join("delta");
+    run_python(
+        &format!(
+            "import json, sys, pyarrow as pa, pyarrow.dataset as ds\n\
+             from deltalake import write_deltalake, CommitProperties, Transaction\n\
+             part = ds.partitioning(pa.schema([('dt', pa.string()), ('hour', pa.string())]), flavor='hive')\n\
+             t = ds.dataset(sys.argv[1], format='parquet', partitioning=part).to_table().drop_columns(['priority'])\n\
+             cp = {{'format': 'jsreplay-archive/1', 'stream': '{STREAM}', 'last_seq': 600, 'first_seq': 1, 'rows': 600,\n\
+                   'gap_messages': 0, 'gaps': [], 'chunks': 1, 'updated_at': '2026-01-01T00:00:00.000Z', 'tool_version': '0.0.9'}}\n\
+             props = CommitProperties(app_transactions=[Transaction(app_id='jsreplay:{STREAM}', version=600)],\n\
+                                      custom_metadata={{'jsreplay': json.dumps({{'kind': 'archive-chunk', 'checkpoint': cp}})}})\n\
+             write_deltalake(sys.argv[2], t, partition_by=['dt', 'hour'], commit_properties=props)\n"
+        ),
+        &[hive.to_str().unwrap(), dir.to_str().unwrap()],
+    );
+    let target = Target::Local(dir.clone());
+    published.extend(publish_events(&js, 600, 900).await);
+    let o = target.run(&server.url, &[]);
+    assert_ok(&o);
+    assert_eq!(summary(&o)["checkpoint"], 900, "{}", text(&o));
+    let ds = dir.to_str().unwrap();
+    let nulls = query_json(
+        &dir,
+        "SELECT seq <= 600 AS old, count(*) AS n, count(priority) AS with_priority FROM events GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(
+        serde_json::Value::Array(nulls),
+        serde_json::json!([
+            {"old": false, "n": 300, "with_priority": 300},
+            {"old": true, "n": 600, "with_priority": 0}
+        ])
+    );
+    let out = target.delta_python(
+        "from deltalake import DeltaTable\n\
+         import duckdb\n\
+         dt = DeltaTable(uri)\n\
+         t = dt.to_pyarrow_table(columns=['seq', 'priority'])\n\
+         print(json.dumps([sum(1 for r in t.to_pylist() if r['seq'] <= 600 and r['priority'] is None), t.num_rows]))",
+    );
+    assert_eq!(out.trim(), "[600, 900]");
+    assert_eq!(target.delta_table().rows, published);
+    assert_eq!(duckdb_rows(&dir), published);
+    assert_ok(&jsreplay(&["verify", ds]));
+}
+
+/// Spark in local-cluster mode (a master and two executor JVMs, one session for both checks)
+/// reads the Hive archive and the files the Delta snapshot lists (its Delta connector is a
+/// Maven jar these machines cannot fetch): both hold exactly what was published, `seq` is a
+/// signed `bigint`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spark_reads_the_hive_archive_and_the_delta_snapshot() {
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    let published = publish_events(&js, 0, 2000).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let hive = tmp.path().join("hive");
+    let delta = tmp.path().join("delta");
+    assert_ok(&Target::Local(hive.clone()).run(&server.url, &["--chunk", "800"]));
+    assert_ok(&Target::Local(delta.clone()).run(&server.url, &["--format", "delta", "--chunk", "800"]));
+    let out = run_python(
+        "import json, os, sys\n\
+         os.environ['PYSPARK_PYTHON'] = sys.executable\n\
+         from pyspark.sql import SparkSession, functions as F\n\
+         from deltalake import DeltaTable\n\
+         hive, delta = sys.argv[1], sys.argv[2]\n\
+         spark = (SparkSession.builder.master('local-cluster[2,1,1024]').appName('jsreplay-check')\n\
+                  .config('spark.ui.enabled', 'false').config('spark.sql.session.timeZone', 'UTC')\n\
+                  .config('spark.executor.memory', '512m').getOrCreate())\n\
+         def seen(df):\n\
+         \x20   rows = df.select('seq', F.sha2(F.col('payload'), 256).alias('h')).collect()\n\
+         \x20   return sorted([r['seq'], r['h']] for r in rows)\n\
+         h = spark.read.parquet(hive)\n\
+         d = spark.read.option('basePath', delta).parquet(*DeltaTable(delta).file_uris())\n\
+         executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1\n\
+         out = {'hive': seen(h), 'delta': seen(d), 'executors': executors,\n\
+                'seq': dict(h.dtypes)['seq'], 'partitions': sorted({r['hour'] for r in d.select('hour').distinct().collect()})}\n\
+         spark.stop()\n\
+         print(json.dumps(out))",
+        &[hive.to_str().unwrap(), delta.to_str().unwrap()],
+    );
+    let line = out.lines().last().unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|_| panic!("Spark said: {out}"));
+    let rows = |k: &str| -> Vec<(i64, String)> { serde_json::from_value(v[k].clone()).unwrap() };
+    assert_eq!(rows("hive"), published);
+    assert_eq!(rows("delta"), published);
+    assert_eq!(v["executors"], 2, "{v:#}");
+    assert_eq!(v["seq"], "bigint");
+    assert_eq!(v["partitions"], serde_json::json!([1, 2, 3]));
+}
