@@ -763,7 +763,11 @@ async fn main() {
                 let measured = measure(|| {
                     k += 1;
                     let dest = match store {
-                        None => tmp.path().join(format!("archive-{k}")).display().to_string(),
+                        None => tmp
+                            .path()
+                            .join(format!("archive-{k}"))
+                            .display()
+                            .to_string(),
                         Some(_) => format!("s3://bench/archive-{k}"),
                     };
                     let mut cmd = Command::new(&jsreplay);
@@ -778,10 +782,7 @@ async fn main() {
                     }
                     measured
                 });
-                rows.push(row(
-                    format!("(h) archive, {format}, to a {to}"),
-                    measured,
-                ));
+                rows.push(row(format!("(h) archive, {format}, to a {to}"), measured));
             }
         }
     }

@@ -194,7 +194,7 @@ async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext>
         .map(|f| f.as_ref().clone())
         .collect();
     let ctx = session();
-    let (store, root) = SnapshotStore::new(dest, &files);
+    let (store, root) = SnapshotStore::registered(dest, &files);
     ctx.register_object_store(&root, store);
     register(
         &ctx,

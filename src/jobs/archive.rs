@@ -365,9 +365,7 @@ pub async fn archive(
 ) -> Result<ArchiveSummary> {
     let mut signals = Signals::new()?;
     let dest = Dest::open(&req.dest)?;
-    let format = signals
-        .guard(destination_format(&dest, req.format))
-        .await?;
+    let format = signals.guard(destination_format(&dest, req.format)).await?;
     // A Delta table needs no lease: its log admits one commit per version and a chunk's commit
     // carries the stream's `txn`, so of two archivers racing on one chunk the later fails.
     let lease = match format {
@@ -706,9 +704,7 @@ async fn run(
             plan: &plan,
             req,
         };
-        let committed = signals
-            .guard(chunk.commit(&cp, &mut kept, uploads))
-            .await?;
+        let committed = signals.guard(chunk.commit(&cp, &mut kept, uploads)).await?;
         cp = committed.checkpoint;
         summary.range = Some(SeqRange {
             first: start,

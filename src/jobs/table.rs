@@ -81,9 +81,10 @@ async fn run_convert(dest: &Dest, lease: &Lease) -> Result<ConvertSummary> {
     for f in &listed {
         match present.get(&f.path) {
             None => report.problems.push(format!("{} is missing", f.path)),
-            Some(&size) if f.bytes.is_some_and(|b| b != size) => report
-                .problems
-                .push(format!("{}: {size} bytes, its manifest says {:?}", f.path, f.bytes)),
+            Some(&size) if f.bytes.is_some_and(|b| b != size) => report.problems.push(format!(
+                "{}: {size} bytes, its manifest says {:?}",
+                f.path, f.bytes
+            )),
             Some(_) => {}
         }
     }
@@ -99,9 +100,8 @@ async fn run_convert(dest: &Dest, lease: &Lease) -> Result<ConvertSummary> {
         lease.check()?;
         let size = present[&f.path];
         let footer = delta::remote_footer(dest, &f.path, size).await?;
-        let name = parse_part(&f.path).ok_or_else(|| {
-            Error::Store(format!("{}: not an archive part's name", f.path))
-        })?;
+        let name = parse_part(&f.path)
+            .ok_or_else(|| Error::Store(format!("{}: not an archive part's name", f.path)))?;
         let mut add = delta::add_action(
             &PartFile {
                 path: f.path.clone(),

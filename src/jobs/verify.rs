@@ -144,7 +144,14 @@ pub async fn verify(text: &str, version: Option<i64>) -> Result<VerifyReport> {
             ));
         }
         for f in &expected {
-            check_file(&dest, &f.path, f, present.get(&f.path).copied(), &mut report).await?;
+            check_file(
+                &dest,
+                &f.path,
+                f,
+                present.get(&f.path).copied(),
+                &mut report,
+            )
+            .await?;
         }
         return Ok(report);
     }

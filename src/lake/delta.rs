@@ -143,13 +143,19 @@ impl Table {
             Some(v) => table.load_version(v.max(0) as u64).await,
             None => table.load().await,
         };
-        loaded.map_err(|e| match (version, e) {
-            (Some(v), DeltaTableError::InvalidVersion(_)) => Error::Usage(format!(
-                "{} has no version {v} (see its _delta_log)",
-                dest.display
-            )),
-            (_, e) => delta_error(&format!("opening the Delta table {}", dest.display), e),
-        })?;
+        if let Err(e) = loaded {
+            let latest = DeltaTable::new(log_store.clone())
+                .get_latest_version()
+                .await
+                .ok();
+            return Err(match (version, latest) {
+                (Some(v), Some(latest)) if v.max(0) as u64 > latest => Error::Usage(format!(
+                    "{} has no version {v}: its latest is {latest}",
+                    dest.display
+                )),
+                _ => delta_error(&format!("opening the Delta table {}", dest.display), e),
+            });
+        }
         Ok(Some(Table {
             table,
             log_store,
@@ -615,14 +621,19 @@ pub struct SnapshotStore {
 
 impl std::fmt::Display for SnapshotStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SnapshotStore({} files over {})", self.files.len(), self.inner)
+        write!(
+            f,
+            "SnapshotStore({} files over {})",
+            self.files.len(),
+            self.inner
+        )
     }
 }
 
 impl SnapshotStore {
     /// The view of `files` (a snapshot's) in `dest`, with the store it is to be registered as
     /// and that store's root URL.
-    pub fn new(dest: &Dest, files: &[TableFile]) -> (Arc<dyn ObjectStore>, url::Url) {
+    pub fn registered(dest: &Dest, files: &[TableFile]) -> (Arc<dyn ObjectStore>, url::Url) {
         let (inner, root) = dest.store_root();
         let mut metas: Vec<ObjectMeta> = files
             .iter()
@@ -635,7 +646,13 @@ impl SnapshotStore {
             })
             .collect();
         metas.sort_by(|a, b| a.location.cmp(&b.location));
-        (Arc::new(SnapshotStore { inner, files: metas }), root)
+        (
+            Arc::new(SnapshotStore {
+                inner,
+                files: metas,
+            }),
+            root,
+        )
     }
 
     fn under<'a>(&'a self, prefix: Option<&'a ObjPath>) -> impl Iterator<Item = &'a ObjectMeta> {
@@ -695,7 +712,10 @@ impl ObjectStore for SnapshotStore {
         locations.map(|_| Err(Self::refuse("delete"))).boxed()
     }
 
-    fn list(&self, prefix: Option<&ObjPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+    fn list(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let found: Vec<_> = self.under(prefix).cloned().map(Ok).collect();
         futures::stream::iter(found).boxed()
     }

@@ -194,12 +194,10 @@ impl Dest {
     /// The key of `rel` in the store [`Dest::store_root`] returns.
     pub fn root_key(&self, rel: &str) -> ObjPath {
         match &self.local {
-            Some(abs) => rel
-                .split('/')
-                .filter(|p| !p.is_empty())
-                .fold(ObjPath::from_absolute_path(abs).unwrap_or_default(), |k, part| {
-                    k.join(part)
-                }),
+            Some(abs) => rel.split('/').filter(|p| !p.is_empty()).fold(
+                ObjPath::from_absolute_path(abs).unwrap_or_default(),
+                |k, part| k.join(part),
+            ),
             None => self.key(rel),
         }
     }

@@ -244,7 +244,11 @@ fn event(n: u64) -> Vec<u8> {
 }
 
 /// Publishes events `from..to` (numbers), returns (seq, sha256 of payload) pairs.
-pub(crate) async fn publish_events(js: &jetstream::Context, from: u64, to: u64) -> Vec<(i64, String)> {
+pub(crate) async fn publish_events(
+    js: &jetstream::Context,
+    from: u64,
+    to: u64,
+) -> Vec<(i64, String)> {
     use sha2::{Digest, Sha256};
     let msgs: Vec<(String, Vec<u8>)> = (from..to)
         .map(|n| (format!("events.sysdig.c{}", n % 4), event(n)))
@@ -507,7 +511,11 @@ pub(crate) async fn exactly_once(kind: Kind, target: &Target<'_>, kills: usize, 
         // Read through the table's log by delta-rs's Python binding: every sequence once,
         // whatever orphans the killed runs left beside the committed files.
         let table = target.delta_table();
-        assert_eq!(table.rows.len(), published.len(), "{killed} killed, {finished} finished");
+        assert_eq!(
+            table.rows.len(),
+            published.len(),
+            "{killed} killed, {finished} finished"
+        );
         assert_eq!(table.rows, published);
         assert_eq!(table.txn, Some(last as i64));
         assert!(target.object("_jsreplay/lease.json").is_none());

@@ -6,9 +6,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::archive::{
-    exactly_once, publish_events, summary, DeltaSeen, Target, STREAM,
-};
+use crate::archive::{exactly_once, publish_events, summary, DeltaSeen, Target, STREAM};
 use crate::proxy::{Proxy, Shape};
 use crate::util::*;
 
@@ -74,7 +72,10 @@ async fn delta_exactly_once_under_sigkill_s3() {
 
     // Vacuum: a dry run deletes nothing; with no retention, only the table's files stay.
     let objects = target.parts().len();
-    let o = jsreplay_env(&["vacuum", &dest, "--retention", "0s", "--dry-run", "--json"], &env);
+    let o = jsreplay_env(
+        &["vacuum", &dest, "--retention", "0s", "--dry-run", "--json"],
+        &env,
+    );
     assert_ok(&o);
     let listed = summary(&o)["files"].as_array().unwrap().len();
     assert_eq!(listed, objects - after.files.len(), "{}", text(&o));
@@ -115,11 +116,7 @@ async fn delta_two_archivers_race_on_one_table() {
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let codes = [a.status.code(), b.status.code()];
     for o in [&a, &b] {
-        assert!(
-            matches!(o.status.code(), Some(0) | Some(7)),
-            "{}",
-            text(o)
-        );
+        assert!(matches!(o.status.code(), Some(0) | Some(7)), "{}", text(o));
         assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
     }
     assert!(
@@ -192,7 +189,10 @@ async fn convert_a_hive_archive_and_go_on_in_delta() {
     assert_eq!(duckdb_rows(&dir), published);
     assert_ok(&jsreplay(&["verify", ds]));
     // What the archive held at the conversion.
-    assert_eq!(target.delta_table_at(Some(converted)).rows, published[..3000]);
+    assert_eq!(
+        target.delta_table_at(Some(converted)).rows,
+        published[..3000]
+    );
     assert_eq!(
         jsreplay_counts(ds, &[], &["--version", &converted.to_string()]),
         (3000, 3000)
@@ -205,7 +205,7 @@ async fn convert_a_hive_archive_and_go_on_in_delta() {
     );
 }
 
-/// An archive begun by an older jsreplay whose files lack a column (`priority`), written here
+/// An archive begun by an older jsreplay whose files lack a column (`proc_name`), written here
 /// with delta-rs's Python binding: the first commit of this version adds the column to the
 /// table's schema; the older rows read as NULL there in jsreplay, delta-rs and DuckDB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +221,7 @@ async fn a_column_added_later_joins_the_table_schema() {
             "import json, sys, pyarrow as pa, pyarrow.dataset as ds\n\
              from deltalake import write_deltalake, CommitProperties, Transaction\n\
              part = ds.partitioning(pa.schema([('dt', pa.string()), ('hour', pa.string())]), flavor='hive')\n\
-             t = ds.dataset(sys.argv[1], format='parquet', partitioning=part).to_table().drop_columns(['priority'])\n\
+             t = ds.dataset(sys.argv[1], format='parquet', partitioning=part).to_table().drop_columns(['proc_name'])\n\
              cp = {{'format': 'jsreplay-archive/1', 'stream': '{STREAM}', 'last_seq': 600, 'first_seq': 1, 'rows': 600,\n\
                    'gap_messages': 0, 'gaps': [], 'chunks': 1, 'updated_at': '2026-01-01T00:00:00.000Z', 'tool_version': '0.0.9'}}\n\
              props = CommitProperties(app_transactions=[Transaction(app_id='jsreplay:{STREAM}', version=600)],\n\
@@ -238,21 +238,21 @@ async fn a_column_added_later_joins_the_table_schema() {
     let ds = dir.to_str().unwrap();
     let nulls = query_json(
         &dir,
-        "SELECT seq <= 600 AS old, count(*) AS n, count(priority) AS with_priority FROM events GROUP BY 1 ORDER BY 1",
+        "SELECT seq <= 600 AS old, count(*) AS n, count(proc_name) AS with_name FROM events GROUP BY 1 ORDER BY 1",
     );
     assert_eq!(
         serde_json::Value::Array(nulls),
         serde_json::json!([
-            {"old": false, "n": 300, "with_priority": 300},
-            {"old": true, "n": 600, "with_priority": 0}
+            {"old": false, "n": 300, "with_name": 300},
+            {"old": true, "n": 600, "with_name": 0}
         ])
     );
     let out = target.delta_python(
         "from deltalake import DeltaTable\n\
          import duckdb\n\
          dt = DeltaTable(uri)\n\
-         t = dt.to_pyarrow_table(columns=['seq', 'priority'])\n\
-         print(json.dumps([sum(1 for r in t.to_pylist() if r['seq'] <= 600 and r['priority'] is None), t.num_rows]))",
+         t = dt.to_pyarrow_table(columns=['seq', 'proc_name'])\n\
+         print(json.dumps([sum(1 for r in t.to_pylist() if r['seq'] <= 600 and r['proc_name'] is None), t.num_rows]))",
     );
     assert_eq!(out.trim(), "[600, 900]");
     assert_eq!(target.delta_table().rows, published);
@@ -272,7 +272,9 @@ async fn spark_reads_the_hive_archive_and_the_delta_snapshot() {
     let hive = tmp.path().join("hive");
     let delta = tmp.path().join("delta");
     assert_ok(&Target::Local(hive.clone()).run(&server.url, &["--chunk", "800"]));
-    assert_ok(&Target::Local(delta.clone()).run(&server.url, &["--format", "delta", "--chunk", "800"]));
+    assert_ok(
+        &Target::Local(delta.clone()).run(&server.url, &["--format", "delta", "--chunk", "800"]),
+    );
     let out = run_python(
         "import json, os, sys\n\
          os.environ['PYSPARK_PYTHON'] = sys.executable\n\
