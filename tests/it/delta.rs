@@ -25,6 +25,65 @@ fn duckdb_rows(dir: &std::path::Path) -> Vec<(i64, String)> {
     serde_json::from_str(out.trim()).unwrap()
 }
 
+/// Every `add` action in a local table's log, in commit order.
+fn log_adds(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut commits: Vec<_> = std::fs::read_dir(dir.join("_delta_log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    commits
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v.get("add").cloned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The statistics engines skip files with agree with what the file holds: `numRecords`, the
+/// `seq` bounds equal to the file's tagged sequence range (the Parquet footer's and the
+/// writer's own count), no nulls in `seq`, times as UTC milliseconds, partition values as in
+/// the path.
+fn check_stats(add: &serde_json::Value) {
+    let path = add["path"].as_str().unwrap();
+    let stats: serde_json::Value = serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+    assert!(stats["numRecords"].as_u64().unwrap() > 0, "{add:#}");
+    let tag = |k: &str| add["tags"][k].as_str().unwrap().parse::<i64>().unwrap();
+    assert_eq!(
+        stats["minValues"]["seq"],
+        tag("jsreplay.firstSeq"),
+        "{add:#}"
+    );
+    assert_eq!(
+        stats["maxValues"]["seq"],
+        tag("jsreplay.lastSeq"),
+        "{add:#}"
+    );
+    assert_eq!(stats["nullCount"]["seq"], 0);
+    assert_eq!(stats["nullCount"]["stream"], 0);
+    let t = stats["minValues"]["nats_time"].as_str().unwrap();
+    assert!(t.ends_with('Z') && t.len() == 24, "{t}");
+    assert!(stats["minValues"]["nats_time"].as_str() <= stats["maxValues"]["nats_time"].as_str());
+    // Payloads are binary: no bounds.
+    assert!(stats["minValues"].get("payload").is_none());
+    let pv = &add["partitionValues"];
+    assert!(
+        path.starts_with(&format!(
+            "dt={}/hour={}/",
+            pv["dt"].as_str().unwrap(),
+            pv["hour"].as_str().unwrap()
+        )),
+        "{add:#}"
+    );
+}
+
 /// `(count, distinct seqs)` through jsreplay's own reader.
 fn jsreplay_counts(dataset: &str, env: &[(String, String)], extra: &[&str]) -> (u64, u64) {
     let mut args = vec![
@@ -188,6 +247,37 @@ async fn convert_a_hive_archive_and_go_on_in_delta() {
     assert_eq!(seen.txn, Some(4000));
     assert_eq!(duckdb_rows(&dir), published);
     assert_ok(&jsreplay(&["verify", ds]));
+    let adds = log_adds(&dir);
+    assert!(adds.len() > 3, "{adds:#?}");
+    adds.iter().for_each(check_stats);
+    // Archived parts carry their hash; the converted Hive compaction output had none recorded.
+    let hashed = adds
+        .iter()
+        .filter(|a| a["tags"]["jsreplay.sha256"].is_string())
+        .count();
+    assert!(
+        hashed > 0 && hashed < adds.len(),
+        "{hashed} of {}",
+        adds.len()
+    );
+    // An orphan (what a killed or losing writer leaves: a Parquet file the log never listed,
+    // here a copy of a committed one) is read by nothing that reads the table; `verify` notes
+    // it, `vacuum` keeps it while young and deletes it past the retention.
+    let committed = adds.last().unwrap()["path"].as_str().unwrap().to_string();
+    let orphan = format!("{}.orphan.parquet", committed.trim_end_matches(".parquet"));
+    std::fs::copy(dir.join(&committed), dir.join(&orphan)).unwrap();
+    assert_eq!(target.delta_table().rows, published);
+    assert_eq!(duckdb_rows(&dir), published);
+    assert_eq!(jsreplay_counts(ds, &[], &[]), (4000, 4000));
+    let o = jsreplay(&["verify", ds]);
+    assert_ok(&o);
+    assert!(text(&o).contains("not in this snapshot"), "{}", text(&o));
+    assert_ok(&jsreplay(&["vacuum", ds]));
+    assert!(dir.join(&orphan).exists());
+    let o = jsreplay(&["vacuum", ds, "--retention", "0s", "--json"]);
+    assert_ok(&o);
+    assert_eq!(summary(&o)["files"], serde_json::json!([orphan]));
+    assert!(!dir.join(&orphan).exists());
     // What the archive held at the conversion.
     assert_eq!(
         target.delta_table_at(Some(converted)).rows,
@@ -249,10 +339,12 @@ async fn a_column_added_later_joins_the_table_schema() {
     );
     let out = target.delta_python(
         "from deltalake import DeltaTable\n\
-         import duckdb\n\
          dt = DeltaTable(uri)\n\
          t = dt.to_pyarrow_table(columns=['seq', 'proc_name'])\n\
-         print(json.dumps([sum(1 for r in t.to_pylist() if r['seq'] <= 600 and r['proc_name'] is None), t.num_rows]))",
+         print(json.dumps([sum(1 for r in t.to_pylist() if r['seq'] <= 600 and r['proc_name'] is None), t.num_rows]), flush=True)\n\
+         # deltalake 1.6.6 + pyarrow 22 abort at interpreter exit after reading a table whose\n\
+         # schema grew (reproduced with deltalake alone); the answer is out by then.\n\
+         import os; os._exit(0)",
     );
     assert_eq!(out.trim(), "[600, 900]");
     assert_eq!(target.delta_table().rows, published);
@@ -305,4 +397,45 @@ async fn spark_reads_the_hive_archive_and_the_delta_snapshot() {
     assert_eq!(v["executors"], 2, "{v:#}");
     assert_eq!(v["seq"], "bigint");
     assert_eq!(v["partitions"], serde_json::json!([1, 2, 3]));
+}
+
+/// Messages that retention removed before they were archived are gaps in the Delta archive as
+/// in the Hive one: exit 6, and the commit's record (checkpoint and chunk manifest) holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_retention_loss_is_recorded_in_the_commit() {
+    let server = Server::start(Kind::V2_9);
+    let js = server.js().await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: STREAM.into(),
+        subjects: vec!["events.sysdig.*".into()],
+        max_messages: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let target = Target::Local(dir.clone());
+    let mut published = publish_events(&js, 0, 800).await;
+    assert_ok(&target.run(&server.url, &["--format", "delta"]));
+    published.extend(publish_events(&js, 800, 2300).await[500..].iter().cloned());
+    let o = target.run(&server.url, &[]);
+    assert_code(&o, 6, "lost before they could be archived");
+    assert_eq!(summary(&o)["gaps"], serde_json::json!([[801, 1300]]));
+    let record = target.delta_python(
+        "from deltalake import DeltaTable\n\
+         r = DeltaTable(uri).history(1)[0]['jsreplay']\n\
+         print(json.dumps([r['checkpoint'], r['chunk']['gaps'], r['chunk']['gap_messages']]))",
+    );
+    let v: serde_json::Value = serde_json::from_str(record.trim()).unwrap();
+    assert_eq!(v[0]["gaps"], serde_json::json!([[801, 1300]]), "{v:#}");
+    assert_eq!(v[0]["last_seq"], 2300);
+    assert_eq!(v[0]["rows"], 1800);
+    assert_eq!(v[0]["gap_messages"], 500);
+    assert_eq!(v[1], serde_json::json!([[801, 1300]]));
+    assert_eq!(v[2], 500);
+    let seen = target.delta_table();
+    assert_eq!(seen.rows, published);
+    assert_eq!(seen.txn, Some(2300));
+    assert_ok(&jsreplay(&["verify", dir.to_str().unwrap()]));
 }

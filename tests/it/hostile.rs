@@ -739,8 +739,11 @@ async fn report_of_a_hunt_matching_everything() {
         json_bytes >> 20,
         peak_kib >> 10
     );
+    // About 90 MiB on an idle machine; up to 257 MiB measured while a release build and the
+    // Spark test ran beside it (DataFusion's partitions run ahead of a starved writer). Holding
+    // the rows takes about 2 GB.
     assert!(
-        peak_kib < 250 << 10,
+        peak_kib < 400 << 10,
         "peak RSS {} MiB for {} MiB of JSON: rows are held in memory",
         peak_kib >> 10,
         json_bytes >> 20
