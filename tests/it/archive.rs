@@ -369,16 +369,7 @@ both_servers!(archive_incremental);
 /// Retention removes messages between two runs: the next run reports them as a gap, exit 6,
 /// archives the rest, and records the gap in the checkpoint; the run after is clean again.
 async fn archive_retention_loss(kind: Kind) {
-    let server = Server::start(kind);
-    let js = server.js().await;
-    js.create_stream(jetstream::stream::Config {
-        name: STREAM.into(),
-        subjects: vec!["events.sysdig.*".into()],
-        max_messages: 1000,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let (server, js) = server_keeping_1000(kind).await;
     let tmp = tempfile::tempdir().unwrap();
     let target = Target::Local(tmp.path().join("archive"));
     publish_events(&js, 0, 800).await;
@@ -409,6 +400,21 @@ async fn archive_retention_loss(kind: Kind) {
 }
 both_servers!(archive_retention_loss);
 
+/// A server whose test stream keeps its last 1,000 messages only.
+pub(crate) async fn server_keeping_1000(kind: Kind) -> (Server, jetstream::Context) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    js.create_stream(jetstream::stream::Config {
+        name: STREAM.into(),
+        subjects: vec!["events.sysdig.*".into()],
+        max_messages: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    (server, js)
+}
+
 /// Publishes continuously until stopped; returns every (seq, payload hash) published.
 pub(crate) fn keep_publishing(
     js: jetstream::Context,
@@ -434,14 +440,7 @@ pub(crate) async fn exactly_once(kind: Kind, target: &Target<'_>, kills: usize, 
     let server = Server::start(kind);
     let js = server.js().await;
     create_stream(&js, STREAM).await;
-    let slow = Proxy::start(
-        server.port,
-        Shape {
-            one_way: Duration::ZERO,
-            down_rate: Some(1 << 20),
-        },
-    )
-    .await;
+    let slow = link_at(server.port, 1 << 20).await;
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = keep_publishing(js.clone(), stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -569,11 +568,16 @@ async fn archive_exactly_once_under_sigkill_s3() {
 
 /// A 256 KiB/s link to the server: keeps a run busy for seconds, so it can be caught mid-read.
 async fn slow_link(port: u16) -> Proxy {
+    link_at(port, 256 * 1024).await
+}
+
+/// A link to the server at `rate` bytes per second, no added latency.
+pub(crate) async fn link_at(port: u16, rate: u64) -> Proxy {
     Proxy::start(
         port,
         Shape {
             one_way: Duration::ZERO,
-            down_rate: Some(256 * 1024),
+            down_rate: Some(rate),
         },
     )
     .await

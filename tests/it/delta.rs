@@ -4,10 +4,10 @@
 //! DuckDB's delta extension, and Spark in local-cluster mode (a master and two executor JVMs).
 
 use std::process::Stdio;
-use std::time::Duration;
 
-use crate::archive::{exactly_once, publish_events, summary, DeltaSeen, Target, STREAM};
-use crate::proxy::{Proxy, Shape};
+use crate::archive::{
+    exactly_once, link_at, publish_events, server_keeping_1000, summary, DeltaSeen, Target, STREAM,
+};
 use crate::util::*;
 
 /// Rows of a local Delta table as DuckDB's delta extension reads it (the wheel's extension for
@@ -156,14 +156,7 @@ async fn delta_two_archivers_race_on_one_table() {
     let target = Target::S3(&s3, "race");
     let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
     let published = publish_events(&js, 0, 4000).await;
-    let slow = Proxy::start(
-        server.port,
-        Shape {
-            one_way: Duration::ZERO,
-            down_rate: Some(1 << 20),
-        },
-    )
-    .await;
+    let slow = link_at(server.port, 1 << 20).await;
     let start = || {
         target
             .command(&slow.url(), &["--format", "delta", "--chunk", "1000"])
@@ -403,16 +396,7 @@ async fn spark_reads_the_hive_archive_and_the_delta_snapshot() {
 /// in the Hive one: exit 6, and the commit's record (checkpoint and chunk manifest) holds them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_retention_loss_is_recorded_in_the_commit() {
-    let server = Server::start(Kind::V2_9);
-    let js = server.js().await;
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: STREAM.into(),
-        subjects: vec!["events.sysdig.*".into()],
-        max_messages: 1000,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let (server, js) = server_keeping_1000(Kind::V2_9).await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("archive");
     let target = Target::Local(dir.clone());
