@@ -351,6 +351,7 @@ async fn a_column_added_later_joins_the_table_schema() {
 /// signed `bigint`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_reads_the_hive_archive_and_the_delta_snapshot() {
+    let _alone = CPU_HEAVY.write().await;
     let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
     let published = publish_events(&js, 0, 2000).await;
     let tmp = tempfile::tempdir().unwrap();

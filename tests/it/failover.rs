@@ -14,7 +14,9 @@ use async_nats::jetstream;
 
 use crate::both_servers;
 use crate::proxy::{Proxy, Shape};
-use crate::util::{check_manifest, publish, seqs, template, text, Cluster, Kind, Server};
+use crate::util::{
+    check_manifest, publish, seqs, template, text, Cluster, Kind, Server, CPU_HEAVY,
+};
 
 /// Messages per test: ~16 MB of payload, ~4 s through the capped proxy.
 const N: u64 = 40_000;
@@ -181,6 +183,7 @@ enum Disruption {
 }
 
 async fn cluster_case(kind: Kind, disruption: Disruption) {
+    let _shared = CPU_HEAVY.read().await;
     let mut cluster = Cluster::start(kind);
     fill(&cluster.js().await, 3).await;
     cluster.wait_healthy("EV").await;

@@ -832,3 +832,8 @@ pub fn render_in_chromium(html: &Path, scratch: &Path) -> (String, Vec<String>) 
         .collect();
     (String::from_utf8_lossy(&o.stdout).into_owned(), console)
 }
+
+/// Held shared by the 3-node cluster tests and exclusively by the Spark test: three JVMs on two
+/// cores starve a cluster's JetStream API (requests time out), so the two never overlap.
+pub static CPU_HEAVY: std::sync::LazyLock<tokio::sync::RwLock<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::RwLock::new(()));
