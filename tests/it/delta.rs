@@ -280,7 +280,21 @@ async fn convert_a_hive_archive_and_go_on_in_delta() {
         jsreplay_counts(ds, &[], &["--version", &converted.to_string()]),
         (3000, 3000)
     );
-    // A version the log does not have, and --version on a Hive dataset: usage errors.
+    // `timeline` (and `hunt`, `tree`: one opening path) read the same version.
+    let lines = |extra: &[&str]| {
+        let o = jsreplay(&[&["timeline", ds, "--format", "csv"], extra].concat());
+        assert_ok(&o);
+        o.stdout.iter().filter(|&&b| b == b'\n').count()
+    };
+    assert_eq!(lines(&[]), 4001);
+    assert_eq!(lines(&["--version", &converted.to_string()]), 3001);
+    assert_ok(&jsreplay(&[
+        "hunt",
+        ds,
+        "--version",
+        &converted.to_string(),
+    ]));
+    // A version the log does not have: a usage error.
     assert_code(
         &jsreplay(&["query", ds, "SELECT 1", "--version", "999"]),
         2,
