@@ -131,10 +131,11 @@ pub async fn verify(text: &str, version: Option<i64>) -> Result<VerifyReport> {
         report.kind = "delta archive";
         let expected = delta_accounts(&table, &mut report).await?;
         let present: BTreeMap<String, u64> = dest.list(None).await?.into_iter().collect();
+        let listed: BTreeSet<&str> = expected.iter().map(|f| f.path.as_str()).collect();
         let orphans = present
             .keys()
             .filter(|p| p.ends_with(".parquet") && !p.starts_with(delta::LOG_DIR))
-            .filter(|p| !expected.iter().any(|f| &f.path == *p))
+            .filter(|p| !listed.contains(p.as_str()))
             .count();
         if orphans > 0 {
             report.notes.push(format!(
