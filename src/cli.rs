@@ -108,6 +108,12 @@ pub enum Command {
   jsreplay sigma rules/linux/ -o queries/sigma/
   jsreplay hunt incident/ --sigma rules/linux/")]
     Sigma(SigmaArgs),
+    /// Compile Falco rule files (lists, macros, overrides, exceptions) into SQL hunts over history.
+    #[command(after_help = "Examples:
+  jsreplay falco falco_rules.yaml falco-incubating_rules.yaml --json
+  jsreplay falco falco_rules.yaml my_overrides.yaml --assume container.id=host -o queries/falco/
+  jsreplay hunt incident/ --falco falco_rules.yaml --falco my_overrides.yaml")]
+    Falco(FalcoArgs),
     /// Publish NDJSON lines ({\"subject\":…,\"payload\":…}) to a stream, with acknowledgements.
     #[command(after_help = "Example:
   jsreplay publish --stream SYSDIG_EVENTS --create sample-data/incident.ndjson")]
@@ -425,7 +431,7 @@ pub struct QueryArgs {
 pub struct HuntArgs {
     /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
-    #[arg(required_unless_present = "list")]
+    #[arg(required_unless_present_any = ["list", "coverage"])]
     pub dataset: Option<PathBuf>,
     /// Read a Delta table as it was at this version of its log (what the archive held when a
     /// report was made); default: the latest.
@@ -449,6 +455,15 @@ pub struct HuntArgs {
     /// Also run these Sigma rules (a .yml file or a folder), compiled to SQL (selectable by tag `sigma`).
     #[arg(long, value_name = "PATH")]
     pub sigma: Option<PathBuf>,
+    /// Also run these Falco rule files, loaded in the order given (repeatable; selectable by tag
+    /// `falco`); the rule's output becomes each hit's `message`.
+    #[arg(long, value_name = "PATH")]
+    pub falco: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Print each hunt's ATT&CK techniques, then the techniques no hunt covers and why, and exit.
+    #[arg(long, conflicts_with = "list")]
+    pub coverage: bool,
     /// Also write a self-contained report: .html (activity chart, rows, process trees) or .md.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -503,10 +518,44 @@ pub struct TreeArgs {
     pub format: HuntFormat,
 }
 
+/// How rule sets (Sigma, Falco) are compiled.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Which events a process-creation rule (Sigma process_creation, Falco spawned_process)
+    /// matches: any event of the process (default: the SysArmor template has no execve events),
+    /// or execve/execveat events only.
+    #[arg(long, value_enum, default_value = "any")]
+    pub process_events: crate::hunt::pack::ProcessEvents,
+    /// Falco: state a field your events lack for your fleet (repeatable), e.g.
+    /// `container.id=host` for hosts without containers; each hunt using it says so.
+    #[arg(long, value_name = "FIELD=VALUE")]
+    pub assume: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FalcoArgs {
+    /// Falco rule files (or folders of .yaml files), loaded in this order as Falco loads them.
+    #[arg(required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Write each compiled rule as a hunt file (RULE-NAME.sql) into this folder.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Print a JSON summary (per-file counts, compiled hunts with their SQL, unsupported rules
+    /// with reasons).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub rules_args: RuleArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct SigmaArgs {
     /// A Sigma rule (.yml) or a folder of rules (searched recursively).
     pub rules: PathBuf,
+    /// Which events a process_creation rule matches: any event of the process (default: the
+    /// SysArmor template has no execve events), or execve/execveat events only.
+    #[arg(long, value_enum, default_value = "any")]
+    pub process_events: crate::hunt::pack::ProcessEvents,
     /// Write each compiled rule as a hunt file (RULE-NAME.sql) into this folder.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,

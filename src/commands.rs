@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::cli::{self, Cli, Command};
 use crate::error::{exit, Error, Result};
 use crate::escape;
-use crate::hunt::{pack as hunt, query, report, sigma, timeline, tree};
+use crate::hunt::{falco, pack as hunt, query, report, sigma, timeline, tree};
 use crate::jobs::{archive, compact, export, sample, table, verify};
 use crate::nats::{connect, plan, publish, window};
 
@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Timeline(a) => cmd_timeline(a).await,
         Command::Tree(a) => cmd_tree(a).await,
         Command::Sigma(a) => cmd_sigma(a),
+        Command::Falco(a) => cmd_falco(a),
         Command::Publish(a) => cmd_publish(a).await,
         Command::Generate(a) => cmd_generate(a),
     }
@@ -353,9 +354,18 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
 async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let mut pack = hunt::load(a.queries.as_deref())?;
     if let Some(rules) = &a.sigma {
-        let (compiled, skipped) = sigma::compile_path(rules)?;
-        report_unsupported(&skipped);
+        let (compiled, skipped) = sigma::compile_path(rules, a.rules.process_events)?;
+        report_unsupported("sigma", &skipped);
         pack.extend(compiled);
+    }
+    if !a.falco.is_empty() {
+        let c = falco::compile_paths(&a.falco, &falco_options(&a.rules)?)?;
+        report_unsupported("falco", &c.unsupported);
+        pack.extend(c.hunts);
+    }
+    if a.coverage {
+        print_text(&crate::hunt::coverage::text(&pack))?;
+        return Ok(exit::OK);
     }
     let hunts = hunt::select(pack, &a.select)?;
     let overrides = hunt::parse_params(&a.params)?;
@@ -450,44 +460,67 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn report_unsupported(skipped: &[sigma::Unsupported]) {
+fn report_unsupported(kind: &str, skipped: &[hunt::Unsupported]) {
     for u in skipped {
         eprintln!(
-            "sigma: skipped {} ({}): {}",
-            u.file,
-            u.title,
-            u.reasons.join("; ")
+            "{kind}: skipped {} ({}): {}",
+            escape::terminal(&u.file),
+            escape::terminal(&u.title),
+            escape::terminal(&u.reasons.join("; "))
         );
     }
 }
 
-fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
-    let (compiled, skipped) = sigma::compile_path(&a.rules)?;
-    report_unsupported(&skipped);
-    if let Some(dir) = &a.output {
+fn falco_options(a: &cli::RuleArgs) -> Result<falco::Options> {
+    let mut assume = std::collections::BTreeMap::new();
+    for pair in &a.assume {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--assume {pair:?}: expected FIELD=VALUE")))?;
+        assume.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(falco::Options {
+        process_events: a.process_events,
+        assume,
+    })
+}
+
+/// Writes compiled rules as hunt files, prints them (SQL or a JSON summary) and the counts.
+fn emit_compiled(
+    kind: &str,
+    compiled: &[hunt::Hunt],
+    skipped: &[hunt::Unsupported],
+    output: Option<&std::path::Path>,
+    json: Option<serde_json::Value>,
+) -> Result<u8> {
+    report_unsupported(kind, skipped);
+    if let Some(dir) = output {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        for h in &compiled {
-            let name = h.name.trim_start_matches("sigma/");
+        for h in compiled {
+            let name = h.name.trim_start_matches(&format!("{kind}/"));
             let path = dir.join(format!("{name}.sql"));
-            std::fs::write(&path, sigma::hunt_file(h)).map_err(|e| Error::io(&path, e))?;
+            std::fs::write(&path, hunt::hunt_file(h)).map_err(|e| Error::io(&path, e))?;
         }
     }
-    if a.json {
-        let doc = serde_json::json!({
-            "compiled": compiled.iter().map(|h| serde_json::json!({
-                "name": h.name, "title": h.title, "severity": h.severity, "attack": h.attack,
-                "sql": h.sql,
-            })).collect::<Vec<_>>(),
-            "unsupported": skipped,
-        });
+    if let Some(mut doc) = json {
+        doc["compiled"] = compiled
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "name": h.name, "title": h.title, "severity": h.severity, "attack": h.attack,
+                    "sql": h.sql,
+                })
+            })
+            .collect();
+        doc["unsupported"] = serde_json::to_value(skipped).expect("serializable");
         print_json(&doc)?;
-    } else if a.output.is_none() {
-        for h in &compiled {
-            print_text(&format!("-- {}\n{}\n", h.name, sigma::hunt_file(h)))?;
+    } else if output.is_none() {
+        for h in compiled {
+            print_text(&format!("-- {}\n{}\n", h.name, hunt::hunt_file(h)))?;
         }
     }
     eprintln!(
-        "sigma: {} rules compiled, {} unsupported",
+        "{kind}: {} rules compiled, {} unsupported",
         compiled.len(),
         skipped.len()
     );
@@ -495,6 +528,28 @@ fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
         return Err(Error::Usage("no rule could be compiled".into()));
     }
     Ok(exit::OK)
+}
+
+fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
+    let (compiled, skipped) = sigma::compile_path(&a.rules, a.process_events)?;
+    let json = a.json.then(|| serde_json::json!({}));
+    emit_compiled("sigma", &compiled, &skipped, a.output.as_deref(), json)
+}
+
+fn cmd_falco(a: cli::FalcoArgs) -> Result<u8> {
+    let c = falco::compile_paths(&a.rules, &falco_options(&a.rules_args)?)?;
+    for f in &c.files {
+        eprintln!(
+            "falco: {}: {} rules, {} compiled, {} unsupported, {} disabled",
+            escape::terminal(&f.file),
+            f.rules,
+            f.compiled,
+            f.unsupported,
+            f.disabled
+        );
+    }
+    let json = a.json.then(|| serde_json::json!({ "files": c.files }));
+    emit_compiled("falco", &c.hunts, &c.unsupported, a.output.as_deref(), json)
 }
 
 async fn cmd_publish(a: cli::PublishArgs) -> Result<u8> {

@@ -6,6 +6,8 @@
 //! It reads datasets through `lake` (the schema, the manifest and checkpoint names, the store)
 //! and never touches NATS or the jobs that wrote them: nothing here imports `nats` or `jobs`.
 
+pub mod coverage;
+pub mod falco;
 pub mod pack;
 pub mod query;
 pub mod report;

@@ -139,6 +139,46 @@ pub fn parse(name: &str, text: &str) -> Result<Hunt> {
     })
 }
 
+/// A rule that could not be compiled, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Unsupported {
+    pub file: String,
+    pub title: String,
+    pub reasons: Vec<String>,
+}
+
+/// Which events stand for a process start in process-creation rules (Sigma's
+/// `process_creation`, Falco's `spawned_process`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProcessEvents {
+    /// Any event of the process: the SysArmor collector drops execve, so a process is known by
+    /// what it touched (one hit per matching event, not one per start).
+    #[default]
+    Any,
+    /// Only `execve`/`execveat` events (producers that keep them, e.g. `sysdig -j` or Falco).
+    Exec,
+}
+
+/// A compiled rule as a hunt file (header + SQL), to keep with the team's hunts.
+pub fn hunt_file(h: &Hunt) -> String {
+    // A rule's text goes into `--` header lines: a line break in it would end the comment and
+    // put the rest of the title into the hunt's SQL.
+    let one_line = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    format!(
+        "-- title: {}\n-- description: {}\n-- attack: {}\n-- severity: {}\n-- tags: {}\n{}\n",
+        one_line(&h.title),
+        one_line(&h.description),
+        one_line(&h.attack.join(", ")),
+        format!("{:?}", h.severity).to_lowercase(),
+        one_line(&h.tags.join(", ")),
+        h.sql
+    )
+}
+
 /// The hunts of a folder (recursively), or the pack built into the binary when `dir` is `None`.
 pub fn load(dir: Option<&Path>) -> Result<Vec<Hunt>> {
     let mut hunts = Vec::new();

@@ -9,8 +9,15 @@
 //! category, an unmapped field, another modifier, keyword lists, aggregations) makes the rule
 //! unsupported with the reasons listed: a rule is never compiled with a part left out.
 //!
-//! The SysArmor shape has no execve events, so a `process_creation` rule matches any event of a
-//! process whose fields match (the process existed with that image and command line); `Image`
+//! `network_connection` also maps `Initiated` (true: the process's `connect`; false: an
+//! `accept`) and `DestinationHostname` (the host of the first URL in the command line: the
+//! template carries no DNS names, so this is the name the process was given, when it was).
+//!
+//! The SysArmor shape has no execve events, so by default ([`ProcessEvents::Any`]) a
+//! `process_creation` rule matches any event of a process whose fields match (the process
+//! existed with that image and command line): exec-only would find nothing in that shape. With
+//! [`ProcessEvents::Exec`] it matches `execve`/`execveat` events only (producers that keep them,
+//! where one hit per start is wanted); `Image`
 //! is the executable path when the payload has one, else `/` + the process name, so `endswith`
 //! matches on the program name work on every shape.
 
@@ -20,18 +27,10 @@ use std::path::Path;
 use serde_yaml::Value;
 
 use crate::error::{Error, Result};
-use crate::hunt::pack::{Hunt, Severity};
-
-/// A rule that could not be compiled, and why.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Unsupported {
-    pub file: String,
-    pub title: String,
-    pub reasons: Vec<String>,
-}
+use crate::hunt::pack::{Hunt, ProcessEvents, Severity, Unsupported};
 
 /// Every rule of a file or folder: the compiled hunts and the rules left out with their reasons.
-pub fn compile_path(path: &Path) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
+pub fn compile_path(path: &Path, events: ProcessEvents) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let files = if meta.is_file() {
         vec![path.to_path_buf()]
@@ -51,7 +50,7 @@ pub fn compile_path(path: &Path) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        match compile(&stem, &text) {
+        match compile(&stem, &text, events) {
             Ok(h) => hunts.push(h),
             Err(u) => skipped.push(Unsupported {
                 file: f.display().to_string(),
@@ -83,6 +82,13 @@ fn field(category: &str, name: &str) -> Option<(&'static str, bool)> {
         },
         "network_connection" => match name {
             "DestinationIp" => Some(("fd_sip", false)),
+            // The name the process was asked to reach: the host of the first URL in its
+            // command line (`curl https://x.ngrok.io/...`); the template carries no DNS names.
+            "DestinationHostname" => Some((
+                "CASE WHEN regexp_like(proc_cmdline, '[A-Za-z][A-Za-z0-9+.-]*://') THEN \
+                 regexp_replace(proc_cmdline, '^.*?[A-Za-z][A-Za-z0-9+.-]*://([^/@ ]*@)?([^/:? ]+).*$', '$2') END",
+                false,
+            )),
             "DestinationPort" => Some(("fd_sport", true)),
             "SourceIp" => Some(("fd_cip", false)),
             "SourcePort" => Some(("fd_cport", true)),
@@ -93,8 +99,11 @@ fn field(category: &str, name: &str) -> Option<(&'static str, bool)> {
 }
 
 /// The events a log source category covers.
-fn category_filter(category: &str) -> Option<&'static str> {
+fn category_filter(category: &str, events: ProcessEvents) -> Option<&'static str> {
     Some(match category {
+        "process_creation" if events == ProcessEvents::Exec => {
+            "proc_name IS NOT NULL AND evt_type IN ('execve', 'execveat')"
+        }
         "process_creation" => "proc_name IS NOT NULL",
         "file_event" => {
             "fd_name IS NOT NULL AND (evt_type IN ('write', 'creat', 'rename', 'renameat', 'renameat2') \
@@ -146,6 +155,18 @@ fn field_condition(category: &str, key: &str, value: &Value, why: &mut Vec<Strin
     let mut parts = key.split('|');
     let name = parts.next().unwrap_or_default();
     let mods: Vec<&str> = parts.collect();
+    if category == "network_connection" && name == "Initiated" && mods.is_empty() {
+        // Initiated: true is the process's own connect; false an accepted connection.
+        return match value {
+            Value::Bool(b) => initiated(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => initiated(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => initiated(false),
+            other => {
+                why.push(format!("Initiated: expected true or false, not {other:?}"));
+                "FALSE".into()
+            }
+        };
+    }
     let Some((expr, numeric)) = field(category, name) else {
         why.push(format!("field {name:?} has no mapping for {category}"));
         return "FALSE".into();
@@ -226,6 +247,14 @@ fn field_condition(category: &str, key: &str, value: &Value, why: &mut Vec<Strin
     }
     let joiner = if all { " AND " } else { " OR " };
     format!("({})", terms.join(joiner))
+}
+
+fn initiated(yes: bool) -> String {
+    if yes {
+        "(evt_type = 'connect')".into()
+    } else {
+        "(evt_type IN ('accept', 'accept4'))".into()
+    }
 }
 
 /// Compiles one named selection.
@@ -378,7 +407,11 @@ fn tokens(condition: &str) -> Vec<String> {
 }
 
 /// Compiles one rule's YAML text into a hunt named `sigma/<stem>`.
-pub fn compile(stem: &str, text: &str) -> std::result::Result<Hunt, Unsupported> {
+pub fn compile(
+    stem: &str,
+    text: &str,
+    events: ProcessEvents,
+) -> std::result::Result<Hunt, Unsupported> {
     let mut why = Vec::new();
     let doc: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
@@ -399,7 +432,7 @@ pub fn compile(stem: &str, text: &str) -> std::result::Result<Hunt, Unsupported>
             "logsource product {product:?}: only linux is mapped"
         ));
     }
-    let filter = category_filter(&category);
+    let filter = category_filter(&category, events);
     if filter.is_none() {
         why.push(format!(
             "logsource category {category:?}: only process_creation, file_event, network_connection are mapped"
@@ -491,26 +524,6 @@ pub fn compile(stem: &str, text: &str) -> std::result::Result<Hunt, Unsupported>
     })
 }
 
-/// A compiled rule as a hunt file (header + SQL), to keep with the team's hunts.
-pub fn hunt_file(h: &Hunt) -> String {
-    // A rule's text goes into `--` header lines: a line break in it would end the comment and
-    // put the rest of the title into the hunt's SQL.
-    let one_line = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
-    };
-    format!(
-        "-- title: {}\n-- description: {}\n-- attack: {}\n-- severity: {}\n-- tags: {}\n{}\n",
-        one_line(&h.title),
-        one_line(&h.description),
-        one_line(&h.attack.join(", ")),
-        format!("{:?}", h.severity).to_lowercase(),
-        one_line(&h.tags.join(", ")),
-        h.sql
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,8 +534,8 @@ mod tests {
             "title: Find spawning a shell",
             "title: \"x\\nSELECT 'pwned' AS n\\r\\n--\"",
         );
-        let h = compile("find_shell", &rule).unwrap();
-        let file = hunt_file(&h);
+        let h = compile("find_shell", &rule, ProcessEvents::Any).unwrap();
+        let file = crate::hunt::pack::hunt_file(&h);
         assert!(
             !file.lines().any(|l| l.starts_with("SELECT 'pwned'")),
             "{file}"
@@ -548,7 +561,7 @@ detection:
 
     #[test]
     fn compiles_a_rule() {
-        let h = compile("find_shell", RULE).unwrap();
+        let h = compile("find_shell", RULE, ProcessEvents::Any).unwrap();
         assert_eq!(h.name, "sigma/find_shell");
         assert_eq!(h.severity, Severity::High);
         assert_eq!(h.attack, vec!["T1548.003"]);
@@ -561,7 +574,7 @@ detection:
         );
         assert!(h.sql.contains("NOT coalesce("), "{}", h.sql);
         // The file form parses back into the same hunt.
-        let again = crate::hunt::pack::parse("x", &hunt_file(&h)).unwrap();
+        let again = crate::hunt::pack::parse("x", &crate::hunt::pack::hunt_file(&h)).unwrap();
         assert_eq!(again.sql.trim(), h.sql.trim());
     }
 
@@ -571,13 +584,16 @@ detection:
             .replace("Image|endswith", "Image|base64offset|contains")
             .replace("User: backup", "CurrentDirectory: /tmp")
             .replace("selection and not filter", "selection | count() > 5");
-        let u = compile("x", &bad).unwrap_err();
+        let u = compile("x", &bad, ProcessEvents::Any).unwrap_err();
         let all = u.reasons.join("; ");
         assert!(all.contains("base64offset"), "{all}");
         assert!(all.contains("CurrentDirectory"), "{all}");
         assert!(all.contains("aggregation"), "{all}");
         let windows = RULE.replace("product: linux", "product: windows");
-        assert!(compile("x", &windows).unwrap_err().reasons[0].contains("windows"));
+        assert!(compile("x", &windows, ProcessEvents::Any)
+            .unwrap_err()
+            .reasons[0]
+            .contains("windows"));
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //!   address); NULL when either side does not parse.
 //! - `socket_part(tuple, part)`: one part of a sysdig socket tuple `cip:cport->sip:sport`
 //!   (`part` is `cip`, `cport`, `sip` or `sport`), as text; NULL when the text is not a tuple.
+//! - `evt_arg(args, name)`: one argument of a sysdig `evt.args` text (`fd=3(/etc/x) flags=1(O_RDONLY)`
+//!   gives `3(/etc/x)` for `fd`), as text; NULL when the argument is absent.
+//! - `evt_arg_int(args, name)`: the leading integer of that argument (`3` for `fd`, `-2` for
+//!   `fd=-2(ENOENT)`); NULL when absent or not a number.
 //!
 //! They work on whole Arrow arrays (a literal argument is expanded once per batch), so a hunt
 //! over millions of rows pays no per-row dispatch.
@@ -14,7 +18,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result as DfResult;
@@ -23,7 +27,13 @@ use datafusion::prelude::SessionContext;
 
 /// Registers every function of this module in `ctx`.
 pub fn register(ctx: &SessionContext) {
-    for udf in [private_ip_udf(), cidr_udf(), socket_part_udf()] {
+    for udf in [
+        private_ip_udf(),
+        cidr_udf(),
+        socket_part_udf(),
+        evt_arg_udf(),
+        evt_arg_int_udf(),
+    ] {
         ctx.register_udf(udf);
     }
 }
@@ -96,6 +106,47 @@ pub fn split_tuple(tuple: &str) -> Option<[&str; 4]> {
     let (cip, cport) = side(client)?;
     let (sip, sport) = side(server)?;
     Some([cip, cport, sip, sport])
+}
+
+/// The value of argument `name` in a sysdig `evt.args` text: it starts after `name=` at the
+/// start or after a space, and runs to the next ` key=` (a value may contain spaces).
+pub fn evt_arg<'a>(args: &'a str, name: &str) -> Option<&'a str> {
+    let is_key = |k: &str| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    };
+    let key = format!("{name}=");
+    let start = args
+        .match_indices(&key)
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || args.as_bytes()[i - 1] == b' ')?
+        + key.len();
+    let value = &args[start..];
+    // The next ` key=` ends the value.
+    let mut end = value.len();
+    let mut search = 0;
+    while let Some(sp) = value[search..].find(' ') {
+        let word_start = search + sp + 1;
+        let word = &value[word_start..];
+        if let Some(eq) = word.find('=') {
+            if is_key(&word[..eq]) && !word[..eq].contains(' ') {
+                end = search + sp;
+                break;
+            }
+        }
+        search = word_start;
+    }
+    Some(&value[..end])
+}
+
+/// The leading integer of a sysdig argument value (`-2` of `-2(ENOENT)`).
+pub fn leading_int(value: &str) -> Option<i64> {
+    let digits = value
+        .char_indices()
+        .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '-'))
+        .count();
+    value[..digits].parse().ok()
 }
 
 fn strings(args: &[ColumnarValue]) -> DfResult<Vec<ArrayRef>> {
@@ -174,8 +225,67 @@ fn socket_part_udf() -> ScalarUDF {
     )
 }
 
+fn evt_arg_udf() -> ScalarUDF {
+    create_udf(
+        "evt_arg",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = strings(args)?;
+            let (texts, names) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
+            let out: StringArray = texts
+                .iter()
+                .zip(names.iter())
+                .map(|(t, n)| evt_arg(t?, n?))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+fn evt_arg_int_udf() -> ScalarUDF {
+    create_udf(
+        "evt_arg_int",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = strings(args)?;
+            let (texts, names) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
+            let out: Int64Array = texts
+                .iter()
+                .zip(names.iter())
+                .map(|(t, n)| evt_arg(t?, n?).and_then(leading_int))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sysdig_arguments() {
+        let a =
+            "fd=3(/etc/my file) dirfd=-100(AT_FDCWD) name=/etc/my file flags=1(O_RDONLY) mode=0";
+        assert_eq!(evt_arg(a, "fd"), Some("3(/etc/my file)"));
+        assert_eq!(evt_arg(a, "name"), Some("/etc/my file"));
+        assert_eq!(evt_arg(a, "flags"), Some("1(O_RDONLY)"));
+        assert_eq!(evt_arg(a, "mode"), Some("0"));
+        assert_eq!(evt_arg(a, "dirfd").and_then(leading_int), Some(-100));
+        assert_eq!(evt_arg(a, "res"), None);
+        assert_eq!(evt_arg("res=0 data=a=b", "data"), Some("a=b"));
+        assert_eq!(evt_arg("res=0 data=x fd=2", "fd"), Some("2"));
+        assert_eq!(evt_arg("xres=5", "res"), None);
+        assert_eq!(
+            evt_arg("fd=-2(ENOENT)", "fd").and_then(leading_int),
+            Some(-2)
+        );
+        assert_eq!(leading_int("-"), None);
+        assert_eq!(evt_arg("", "fd"), None);
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
