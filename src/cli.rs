@@ -597,6 +597,10 @@ pub struct PublishArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
+    /// Which night: the first incident, or the second fleet's incident amid a night of
+    /// administration (sample-data/fleet-night.ndjson.zst).
+    #[arg(long, value_enum, default_value = "incident")]
+    pub scenario: crate::jobs::sample::Scenario,
     /// Background events around the incident.
     #[arg(long, default_value_t = 60_000)]
     pub noise: u64,

@@ -590,6 +590,7 @@ fn cmd_generate(a: cli::GenerateArgs) -> Result<u8> {
     let cfg = sample::Config {
         noise: a.noise,
         seed: a.seed,
+        scenario: a.scenario,
     };
     match &a.output {
         Some(path) => {

@@ -622,7 +622,11 @@ impl<'a> Parser<'a> {
             }
             Some(_) => Err(format!("list {item:?} nests too deep (a cycle?)")),
             None => {
-                out.push(item.to_string());
+                // Items are condition tokens: `'"10.0.0.0/8"'` in YAML is the quoted string.
+                let unquoted = ['"', '\'']
+                    .iter()
+                    .find_map(|q| item.strip_prefix(*q).and_then(|i| i.strip_suffix(*q)));
+                out.push(unquoted.unwrap_or(item).to_string());
                 Ok(())
             }
         }

@@ -66,10 +66,27 @@ proptest! {
         let rule = format!(
             "title: {title:?}\nlogsource: {{product: linux, category: process_creation}}\ndetection:\n  sel:\n    {field}: {value:?}\n  condition: sel\n"
         );
-        if let Ok(h) = jsreplay::hunt::sigma::compile("x", &rule) {
-            let file = jsreplay::hunt::sigma::hunt_file(&h);
+        if let Ok(h) = jsreplay::hunt::sigma::compile("x", &rule, jsreplay::hunt::pack::ProcessEvents::Any) {
+            let file = jsreplay::hunt::pack::hunt_file(&h);
             let again = jsreplay::hunt::pack::parse("x", &file).unwrap();
             prop_assert_eq!(again.sql.trim(), h.sql.trim());
+        }
+    }
+
+    /// Falco rule text from elsewhere: any condition and output compile or are refused with a
+    /// reason (never a panic), and what compiles is a hunt file the pack parser reads back.
+    #[test]
+    fn any_falco_text_compiles_or_is_refused(cond in "[ -~]{0,60}", output in "[ -~\n]{0,40}", name in "[ -~]{1,30}") {
+        let rules = format!(
+            "- macro: m\n  condition: proc.name = x\n- list: l\n  items: [a, \"b\"]\n- rule: {name:?}\n  desc: d\n  condition: {cond:?}\n  output: {output:?}\n  priority: ERROR\n"
+        );
+        let c = jsreplay::hunt::falco::compile_texts(&[("f.yaml".into(), rules)], &Default::default());
+        prop_assert_eq!(c.hunts.len() + c.unsupported.len(), 1);
+        for h in &c.hunts {
+            let file = jsreplay::hunt::pack::hunt_file(h);
+            let again = jsreplay::hunt::pack::parse("x", &file).unwrap();
+            prop_assert_eq!(again.sql.trim(), h.sql.trim());
+            prop_assert!(!h.sql.contains("{{"));
         }
     }
 }

@@ -80,6 +80,7 @@ async fn pack_finds_the_sample_incident() {
     let key = jsreplay::jobs::sample::attack_steps(&jsreplay::jobs::sample::Config {
         noise: 60_000,
         seed: 20250710,
+        scenario: jsreplay::jobs::sample::Scenario::Incident,
     });
     assert!(key.len() >= 35);
     let mut missed = Vec::new();

@@ -4,6 +4,7 @@ mod archive;
 mod auth;
 mod decode_prop;
 mod delta;
+mod detection;
 mod export;
 mod failover;
 mod hostile;

@@ -1,11 +1,11 @@
 -- title: Inbound connections from addresses a shell connected out to
--- description: Pivots on the remote address of every outbound connection made by a shell or
---   interpreter to a public address (a reverse shell, a download) and lists every accepted
+-- description: Pivots on the remote address of every outbound connection made by a shell,
+--   interpreter or downloader to a public address (a reverse shell, a download) and lists every accepted
 --   connection from that address on any host: how the attacker came in.
 -- attack: T1190
 -- severity: high
 -- tags: network, pivot, initial_access
--- param: shells = 'sh,bash,dash,zsh,ksh,python,python3,perl,ruby,php,nc,ncat,socat'
+-- param: shells = 'sh,bash,dash,zsh,ksh,python,python3,perl,ruby,php,nc,ncat,socat,curl,wget'
 WITH attacker AS (
   SELECT DISTINCT fd_sip AS ip
   FROM events
