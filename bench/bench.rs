@@ -238,6 +238,7 @@ fn sample_payloads(n: u64) -> Vec<(String, bytes::Bytes)> {
             // A little more than asked: the sample drops a 90 s collector gap.
             noise: n + n / 20,
             seed: 1,
+            scenario: jsreplay::jobs::sample::Scenario::Incident,
         },
         &mut lines,
     )

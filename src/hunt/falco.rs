@@ -515,30 +515,31 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn or(&mut self) -> Parsed<Expr> {
-        let mut parts = vec![self.and()?];
-        while self.is_word("or") {
+    /// `item (word item)*`, as one `make` node when there is more than one.
+    fn chain(
+        &mut self,
+        word: &str,
+        item: fn(&mut Self) -> Parsed<Expr>,
+        make: fn(Vec<Expr>) -> Expr,
+    ) -> Parsed<Expr> {
+        let mut parts = vec![item(self)?];
+        while self.is_word(word) {
             self.next();
-            parts.push(self.and()?);
+            parts.push(item(self)?);
         }
         Ok(if parts.len() == 1 {
             parts.pop().expect("one")
         } else {
-            Expr::Or(parts)
+            make(parts)
         })
     }
 
+    fn or(&mut self) -> Parsed<Expr> {
+        self.chain("or", Self::and, Expr::Or)
+    }
+
     fn and(&mut self) -> Parsed<Expr> {
-        let mut parts = vec![self.not()?];
-        while self.is_word("and") {
-            self.next();
-            parts.push(self.not()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().expect("one")
-        } else {
-            Expr::And(parts)
-        })
+        self.chain("and", Self::not, Expr::And)
     }
 
     fn not(&mut self) -> Parsed<Expr> {

@@ -174,93 +174,57 @@ fn private_ip_udf() -> ScalarUDF {
     )
 }
 
-fn cidr_udf() -> ScalarUDF {
+/// A function of two text arguments applied row by row (NULL in either gives NULL), returning
+/// any Arrow array that collects from `Option<T>`.
+fn text_pair_udf<T, A>(name: &str, returns: DataType, f: fn(&str, &str) -> Option<T>) -> ScalarUDF
+where
+    T: 'static,
+    A: Array + FromIterator<Option<T>> + 'static,
+{
     create_udf(
-        "cidr_match",
+        name,
         vec![DataType::Utf8, DataType::Utf8],
-        DataType::Boolean,
+        returns,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
+        Arc::new(move |args: &[ColumnarValue]| {
             let arrays = strings(args)?;
-            let (ips, nets) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
-            let out: BooleanArray = ips
-                .iter()
-                .zip(nets.iter())
-                .map(|(ip, net)| {
-                    let ip = ip?.trim().parse::<IpAddr>().ok()?;
-                    Some(in_cidr(ip, parse_cidr(net?)?))
-                })
-                .collect();
+            let (a, b) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
+            let out: A = a.iter().zip(b.iter()).map(|(x, y)| f(x?, y?)).collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     )
+}
+
+fn cidr_udf() -> ScalarUDF {
+    text_pair_udf::<bool, BooleanArray>("cidr_match", DataType::Boolean, |ip, net| {
+        let ip = ip.trim().parse::<IpAddr>().ok()?;
+        Some(in_cidr(ip, parse_cidr(net)?))
+    })
 }
 
 fn socket_part_udf() -> ScalarUDF {
-    create_udf(
-        "socket_part",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let arrays = strings(args)?;
-            let (tuples, parts) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
-            let out: StringArray = tuples
-                .iter()
-                .zip(parts.iter())
-                .map(|(t, p)| {
-                    let index = match p? {
-                        "cip" => 0,
-                        "cport" => 1,
-                        "sip" => 2,
-                        "sport" => 3,
-                        _ => return None,
-                    };
-                    split_tuple(t?).map(|parts| parts[index])
-                })
-                .collect();
-            debug_assert_eq!(out.len(), tuples.len());
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
+    text_pair_udf::<String, StringArray>("socket_part", DataType::Utf8, |tuple, part| {
+        let index = match part {
+            "cip" => 0,
+            "cport" => 1,
+            "sip" => 2,
+            "sport" => 3,
+            _ => return None,
+        };
+        split_tuple(tuple).map(|parts| parts[index].to_string())
+    })
 }
 
 fn evt_arg_udf() -> ScalarUDF {
-    create_udf(
-        "evt_arg",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let arrays = strings(args)?;
-            let (texts, names) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
-            let out: StringArray = texts
-                .iter()
-                .zip(names.iter())
-                .map(|(t, n)| evt_arg(t?, n?))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
+    text_pair_udf::<String, StringArray>("evt_arg", DataType::Utf8, |args, name| {
+        evt_arg(args, name).map(str::to_string)
+    })
 }
 
 fn evt_arg_int_udf() -> ScalarUDF {
-    create_udf(
-        "evt_arg_int",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let arrays = strings(args)?;
-            let (texts, names) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
-            let out: Int64Array = texts
-                .iter()
-                .zip(names.iter())
-                .map(|(t, n)| evt_arg(t?, n?).and_then(leading_int))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
+    text_pair_udf::<i64, Int64Array>("evt_arg_int", DataType::Int64, |args, name| {
+        evt_arg(args, name).and_then(leading_int)
+    })
 }
 
 #[cfg(test)]

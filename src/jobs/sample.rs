@@ -99,10 +99,15 @@ const HOSTS: [(&str, &str); 3] = [
 /// db-01's clock runs ahead of the others.
 const DB_SKEW_MS: i64 = 2400;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 7, 10, 1, 30, 0)
+/// A time of a July 2025 night, UTC.
+fn july(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 7, day, hour, minute, 0)
         .single()
         .expect("valid date")
+}
+
+fn t0() -> DateTime<Utc> {
+    july(10, 1, 30)
 }
 
 fn ev(
@@ -231,13 +236,7 @@ fn attack() -> Vec<Ev> {
 }
 
 /// One background event on a host at a time; `role` picks the host's workload.
-fn noise_event(
-    rng: &mut Rng,
-    role: &str,
-    host: &'static str,
-    ip: &str,
-    at: DateTime<Utc>,
-) -> Ev {
+fn noise_event(rng: &mut Rng, role: &str, host: &'static str, ip: &str, at: DateTime<Utc>) -> Ev {
     let init = (1, "systemd", "/sbin/init");
     let cron = (640, "cron", "/usr/sbin/cron -f");
     // Benign look-alikes of attack steps, rare.
@@ -366,13 +365,16 @@ const FLEET: [(&str, &str, &str); 4] = [
 const K8S_SKEW_MS: i64 = -1200;
 
 fn t1() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 7, 11, 0, 0, 0)
-        .single()
-        .expect("valid date")
+    july(11, 0, 0)
 }
 
 /// A short-lived command, visible through the loader cache every dynamic program opens first.
-fn started(host: &'static str, at: DateTime<Utc>, p: (u32, &str, &str), pp: (u32, &str, &str)) -> Ev {
+fn started(
+    host: &'static str,
+    at: DateTime<Utc>,
+    p: (u32, &str, &str),
+    pp: (u32, &str, &str),
+) -> Ev {
     ev(host, at, "openat", "/etc/ld.so.cache", p, pp)
 }
 

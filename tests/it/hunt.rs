@@ -474,12 +474,7 @@ async fn sigma_rules_compile_and_find() {
         ),
     ];
     for (name, truth) in expect {
-        let hunt = doc["hunts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == name)
-            .unwrap_or_else(|| panic!("{name} did not run"));
+        let hunt = hunt_named(&doc, name);
         let got: BTreeSet<i64> = hunt["seqs"]
             .as_array()
             .unwrap()

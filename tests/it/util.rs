@@ -837,3 +837,22 @@ pub fn render_in_chromium(html: &Path, scratch: &Path) -> (String, Vec<String>) 
 /// cores starve a cluster's JetStream API (requests time out), so the two never overlap.
 pub static CPU_HEAVY: std::sync::LazyLock<tokio::sync::RwLock<()>> =
     std::sync::LazyLock::new(|| tokio::sync::RwLock::new(()));
+
+/// The hunt named `name` in a `hunt --format json` document.
+pub fn hunt_named<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["hunts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("{name} did not run"))
+}
+
+/// `jsreplay hunt DATASET --format json EXTRA...`, checked, as a JSON document.
+pub fn hunt_json(dataset: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["hunt", dataset.to_str().unwrap(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = jsreplay(&args);
+    assert_ok(&o);
+    serde_json::from_slice(&o.stdout).unwrap()
+}

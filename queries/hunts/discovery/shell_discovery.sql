@@ -1,7 +1,7 @@
 -- title: Discovery commands run through a non-interactive shell
 -- description: id, whoami, uname, hostname, network and process listings, or reads of account
 --   and configuration files by a child of "sh -c": what a web shell or an exploit runs first.
--- attack: T1082, T1033, T1087.001
+-- attack: T1082, T1033, T1087.001, T1057, T1016, T1049
 -- severity: medium
 -- tags: discovery
 -- param: commands = '^(id|whoami|uname|hostname|ifconfig|ip|netstat|ss|ps|w|who|last|groups|cat|head|less|more|grep|find|ls)$'
