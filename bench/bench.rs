@@ -370,7 +370,8 @@ async fn seek_cost(jsreplay: &Path, client: &async_nats::Client, port: u16, size
 }
 
 /// DuckDB over the same files: each hunt timed (execute and fetch every row), with the pack's
-/// SQL functions as macros (`regexp_like` is `regexp_matches` there).
+/// SQL functions as macros (`regexp_like` is `regexp_matches` there, the ordered aggregate
+/// `first_value(x ORDER BY y)` is `first(x ORDER BY y)`).
 const DUCK_HUNTS: &str = r#"
 import duckdb, json, sys, time
 ds, hunts = sys.argv[1], json.loads(sys.argv[2])
@@ -381,7 +382,7 @@ con.execute(r"""CREATE MACRO is_private_ip(ip) AS
   OR regexp_matches(lower(ip), '^(::1$|f[cd]|fe[89ab])')""")
 out = []
 for name, sql in hunts:
-    sql = sql.replace("regexp_like(", "regexp_matches(")
+    sql = sql.replace("regexp_like(", "regexp_matches(").replace("first_value(", "first(")
     started = time.perf_counter()
     rows = con.execute(sql).fetch_arrow_table().num_rows  # Arrow, as jsreplay's engine produces
     out.append({"name": name, "rows": rows, "seconds": time.perf_counter() - started})

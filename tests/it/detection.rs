@@ -356,6 +356,60 @@ async fn technique_families_and_falco_rules() {
     assert!(exec["falco/shell_spawned_by_a_web_server"].1.is_empty());
     assert!(!exec["falco/read_sensitive_file_untrusted"].1.is_empty());
 
+    // Upstream rule files: the counts the README states, and every compiled rule runs.
+    let upstream = repo_root().join("tests/fixtures/falco/upstream");
+    let files: Vec<PathBuf> = [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ]
+    .iter()
+    .map(|f| upstream.join(f))
+    .collect();
+    for (assume, want) in [
+        (vec![], [(25, 8, 0), (31, 10, 0), (37, 11, 12)]),
+        (
+            vec![
+                "--assume",
+                "container.id=host",
+                "--assume",
+                "container.image.repository=",
+            ],
+            [(25, 13, 0), (31, 16, 0), (37, 17, 12)],
+        ),
+    ] {
+        let mut args: Vec<&str> = vec!["falco", "--json"];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        args.extend(assume.iter().copied());
+        let o = jsreplay(&args);
+        assert_ok(&o);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let counts: Vec<(u64, u64, u64)> = doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["rules"].as_u64().unwrap(),
+                    f["compiled"].as_u64().unwrap(),
+                    f["disabled"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(counts, want.to_vec(), "{assume:?}");
+        for u in doc["unsupported"].as_array().unwrap() {
+            assert!(!u["reasons"].as_array().unwrap().is_empty(), "{u}");
+        }
+        let mut run: Vec<&str> = vec!["--select", "falco"];
+        for f in &files {
+            run.extend(["--falco", f.to_str().unwrap()]);
+        }
+        run.extend(assume.iter().copied());
+        // `hits` asserts that no hunt failed.
+        let ran = hits(&hunt_json(&ds, &run));
+        assert_eq!(ran.len() as u64, counts.iter().map(|c| c.1).sum::<u64>());
+    }
+
     // The coverage table names every hunt (the Falco ones with their tags' techniques) and the
     // techniques these fields cannot show.
     let o = jsreplay(&[
@@ -375,16 +429,27 @@ async fn technique_families_and_falco_rules() {
     assert!(table.contains("cannot be shown: no DNS names"), "{table}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn second_incident_amid_a_night_of_administration() {
-    let server = Server::start(Kind::V2_14);
-    let tmp = tempfile::tempdir().unwrap();
-    let ds = publish_and_export(
-        &server.url,
-        &repo_root().join("sample-data/fleet-night.ndjson.zst"),
-        tmp.path(),
-    );
-    let found = hits(&hunt_json(&ds, &[]));
+/// A labelled event's key: host, event number, process, file.
+type Key = (String, i64, String, String);
+
+/// How a set of hunts fares on the labelled events of a night.
+#[derive(Default)]
+struct Score {
+    /// Per attack step: (events, found by any non-info hit).
+    steps: BTreeMap<&'static str, (usize, usize)>,
+    /// Per kind of administration: (events, in high/critical hits, in low/medium hits only).
+    admin: BTreeMap<&'static str, (usize, usize, usize)>,
+    missed: Vec<String>,
+    flagged: Vec<String>,
+    /// High/critical hit events that are no attack event.
+    outside: usize,
+}
+
+fn score(
+    found: &BTreeMap<String, (String, BTreeSet<i64>)>,
+    labels: &[jsreplay::jobs::sample::AttackStep],
+    located: &BTreeMap<Key, Vec<i64>>,
+) -> Score {
     let by_severity = |levels: &[&str]| -> BTreeSet<i64> {
         found
             .values()
@@ -394,13 +459,78 @@ async fn second_incident_amid_a_night_of_administration() {
     };
     let serious = by_severity(&SERIOUS);
     let any = by_severity(&["low", "medium", "high", "critical"]);
+    let mut sc = Score::default();
+    let mut attack_seqs = BTreeSet::new();
+    for l in labels {
+        let key = (
+            l.collector_id.to_string(),
+            l.evt_num as i64,
+            l.proc_name.clone(),
+            l.fd_name.clone(),
+        );
+        let seqs = located
+            .get(&key)
+            .unwrap_or_else(|| panic!("labelled event not in the dataset: {l:?}"));
+        if l.benign {
+            let e = sc.admin.entry(l.step).or_default();
+            e.0 += 1;
+            if seqs.iter().any(|s| serious.contains(s)) {
+                e.1 += 1;
+                sc.flagged.push(format!("{l:?}"));
+            } else if seqs.iter().any(|s| any.contains(s)) {
+                e.2 += 1;
+            }
+        } else {
+            attack_seqs.extend(seqs.iter().copied());
+            let e = sc.steps.entry(l.step).or_default();
+            e.0 += 1;
+            if seqs.iter().any(|s| any.contains(s)) {
+                e.1 += 1;
+            } else {
+                sc.missed.push(format!("{l:?}"));
+            }
+        }
+    }
+    sc.outside = serious.difference(&attack_seqs).count();
+    sc
+}
 
+impl Score {
+    fn summary(&self, who: &str) -> String {
+        let (events, found) = self
+            .steps
+            .values()
+            .fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
+        let steps = self.steps.values().filter(|s| s.1 > 0).count();
+        let (benign, high, lower) = self
+            .admin
+            .values()
+            .fold((0, 0, 0), |a, s| (a.0 + s.0, a.1 + s.1, a.2 + s.2));
+        format!(
+            "{who}: {found} of {events} attack events found ({steps} of {} steps); \
+             {high} of {benign} administration events in high/critical hits, {lower} in low/medium only; \
+             {} high/critical hit events outside the attack",
+            self.steps.len(),
+            self.outside
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_incident_amid_a_night_of_administration() {
+    let server = Server::start(Kind::V2_14);
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = publish_and_export(
+        &server.url,
+        &repo_root().join("sample-data/fleet-night.ndjson.zst"),
+        tmp.path(),
+    );
     // Locate every labelled event by host, event number, process and file.
     let rows = query_json(
         &ds,
         "SELECT seq, collector_id, evt_num, proc_name, fd_name FROM events WHERE evt_num IS NOT NULL",
     );
-    let mut located: BTreeMap<(String, i64, String, String), Vec<i64>> = BTreeMap::new();
+    let mut located: BTreeMap<Key, Vec<i64>> = BTreeMap::new();
     for r in &rows {
         let key = (
             r["collector_id"].as_str().unwrap().to_string(),
@@ -418,86 +548,49 @@ async fn second_incident_amid_a_night_of_administration() {
         seed: 20250710,
         scenario: jsreplay::jobs::sample::Scenario::FleetNight,
     });
-    let mut steps: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    let mut admin: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    let mut missed = Vec::new();
-    let mut flagged = Vec::new();
-    for l in &labels {
-        let key = (
-            l.collector_id.to_string(),
-            l.evt_num as i64,
-            l.proc_name.clone(),
-            l.fd_name.clone(),
-        );
-        let seqs = located
-            .get(&key)
-            .unwrap_or_else(|| panic!("labelled event not in the dataset: {l:?}"));
-        if l.benign {
-            let e = admin.entry(l.step).or_default();
-            e.0 += 1;
-            if seqs.iter().any(|s| serious.contains(s)) {
-                e.1 += 1;
-                flagged.push(format!("{l:?}"));
-            } else if seqs.iter().any(|s| any.contains(s)) {
-                e.2 += 1;
-            }
-        } else {
-            let e = steps.entry(l.step).or_default();
-            e.0 += 1;
-            if seqs.iter().any(|s| any.contains(s)) {
-                e.1 += 1;
-            } else {
-                missed.push(format!("{l:?}"));
-            }
-        }
-    }
-    let (events, found_events): (usize, usize) =
-        steps.values().fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
-    let steps_found = steps.values().filter(|s| s.1 > 0).count();
-    println!("second incident: {found_events} of {events} attack events found, {steps_found} of {} steps", steps.len());
-    for (step, (n, f)) in &steps {
+
+    let pack = score(&hits(&hunt_json(&ds, &[])), &labels, &located);
+    println!("{}", pack.summary("the pack"));
+    for (step, (n, f)) in &pack.steps {
         println!("  {step:<24} {f:>3} / {n}");
     }
-    let (benign, high, lower) = admin
-        .values()
-        .fold((0, 0, 0), |a, s| (a.0 + s.0, a.1 + s.1, a.2 + s.2));
-    println!("admin night: {benign} look-alike events, {high} in high/critical hits, {lower} in low/medium hits");
-    for (what, (n, h, l)) in &admin {
+    for (what, (n, h, l)) in &pack.admin {
         println!("  {what:<24} {n:>3} events, {h} high/critical, {l} low/medium");
     }
-    let serious_hits: usize = found
-        .values()
-        .filter(|(sev, _)| SERIOUS.contains(&sev.as_str()))
-        .map(|(_, s)| s.len())
-        .sum();
-    let attack_seqs: BTreeSet<i64> = labels
-        .iter()
-        .filter(|l| !l.benign)
-        .flat_map(|l| {
-            located[&(
-                l.collector_id.to_string(),
-                l.evt_num as i64,
-                l.proc_name.clone(),
-                l.fd_name.clone(),
-            )]
-                .clone()
-        })
-        .collect();
-    let outside = serious.difference(&attack_seqs).count();
-    println!(
-        "high/critical: {serious_hits} hit rows over {} events, {outside} of them outside the attack ({} events in the night)",
-        serious.len(),
-        rows.len()
-    );
+
+    // For comparison, upstream Falco rules on the same night (containers assumed absent, as on
+    // these hosts): printed, not asserted.
+    let upstream = repo_root().join("tests/fixtures/falco/upstream");
+    let files: Vec<String> = [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ]
+    .iter()
+    .map(|f| upstream.join(f).to_str().unwrap().to_string())
+    .collect();
+    let mut args = vec!["--select", "falco"];
+    for f in &files {
+        args.extend(["--falco", f.as_str()]);
+    }
+    args.extend([
+        "--assume",
+        "container.id=host",
+        "--assume",
+        "container.image.repository=",
+    ]);
+    let falco = score(&hits(&hunt_json(&ds, &args)), &labels, &located);
+    println!("{}", falco.summary("upstream Falco rules"));
+
     assert!(
-        missed.is_empty(),
+        pack.missed.is_empty(),
         "attack events no hunt found:\n{}",
-        missed.join("\n")
+        pack.missed.join("\n")
     );
     assert!(
-        flagged.is_empty(),
+        pack.flagged.is_empty(),
         "administration raised high or critical hits:\n{}",
-        flagged.join("\n")
+        pack.flagged.join("\n")
     );
-    assert_eq!(outside, 0, "high/critical hits outside the attack");
+    assert_eq!(pack.outside, 0, "high/critical hits outside the attack");
 }
