@@ -60,17 +60,19 @@ bench-big:
 	$(CARGO) build --release --bins
 	$(CARGO) bench --bench export -- --messages 1 --big-only
 
-## Regenerate the committed sample (deterministic: the same bytes every time).
+## Regenerate the committed samples (deterministic: the same bytes every time).
 sample: build
 	$(CARGO_TARGET_DIR)/debug/jsreplay generate -o sample-data/incident.ndjson.zst
+	$(CARGO_TARGET_DIR)/debug/jsreplay generate --scenario fleet-night -o sample-data/fleet-night.ndjson.zst
 
 ## Fuzz the parsers of publisher-written bytes (payload decoding and repair, raw header blocks)
+## and of rule files from elsewhere (Falco and Sigma YAML)
 ## with libFuzzer: FUZZ_SECONDS per target; new inputs go to a scratch folder, the committed
 ## seed corpora in fuzz/corpus stay small. Needs the nightly toolchain (cargo-fuzz is installed).
 FUZZ_SECONDS ?= 60
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	cd fuzz && for t in decode header_block; do \
+	cd fuzz && for t in decode header_block rules; do \
 	  mkdir -p /tmp/jsreplay-fuzz/$$t && \
 	  cargo +nightly fuzz run $$t /tmp/jsreplay-fuzz/$$t corpus/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=2 -max_len=1100000 -rss_limit_mb=2048 || exit 1; \

@@ -354,12 +354,14 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
 async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let mut pack = hunt::load(a.queries.as_deref())?;
     if let Some(rules) = &a.sigma {
-        let (compiled, skipped) = sigma::compile_path(rules, a.rules.process_events)?;
+        let files = hunt::rule_files(std::slice::from_ref(rules), &SIGMA_EXTS, "Sigma rules")?;
+        let (compiled, skipped) = sigma::compile_texts(&files, a.rules.process_events);
         report_unsupported("sigma", &skipped);
         pack.extend(compiled);
     }
     if !a.falco.is_empty() {
-        let c = falco::compile_paths(&a.falco, &falco_options(&a.rules)?)?;
+        let files = hunt::rule_files(&a.falco, &FALCO_EXTS, "Falco rule files")?;
+        let c = falco::compile_texts(&files, &falco_options(&a.rules)?);
         report_unsupported("falco", &c.unsupported);
         pack.extend(c.hunts);
     }
@@ -460,6 +462,9 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+const SIGMA_EXTS: [&str; 2] = ["yml", "yaml"];
+const FALCO_EXTS: [&str; 2] = ["yaml", "yml"];
+
 fn report_unsupported(kind: &str, skipped: &[hunt::Unsupported]) {
     for u in skipped {
         eprintln!(
@@ -531,13 +536,15 @@ fn emit_compiled(
 }
 
 fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
-    let (compiled, skipped) = sigma::compile_path(&a.rules, a.process_events)?;
+    let files = hunt::rule_files(std::slice::from_ref(&a.rules), &SIGMA_EXTS, "Sigma rules")?;
+    let (compiled, skipped) = sigma::compile_texts(&files, a.process_events);
     let json = a.json.then(|| serde_json::json!({}));
     emit_compiled("sigma", &compiled, &skipped, a.output.as_deref(), json)
 }
 
 fn cmd_falco(a: cli::FalcoArgs) -> Result<u8> {
-    let c = falco::compile_paths(&a.rules, &falco_options(&a.rules_args)?)?;
+    let files = hunt::rule_files(&a.rules, &FALCO_EXTS, "Falco rule files")?;
+    let c = falco::compile_texts(&files, &falco_options(&a.rules_args)?);
     for f in &c.files {
         eprintln!(
             "falco: {}: {} rules, {} compiled, {} unsupported, {} disabled",

@@ -9,8 +9,9 @@
 //!   manifest, the destination store and its lease. It never talks to NATS.
 //! - [`jobs`] are what a user runs that moves data (export, archive, compact, the sample
 //!   generator): the only wing that uses both `nats` and `lake`.
-//! - [`hunt`] runs SQL over datasets (query, UDFs, the hunt pack, Sigma, reports, timelines,
-//!   trees), reading through `lake`, never NATS.
+//! - [`hunt`] runs SQL over datasets (query, UDFs, the hunt pack and its ATT&CK coverage, Sigma
+//!   and Falco rules compiled to hunts, reports, timelines, trees), reading through `lake`, never
+//!   NATS.
 //!
 //! At the top sit [`cli`] (flags), [`commands`] (one handler per command), [`error`] (typed
 //! errors and exit codes), [`escape`] (evidence made safe for terminals, Markdown, HTML and CSV)

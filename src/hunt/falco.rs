@@ -23,13 +23,11 @@
 //! execve events; with `Exec` they mean what they say.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_yaml::Value;
 
-use crate::error::{Error, Result};
-use crate::hunt::pack::{Hunt, ProcessEvents, Severity, Unsupported};
+use crate::hunt::rule::{Hunt, ProcessEvents, Severity, Unsupported};
 
 /// How the rules are compiled.
 #[derive(Debug, Clone, Default)]
@@ -279,32 +277,6 @@ impl Defs {
             }
         }
     }
-}
-
-/// Compiles every rule of these files (and folders, searched for .yaml/.yml), loaded in order.
-pub fn compile_paths(paths: &[PathBuf], opts: &Options) -> Result<Compiled> {
-    let mut files = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-        if meta.is_dir() {
-            files.extend(crate::hunt::pack::files_under(p, &["yaml", "yml"])?);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    if files.is_empty() {
-        return Err(Error::Usage(
-            "no Falco rule files (.yaml, .yml) in the given paths".into(),
-        ));
-    }
-    let mut texts = Vec::new();
-    for f in &files {
-        texts.push((
-            f.display().to_string(),
-            std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
-        ));
-    }
-    Ok(compile_texts(&texts, opts))
 }
 
 /// Compiles rule files given as (name, YAML text), loaded in order.

@@ -1,6 +1,8 @@
 //! SQL over datasets. This wing owns DataFusion: opening a dataset, an archive folder or an
 //! object-store URL as the `events` table ([`query`]), the sysdig helper functions ([`udf`]), the
-//! saved hunt pack with its parameters ([`pack`]), Sigma rules compiled to hunts ([`sigma`]),
+//! saved hunt pack with its parameters ([`pack`]) and its ATT&CK coverage ([`coverage`]), what a
+//! hunt is whoever wrote it ([`rule`]), Sigma and Falco rules compiled to hunts ([`sigma`],
+//! [`falco`]),
 //! HTML and Markdown reports ([`report`]), timelines ([`timeline`]) and process trees ([`tree`]).
 //!
 //! It reads datasets through `lake` (the schema, the manifest and checkpoint names, the store)
@@ -11,6 +13,7 @@ pub mod falco;
 pub mod pack;
 pub mod query;
 pub mod report;
+pub mod rule;
 pub mod sigma;
 pub mod timeline;
 pub mod tree;

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
@@ -23,48 +23,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::escape;
 use crate::hunt::query;
+pub use crate::hunt::rule::{hunt_file, Hunt, ProcessEvents, Severity, Unsupported};
 
 include!(concat!(env!("OUT_DIR"), "/hunt_pack.rs"));
-
-/// How bad a hit of the hunt is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "info" | "informational" => Severity::Info,
-            "low" => Severity::Low,
-            "medium" => Severity::Medium,
-            "high" => Severity::High,
-            "critical" => Severity::Critical,
-            _ => return None,
-        })
-    }
-}
-
-/// One saved hunt.
-#[derive(Debug, Clone, Serialize)]
-pub struct Hunt {
-    pub name: String,
-    pub title: String,
-    pub description: String,
-    /// ATT&CK technique ids.
-    pub attack: Vec<String>,
-    pub severity: Severity,
-    pub tags: Vec<String>,
-    /// Parameters and their default SQL text, in header order.
-    pub params: Vec<(String, String)>,
-    #[serde(skip)]
-    pub sql: String,
-}
 
 /// Parses a hunt file; `name` is its path under the pack without `.sql`.
 pub fn parse(name: &str, text: &str) -> Result<Hunt> {
@@ -139,46 +100,6 @@ pub fn parse(name: &str, text: &str) -> Result<Hunt> {
     })
 }
 
-/// A rule that could not be compiled, and why.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Unsupported {
-    pub file: String,
-    pub title: String,
-    pub reasons: Vec<String>,
-}
-
-/// Which events stand for a process start in process-creation rules (Sigma's
-/// `process_creation`, Falco's `spawned_process`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ProcessEvents {
-    /// Any event of the process: the SysArmor collector drops execve, so a process is known by
-    /// what it touched (one hit per matching event, not one per start).
-    #[default]
-    Any,
-    /// Only `execve`/`execveat` events (producers that keep them, e.g. `sysdig -j` or Falco).
-    Exec,
-}
-
-/// A compiled rule as a hunt file (header + SQL), to keep with the team's hunts.
-pub fn hunt_file(h: &Hunt) -> String {
-    // A rule's text goes into `--` header lines: a line break in it would end the comment and
-    // put the rest of the title into the hunt's SQL.
-    let one_line = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
-    };
-    format!(
-        "-- title: {}\n-- description: {}\n-- attack: {}\n-- severity: {}\n-- tags: {}\n{}\n",
-        one_line(&h.title),
-        one_line(&h.description),
-        one_line(&h.attack.join(", ")),
-        format!("{:?}", h.severity).to_lowercase(),
-        one_line(&h.tags.join(", ")),
-        h.sql
-    )
-}
-
 /// The hunts of a folder (recursively), or the pack built into the binary when `dir` is `None`.
 pub fn load(dir: Option<&Path>) -> Result<Vec<Hunt>> {
     let mut hunts = Vec::new();
@@ -210,6 +131,39 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<Hunt>> {
     }
     hunts.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(hunts)
+}
+
+/// Rule files named on the command line, read in the order given (a folder: its files with one
+/// of `exts`, recursively, sorted), as (path, text) pairs; `what` names them in the error when
+/// there are none.
+pub fn rule_files(paths: &[PathBuf], exts: &[&str], what: &str) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if meta.is_dir() {
+            files.extend(files_under(p, exts)?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::Usage(format!(
+            "no {what} ({}) at {}",
+            exts.iter()
+                .map(|e| format!(".{e}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            names.join(", ")
+        )));
+    }
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+            Ok((f.display().to_string(), text))
+        })
+        .collect()
 }
 
 /// The files under `dir` (recursively) whose extension is one of `exts`, sorted by path.

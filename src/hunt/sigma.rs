@@ -22,43 +22,32 @@
 //! matches on the program name work on every shape.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_yaml::Value;
 
-use crate::error::{Error, Result};
-use crate::hunt::pack::{Hunt, ProcessEvents, Severity, Unsupported};
+use crate::hunt::rule::{Hunt, ProcessEvents, Severity, Unsupported};
 
-/// Every rule of a file or folder: the compiled hunts and the rules left out with their reasons.
-pub fn compile_path(path: &Path, events: ProcessEvents) -> Result<(Vec<Hunt>, Vec<Unsupported>)> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let files = if meta.is_file() {
-        vec![path.to_path_buf()]
-    } else {
-        crate::hunt::pack::files_under(path, &["yml", "yaml"])?
-    };
-    if files.is_empty() {
-        return Err(Error::Usage(format!(
-            "no Sigma rules (.yml, .yaml) at {}",
-            path.display()
-        )));
-    }
+/// Every rule of these files (path, YAML text): the compiled hunts and the rules left out with
+/// their reasons. A hunt is named after its file's stem.
+pub fn compile_texts(
+    files: &[(String, String)],
+    events: ProcessEvents,
+) -> (Vec<Hunt>, Vec<Unsupported>) {
     let (mut hunts, mut skipped) = (Vec::new(), Vec::new());
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
-        let stem = f
+    for (path, text) in files {
+        let stem = std::path::Path::new(path)
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        match compile(&stem, &text, events) {
+        match compile(&stem, text, events) {
             Ok(h) => hunts.push(h),
             Err(u) => skipped.push(Unsupported {
-                file: f.display().to_string(),
+                file: path.clone(),
                 ..u
             }),
         }
     }
-    Ok((hunts, skipped))
+    (hunts, skipped)
 }
 
 /// What a field maps to in one log source.
@@ -535,7 +524,7 @@ mod tests {
             "title: \"x\\nSELECT 'pwned' AS n\\r\\n--\"",
         );
         let h = compile("find_shell", &rule, ProcessEvents::Any).unwrap();
-        let file = crate::hunt::pack::hunt_file(&h);
+        let file = crate::hunt::rule::hunt_file(&h);
         assert!(
             !file.lines().any(|l| l.starts_with("SELECT 'pwned'")),
             "{file}"
@@ -574,7 +563,7 @@ detection:
         );
         assert!(h.sql.contains("NOT coalesce("), "{}", h.sql);
         // The file form parses back into the same hunt.
-        let again = crate::hunt::pack::parse("x", &crate::hunt::pack::hunt_file(&h)).unwrap();
+        let again = crate::hunt::pack::parse("x", &crate::hunt::rule::hunt_file(&h)).unwrap();
         assert_eq!(again.sql.trim(), h.sql.trim());
     }
 
