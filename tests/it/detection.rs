@@ -356,6 +356,29 @@ async fn technique_families_and_falco_rules() {
     assert!(exec["falco/shell_spawned_by_a_web_server"].1.is_empty());
     assert!(!exec["falco/read_sensitive_file_untrusted"].1.is_empty());
 
+    // Sigma's Initiated (connect or accept) and DestinationHostname (the URL's host).
+    let sigma = repo_root().join("tests/fixtures/families/sigma");
+    let doc = hunt_json(
+        &ds,
+        &["--sigma", sigma.to_str().unwrap(), "--select", "sigma"],
+    );
+    let sigma_hits = hits(&doc);
+    for (name, truth) in [
+        (
+            "sigma/net_connection_lnx_initiated_socat",
+            "proc_pid = 5007",
+        ),
+        (
+            "sigma/net_connection_lnx_accepted_on_31337",
+            "proc_pid = 5100",
+        ),
+        ("sigma/net_connection_lnx_ngrok_host", "proc_pid = 7005"),
+    ] {
+        let want = seqs_of(&ds, &format!("SELECT seq FROM events WHERE {truth}"));
+        assert_eq!(want.len(), 1);
+        assert_eq!(sigma_hits[name].1, want, "{name}");
+    }
+
     // Upstream rule files: the counts the README states, and every compiled rule runs.
     let upstream = repo_root().join("tests/fixtures/falco/upstream");
     let files: Vec<PathBuf> = [
