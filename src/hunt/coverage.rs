@@ -47,6 +47,7 @@ const CATALOGUE: &[(&str, &str, &str, Seen)] = &[
     ("privilege-escalation", "T1611", "Escape to Host", Seen::Yes),
     ("privilege-escalation", "T1068", "Exploitation for Privilege Escalation", Seen::No(NO_EXEC)),
     ("privilege-escalation", "T1055", "Process Injection", Seen::No("ptrace, process_vm_writev and mmap carry no file descriptor; only /proc/PID/mem writes show")),
+    ("privilege-escalation", "T1055.009", "Proc Memory", Seen::Yes),
     ("defense-evasion", "T1070.002", "Clear Linux or Mac System Logs", Seen::Yes),
     ("defense-evasion", "T1070.003", "Clear Command History", Seen::Yes),
     ("defense-evasion", "T1070.004", "File Deletion", Seen::Yes),
@@ -59,6 +60,7 @@ const CATALOGUE: &[(&str, &str, &str, Seen)] = &[
     ("defense-evasion", "T1562.012", "Disable or Modify Linux Audit System", Seen::Yes),
     ("defense-evasion", "T1222.002", "Linux File and Directory Permissions Modification", Seen::Yes),
     ("defense-evasion", "T1027", "Obfuscated Files or Information", Seen::Yes),
+    ("defense-evasion", "T1140", "Deobfuscate/Decode Files or Information", Seen::Yes),
     ("defense-evasion", "T1014", "Rootkit", Seen::No("a kernel rootkit hides from the same syscall probes that feed the collector")),
     ("defense-evasion", "T1620", "Reflective Code Loading", Seen::No("in-memory loading needs mmap/memfd execution events the collector drops")),
     ("credential-access", "T1003.008", "/etc/passwd and /etc/shadow", Seen::Yes),
@@ -102,6 +104,7 @@ const CATALOGUE: &[(&str, &str, &str, Seen)] = &[
     ("exfiltration", "T1030", "Data Transfer Size Limits", Seen::No("write sizes are not kept per transfer")),
     ("impact", "T1496", "Resource Hijacking", Seen::Yes),
     ("impact", "T1485", "Data Destruction", Seen::Yes),
+    ("impact", "T1561.001", "Disk Content Wipe", Seen::Yes),
     ("impact", "T1486", "Data Encrypted for Impact", Seen::No("encryption is content: renames and writes alone do not tell it from a backup")),
 ];
 

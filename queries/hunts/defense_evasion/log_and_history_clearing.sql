@@ -16,14 +16,18 @@
 SELECT seq, collector_id, event_time, evt_type, proc_pid, proc_name, proc_cmdline,
        proc_pname, proc_pcmdline, fd_name, evt_args
 FROM events
-WHERE (regexp_like(proc_cmdline, {{cmdlines}})
-       OR ((regexp_like(fd_name, {{logs}}) OR regexp_like(fd_name, {{history}}))
-           AND (evt_type IN ('unlink', 'unlinkat', 'rename', 'renameat', 'renameat2', 'truncate', 'ftruncate')
-                OR (evt_type IN ('open', 'openat', 'openat2') AND evt_args LIKE '%O_TRUNC%')
-                OR (evt_type IN ('open', 'openat', 'openat2') AND regexp_like(fd_name, {{history}})
-                    AND regexp_like(evt_args, 'O_WRONLY|O_RDWR') AND NOT regexp_like(evt_args, 'O_APPEND')))
-           AND NOT (regexp_like(proc_name, {{rotators}})
-                    AND NOT (regexp_like(proc_name, '^(bash|zsh|sh)$') AND regexp_like(fd_name, {{logs}})))
-           AND NOT regexp_like(coalesce(proc_pname, ''), {{rotator_parents}})
-           AND NOT (evt_type IN ('unlink', 'unlinkat') AND regexp_like(fd_name, {{rotated}}))))
+WHERE regexp_like(proc_cmdline, {{cmdlines}})
+UNION
+SELECT seq, collector_id, event_time, evt_type, proc_pid, proc_name, proc_cmdline,
+       proc_pname, proc_pcmdline, fd_name, evt_args
+FROM events
+WHERE coalesce(regexp_like(fd_name, {{logs}}) OR regexp_like(fd_name, {{history}}), FALSE)
+  AND (evt_type IN ('unlink', 'unlinkat', 'rename', 'renameat', 'renameat2', 'truncate', 'ftruncate')
+       OR (evt_type IN ('open', 'openat', 'openat2') AND evt_args LIKE '%O_TRUNC%')
+       OR (evt_type IN ('open', 'openat', 'openat2') AND regexp_like(fd_name, {{history}})
+           AND regexp_like(evt_args, 'O_WRONLY|O_RDWR') AND NOT regexp_like(evt_args, 'O_APPEND')))
+  AND NOT (regexp_like(proc_name, {{rotators}})
+           AND NOT (regexp_like(proc_name, '^(bash|zsh|sh)$') AND regexp_like(fd_name, {{logs}})))
+  AND NOT regexp_like(coalesce(proc_pname, ''), {{rotator_parents}})
+  AND NOT (evt_type IN ('unlink', 'unlinkat') AND regexp_like(fd_name, {{rotated}}))
 ORDER BY event_time, seq;
