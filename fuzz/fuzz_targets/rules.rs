@@ -7,7 +7,7 @@
 #[path = "../../src/hunt/falco.rs"]
 mod falco;
 #[path = "../../src/hunt/rule.rs"]
-mod rule;
+pub mod rule;
 #[path = "../../src/hunt/sigma.rs"]
 mod sigma;
 
