@@ -128,8 +128,13 @@ impl Target<'_> {
         }
     }
 
-    /// Python with `uri` and `opts` (deltalake storage options) naming this archive.
+    /// Python with `uri` and `opts` (deltalake storage options) naming this archive. The
+    /// snippet ends with `os._exit(0)` once its output is flushed: deltalake 1.6.6 with pyarrow 22
+    /// can abort at interpreter exit after reading a table whose schema grew ("terminate called
+    /// without an active exception", reproduced with deltalake alone); an exception in the body
+    /// still fails the run before that line.
     pub(crate) fn delta_python(&self, body: &str) -> String {
+        let body = format!("{body}\nimport os; sys.stdout.flush(); os._exit(0)\n");
         match self {
             Target::Local(p) => run_python(
                 &format!("import json, sys\nuri = sys.argv[1]\nopts = None\n{body}"),

@@ -166,6 +166,19 @@ fn seqs_of(ds: &Path, sql: &str) -> BTreeSet<i64> {
 
 const SERIOUS: [&str; 2] = ["high", "critical"];
 
+/// The vendored upstream Falco rule files, in the order Falco loads them.
+fn upstream_falco() -> Vec<PathBuf> {
+    let dir = repo_root().join("tests/fixtures/falco/upstream");
+    [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn technique_families_and_falco_rules() {
     let server = Server::start(Kind::V2_14);
@@ -380,15 +393,7 @@ async fn technique_families_and_falco_rules() {
     }
 
     // Upstream rule files: the counts the README states, and every compiled rule runs.
-    let upstream = repo_root().join("tests/fixtures/falco/upstream");
-    let files: Vec<PathBuf> = [
-        "falco_rules.yaml",
-        "falco-incubating_rules.yaml",
-        "falco-sandbox_rules.yaml",
-    ]
-    .iter()
-    .map(|f| upstream.join(f))
-    .collect();
+    let files = upstream_falco();
     for (assume, want) in [
         (vec![], [(25, 8, 0), (31, 10, 0), (37, 11, 12)]),
         (
@@ -583,15 +588,10 @@ async fn second_incident_amid_a_night_of_administration() {
 
     // For comparison, upstream Falco rules on the same night (containers assumed absent, as on
     // these hosts): printed, not asserted.
-    let upstream = repo_root().join("tests/fixtures/falco/upstream");
-    let files: Vec<String> = [
-        "falco_rules.yaml",
-        "falco-incubating_rules.yaml",
-        "falco-sandbox_rules.yaml",
-    ]
-    .iter()
-    .map(|f| upstream.join(f).to_str().unwrap().to_string())
-    .collect();
+    let files: Vec<String> = upstream_falco()
+        .iter()
+        .map(|f| f.to_str().unwrap().to_string())
+        .collect();
     let mut args = vec!["--select", "falco"];
     for f in &files {
         args.extend(["--falco", f.as_str()]);
