@@ -518,14 +518,21 @@ pub struct TreeArgs {
     pub format: HuntFormat,
 }
 
-/// How rule sets (Sigma, Falco) are compiled.
+/// Which events stand for a process start in rule sets.
 #[derive(Debug, Args)]
-pub struct RuleArgs {
+pub struct ProcessEventsArg {
     /// Which events a process-creation rule (Sigma process_creation, Falco spawned_process)
     /// matches: any event of the process (default: the SysArmor template has no execve events),
     /// or execve/execveat events only.
     #[arg(long, value_enum, default_value = "any")]
     pub process_events: crate::hunt::pack::ProcessEvents,
+}
+
+/// How rule sets (Sigma, Falco) are compiled.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    #[command(flatten)]
+    pub events: ProcessEventsArg,
     /// Falco: state a field your events lack for your fleet (repeatable), e.g.
     /// `container.id=host` for hosts without containers; each hunt using it says so.
     #[arg(long, value_name = "FIELD=VALUE")]
@@ -552,10 +559,8 @@ pub struct FalcoArgs {
 pub struct SigmaArgs {
     /// A Sigma rule (.yml) or a folder of rules (searched recursively).
     pub rules: PathBuf,
-    /// Which events a process_creation rule matches: any event of the process (default: the
-    /// SysArmor template has no execve events), or execve/execveat events only.
-    #[arg(long, value_enum, default_value = "any")]
-    pub process_events: crate::hunt::pack::ProcessEvents,
+    #[command(flatten)]
+    pub events: ProcessEventsArg,
     /// Write each compiled rule as a hunt file (RULE-NAME.sql) into this folder.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,

@@ -354,13 +354,13 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
 async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let mut pack = hunt::load(a.queries.as_deref())?;
     if let Some(rules) = &a.sigma {
-        let files = hunt::rule_files(std::slice::from_ref(rules), &SIGMA_EXTS, "Sigma rules")?;
-        let (compiled, skipped) = sigma::compile_texts(&files, a.rules.process_events);
+        let files = hunt::rule_files(std::slice::from_ref(rules), &RULE_EXTS, "Sigma rules")?;
+        let (compiled, skipped) = sigma::compile_texts(&files, a.rules.events.process_events);
         report_unsupported("sigma", &skipped);
         pack.extend(compiled);
     }
     if !a.falco.is_empty() {
-        let files = hunt::rule_files(&a.falco, &FALCO_EXTS, "Falco rule files")?;
+        let files = hunt::rule_files(&a.falco, &RULE_EXTS, "Falco rule files")?;
         let c = falco::compile_texts(&files, &falco_options(&a.rules)?);
         report_unsupported("falco", &c.unsupported);
         pack.extend(c.hunts);
@@ -462,8 +462,8 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-const SIGMA_EXTS: [&str; 2] = ["yml", "yaml"];
-const FALCO_EXTS: [&str; 2] = ["yaml", "yml"];
+/// Rule files in a folder (Sigma and Falco both write YAML).
+const RULE_EXTS: [&str; 2] = ["yml", "yaml"];
 
 fn report_unsupported(kind: &str, skipped: &[hunt::Unsupported]) {
     for u in skipped {
@@ -485,7 +485,7 @@ fn falco_options(a: &cli::RuleArgs) -> Result<falco::Options> {
         assume.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(falco::Options {
-        process_events: a.process_events,
+        process_events: a.events.process_events,
         assume,
     })
 }
@@ -536,14 +536,14 @@ fn emit_compiled(
 }
 
 fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
-    let files = hunt::rule_files(std::slice::from_ref(&a.rules), &SIGMA_EXTS, "Sigma rules")?;
-    let (compiled, skipped) = sigma::compile_texts(&files, a.process_events);
+    let files = hunt::rule_files(std::slice::from_ref(&a.rules), &RULE_EXTS, "Sigma rules")?;
+    let (compiled, skipped) = sigma::compile_texts(&files, a.events.process_events);
     let json = a.json.then(|| serde_json::json!({}));
     emit_compiled("sigma", &compiled, &skipped, a.output.as_deref(), json)
 }
 
 fn cmd_falco(a: cli::FalcoArgs) -> Result<u8> {
-    let files = hunt::rule_files(&a.rules, &FALCO_EXTS, "Falco rule files")?;
+    let files = hunt::rule_files(&a.rules, &RULE_EXTS, "Falco rule files")?;
     let c = falco::compile_texts(&files, &falco_options(&a.rules_args)?);
     for f in &c.files {
         eprintln!(

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_yaml::Value;
 
-use crate::hunt::rule::{Hunt, ProcessEvents, Severity, Unsupported};
+use crate::hunt::rule::{sql_string as quote, Hunt, ProcessEvents, Severity, Unsupported};
 
 /// How the rules are compiled.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +57,7 @@ pub struct Compiled {
 }
 
 /// Deepest ancestor `proc.aname[N]` reaches (and `proc.aname` searches).
-pub const MAX_ANCESTORS: usize = 8;
+const MAX_ANCESTORS: usize = 8;
 /// Macros nest at most this deep (a macro naming itself is an error, not a stack overflow).
 const MAX_NESTING: usize = 64;
 const EXEC_TYPES: [&str; 2] = ["execve", "execveat"];
@@ -101,6 +101,21 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// The scalars of a YAML list (nothing for anything else).
+fn list(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .map(|s| s.iter().filter_map(scalar).collect())
+        .unwrap_or_default()
+}
+
+/// The scalars of a YAML list, or the one scalar given instead of a list.
+fn one_or_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::Sequence(_) => list(v),
+        v => scalar(v).into_iter().collect(),
+    }
+}
+
 fn text(v: &Value) -> String {
     scalar(v).unwrap_or_default().trim().to_string()
 }
@@ -131,10 +146,7 @@ impl Defs {
         };
         for item in items {
             if let Some(name) = item["list"].as_str() {
-                let values: Vec<String> = item["items"]
-                    .as_sequence()
-                    .map(|s| s.iter().filter_map(scalar).collect())
-                    .unwrap_or_default();
+                let values = list(&item["items"]);
                 match (mode(item, "items").as_deref(), self.lists.get_mut(name)) {
                     (Some("append"), Some(l)) => l.extend(values),
                     (Some("append"), None) => {
@@ -190,11 +202,6 @@ impl Defs {
                 })
                 .unwrap_or_default()
         };
-        let tags = |v: &Value| -> Vec<String> {
-            v.as_sequence()
-                .map(|s| s.iter().filter_map(scalar).collect())
-                .unwrap_or_default()
-        };
         let is_change = item["append"].as_bool() == Some(true) || item.get("override").is_some();
         let existing = self.rules.iter().position(|r| r.name == name);
         match existing {
@@ -223,7 +230,7 @@ impl Defs {
                     }
                 }
                 if item.get("tags").is_some() {
-                    let new = tags(&item["tags"]);
+                    let new = list(&item["tags"]);
                     if append("tags") {
                         r.tags.extend(new);
                     } else {
@@ -260,7 +267,7 @@ impl Defs {
                     condition: text(&item["condition"]),
                     output: text(&item["output"]),
                     priority: text(&item["priority"]),
-                    tags: tags(&item["tags"]),
+                    tags: list(&item["tags"]),
                     enabled: item["enabled"].as_bool().unwrap_or(true),
                     source: item["source"].as_str().unwrap_or("syscall").into(),
                     exceptions: exceptions(&item["exceptions"]),
@@ -641,19 +648,6 @@ impl<'a> Parser<'a> {
 }
 
 // ---- SQL ----
-
-/// A SQL string literal. `{{` becomes `'{' || '{'`, so rule text never reads as a hunt parameter.
-fn quote(s: &str) -> String {
-    let mut body: String = s
-        .chars()
-        .map(|c| if c == '\0' { ' ' } else { c })
-        .collect::<String>()
-        .replace('\'', "''");
-    while body.contains("{{") {
-        body = body.replace("{{", "{' || '{");
-    }
-    format!("'{body}'")
-}
 
 /// What a Falco field is over the events.
 enum Field {
@@ -1218,13 +1212,10 @@ fn slug(name: &str) -> String {
 fn exceptions(defs: &Defs, rule: &RuleDef) -> std::result::Result<String, String> {
     let mut clauses = Vec::new();
     for e in &rule.exceptions {
-        let fields: Vec<String> = match &e.fields {
-            Value::Sequence(s) => s.iter().filter_map(scalar).collect(),
-            v => scalar(v).into_iter().collect(),
-        };
+        let fields = one_or_list(&e.fields);
         let single = !matches!(e.fields, Value::Sequence(_));
         let comps: Vec<String> = match &e.comps {
-            Value::Sequence(s) => s.iter().filter_map(scalar).collect(),
+            Value::Sequence(_) => list(&e.comps),
             Value::Null => vec![(if single { "in" } else { "=" }).to_string(); fields.len()],
             v => vec![scalar(v).unwrap_or_default()],
         };
@@ -1237,10 +1228,7 @@ fn exceptions(defs: &Defs, rule: &RuleDef) -> std::result::Result<String, String
             ));
         }
         let render = |field: &str, comp: &str, v: &Value| -> String {
-            let items: Vec<String> = match v {
-                Value::Sequence(s) => s.iter().filter_map(scalar).collect(),
-                v => scalar(v).into_iter().collect(),
-            };
+            let items = one_or_list(v);
             let cond = if matches!(comp, "in" | "intersects" | "pmatch") {
                 // A list's name stays bare, so that it expands as in a condition.
                 let list: Vec<String> = items
@@ -1337,11 +1325,10 @@ fn compile_rule(
         g.why.retain(|w| seen.insert(w.clone()));
         return Err(g.why);
     }
-    let cond_depth = g.depth;
+    // Output fields may read deeper ancestors than the condition; `depth` only grows.
     let message = output_sql(&mut g, &rule.output);
-    let depth = g.depth.max(cond_depth);
-    let (with, from) = if depth >= 2 {
-        (ancestry_sql(depth), "events_anc")
+    let (with, from) = if g.depth >= 2 {
+        (ancestry_sql(g.depth), "events_anc")
     } else {
         (String::new(), "events")
     };
@@ -1377,11 +1364,6 @@ fn compile_rule(
         params: Vec::new(),
         sql,
     })
-}
-
-/// The files' rules as hunt files are named: `falco/<rule>` → `<rule>.sql`.
-pub fn file_name(h: &Hunt) -> String {
-    format!("{}.sql", h.name.trim_start_matches("falco/"))
 }
 
 #[cfg(test)]

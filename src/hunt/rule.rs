@@ -84,3 +84,27 @@ pub fn hunt_file(h: &Hunt) -> String {
         h.sql
     )
 }
+
+/// Rule text as a SQL string literal: quotes doubled, NUL made a space, and `{{` written as
+/// `'{' || '{'`, so that no rule's text ever reads as a hunt parameter when the hunt runs.
+pub(crate) fn sql_string(s: &str) -> String {
+    let mut body: String = s
+        .chars()
+        .map(|c| if c == '\0' { ' ' } else { c })
+        .collect::<String>()
+        .replace('\'', "''");
+    while body.contains("{{") {
+        body = body.replace("{{", "{' || '{");
+    }
+    format!("'{body}'")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rule_text_as_a_literal() {
+        assert_eq!(super::sql_string("it's"), "'it''s'");
+        assert_eq!(super::sql_string("a{{b\0"), "'a{' || '{b '");
+        assert!(!super::sql_string("{{{{").contains("{{"));
+    }
+}

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
-use crate::hunt::rule::{Hunt, ProcessEvents, Severity, Unsupported};
+use crate::hunt::rule::{sql_string as quote, Hunt, ProcessEvents, Severity, Unsupported};
 
 /// Every rule of these files (path, YAML text): the compiled hunts and the rules left out with
 /// their reasons. A hunt is named after its file's stem.
@@ -101,10 +101,6 @@ fn category_filter(category: &str, events: ProcessEvents) -> Option<&'static str
         "network_connection" => "evt_type IN ('connect', 'accept') AND fd_sip IS NOT NULL",
         _ => return None,
     })
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// A Sigma string with `*`/`?` wildcards (and `\` escapes) as a LIKE pattern.

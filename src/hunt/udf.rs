@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result as DfResult;
@@ -174,13 +174,13 @@ fn private_ip_udf() -> ScalarUDF {
     )
 }
 
-/// A function of two text arguments applied row by row (NULL in either gives NULL), returning
-/// any Arrow array that collects from `Option<T>`.
-fn text_pair_udf<T, A>(name: &str, returns: DataType, f: fn(&str, &str) -> Option<T>) -> ScalarUDF
-where
-    T: 'static,
-    A: Array + FromIterator<Option<T>> + 'static,
-{
+/// A function of two text arguments: `build` makes the result array from both argument arrays
+/// (a literal argument is expanded once per batch).
+fn text_pair_udf(
+    name: &str,
+    returns: DataType,
+    build: fn(&StringArray, &StringArray) -> ArrayRef,
+) -> ScalarUDF {
     create_udf(
         name,
         vec![DataType::Utf8, DataType::Utf8],
@@ -189,41 +189,68 @@ where
         Arc::new(move |args: &[ColumnarValue]| {
             let arrays = strings(args)?;
             let (a, b) = (as_string_array(&arrays[0])?, as_string_array(&arrays[1])?);
-            let out: A = a.iter().zip(b.iter()).map(|(x, y)| f(x?, y?)).collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
+            Ok(ColumnarValue::Array(build(a, b)))
         }),
     )
 }
 
+/// The rows of two text arrays as pairs; `None` where either is NULL.
+fn pairs<'a>(
+    a: &'a StringArray,
+    b: &'a StringArray,
+) -> impl Iterator<Item = Option<(&'a str, &'a str)>> + 'a {
+    a.iter().zip(b.iter()).map(|(x, y)| x.zip(y))
+}
+
 fn cidr_udf() -> ScalarUDF {
-    text_pair_udf::<bool, BooleanArray>("cidr_match", DataType::Boolean, |ip, net| {
-        let ip = ip.trim().parse::<IpAddr>().ok()?;
-        Some(in_cidr(ip, parse_cidr(net)?))
+    text_pair_udf("cidr_match", DataType::Boolean, |ips, nets| {
+        let out: BooleanArray = pairs(ips, nets)
+            .map(|row| {
+                let (ip, net) = row?;
+                let ip = ip.trim().parse::<IpAddr>().ok()?;
+                Some(in_cidr(ip, parse_cidr(net)?))
+            })
+            .collect();
+        Arc::new(out)
     })
 }
 
+/// One part (`cip`, `cport`, `sip`, `sport`) of a socket tuple.
+fn socket_part<'a>(tuple: &'a str, part: &str) -> Option<&'a str> {
+    let index = match part {
+        "cip" => 0,
+        "cport" => 1,
+        "sip" => 2,
+        "sport" => 3,
+        _ => return None,
+    };
+    split_tuple(tuple).map(|parts| parts[index])
+}
+
 fn socket_part_udf() -> ScalarUDF {
-    text_pair_udf::<String, StringArray>("socket_part", DataType::Utf8, |tuple, part| {
-        let index = match part {
-            "cip" => 0,
-            "cport" => 1,
-            "sip" => 2,
-            "sport" => 3,
-            _ => return None,
-        };
-        split_tuple(tuple).map(|parts| parts[index].to_string())
+    text_pair_udf("socket_part", DataType::Utf8, |tuples, parts| {
+        let out: StringArray = pairs(tuples, parts)
+            .map(|row| row.and_then(|(t, p)| socket_part(t, p)))
+            .collect();
+        Arc::new(out)
     })
 }
 
 fn evt_arg_udf() -> ScalarUDF {
-    text_pair_udf::<String, StringArray>("evt_arg", DataType::Utf8, |args, name| {
-        evt_arg(args, name).map(str::to_string)
+    text_pair_udf("evt_arg", DataType::Utf8, |args, names| {
+        let out: StringArray = pairs(args, names)
+            .map(|row| row.and_then(|(a, n)| evt_arg(a, n)))
+            .collect();
+        Arc::new(out)
     })
 }
 
 fn evt_arg_int_udf() -> ScalarUDF {
-    text_pair_udf::<i64, Int64Array>("evt_arg_int", DataType::Int64, |args, name| {
-        evt_arg(args, name).and_then(leading_int)
+    text_pair_udf("evt_arg_int", DataType::Int64, |args, names| {
+        let out: Int64Array = pairs(args, names)
+            .map(|row| row.and_then(|(a, n)| evt_arg(a, n)).and_then(leading_int))
+            .collect();
+        Arc::new(out)
     })
 }
 
