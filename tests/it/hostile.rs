@@ -306,6 +306,38 @@ async fn hostile_text(kind: Kind) {
         "the host is shown as text"
     );
 
+    // A Falco rule's output carries the intruder's fields into each hit's `message`: escaped in
+    // the table and the report, raw in JSON.
+    let rules = tmp.path().join("falco.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Shadow read\n  desc: d\n  condition: fd.name = /etc/shadow and proc.pid = 200\n  \
+         output: \"read by %proc.name (cmd=%proc.cmdline host=%evt.arg.host)\"\n  priority: ERROR\n",
+    )
+    .unwrap();
+    let falco = ["--falco", rules.to_str().unwrap(), "--select", "falco"];
+    let o = jsreplay(&[&["hunt", ds, "--rows"][..], &falco[..]].concat());
+    assert_ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("read by"),
+        "{}",
+        text(&o)
+    );
+    assert!(!has_raw_controls(&o.stdout), "{}", text(&o));
+    let report = tmp.path().join("falco.html");
+    let o = jsreplay(
+        &[
+            &["hunt", ds, "--report", report.to_str().unwrap()][..],
+            &falco[..],
+        ]
+        .concat(),
+    );
+    assert_ok(&o);
+    assert!(!has_raw_controls(&std::fs::read(&report).unwrap()));
+    let doc = hunt_json(Path::new(ds), &falco);
+    let messages = hunt_named(&doc, "falco/shadow_read")["results"].to_string();
+    assert!(messages.contains("\\u001b[2J"), "{messages}");
+
     // A hunt file from elsewhere can read the dataset and nothing more: no COPY … TO, no DDL.
     let hunts = tmp.path().join("hunts");
     std::fs::create_dir(&hunts).unwrap();
