@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/jsreplay-target
 CARGO ?= cargo
 
-.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts bench-archive bench-big fuzz clean-tools
+.PHONY: all deps build demo test ci fmt clippy sample bench bench-hunts bench-scale bench-archive bench-big fuzz clean-tools
 
 all: build
 
@@ -47,6 +47,14 @@ bench-hunts:
 	./scripts/install-deps.sh --python
 	$(CARGO) build --release --bins
 	$(CARGO) bench --bench export -- --messages $(BENCH_MESSAGES) --hunts-only
+
+## The hunt pack over 1 M, 10 M and 50 M generated events against DuckDB: wall time, peak RSS.
+## The datasets are built once and cached in ~/.cache/jsreplay-bench (~6 GB at 50 M).
+SCALE ?= 1,10,50
+bench-scale:
+	./scripts/install-deps.sh --python
+	$(CARGO) build --release --bins
+	$(CARGO) bench --bench export -- --scale $(SCALE)
 
 ## Only the exports and the archive cases (h): Hive and Delta, to a folder and to moto's S3.
 bench-archive:

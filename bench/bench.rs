@@ -4,7 +4,7 @@
 //! (~500 B each, from the sample generator's noise), then measures:
 //! (a) the raw-drain limit: one plain no-ack pull consumer (5,000-message / 8 MiB pulls) that
 //!     discards payloads; (b) `jsreplay export` with 1 worker; (c) with 2 and 4 workers; with the
-//! peak RSS of each export process; (d) the default and 1-worker exports through the latency
+//! peak RSS of each export process; (d) the default and 1-worker exports (and the direct path) through the latency
 //! proxy at 0, 10 and 50 ms RTT; (e) the default export's peak RSS once the stream holds 4 × N;
 //! (f) the seek (a time window resolved to sequences) at N and 10 × N messages. Writes `bench/results/<timestamp>.{md,json}` and prints the
 //! table with ratios to the raw drain.
@@ -17,7 +17,11 @@
 //!
 //! (g) the default export's and archive's peak RSS over incompressible 1 MB payloads (`--big-payloads N`, 2,000;
 //! `--big-only` runs that case alone).
-//! Usage: `cargo bench --bench export -- [--messages N] [--hunts-only] [--big-only] [--jsreplay PATH] [--nats-server PATH]`.
+//! `--scale 1,10,50` runs only the hunt pack at those millions of events against DuckDB (see
+//! `scale.rs`; `make bench-scale`).
+//! Usage: `cargo bench --bench export -- [--messages N] [--hunts-only] [--big-only] [--scale LIST] [--jsreplay PATH] [--nats-server PATH]`.
+
+mod scale;
 
 #[path = "../tests/support/proxy.rs"]
 #[allow(dead_code)] // the bench uses the latency only, not the cuts
@@ -206,8 +210,23 @@ fn measure(mut f: impl FnMut() -> (f64, f64)) -> (f64, f64, f64, f64) {
 /// child's `VmHWM`, polled every 20 ms: `ru_maxrss` would report the bench's own size, which the
 /// child inherits at fork, before exec.
 fn timed(cmd: &mut Command) -> (f64, f64) {
+    let (secs, rss, _) = timed_output(cmd);
+    (secs, rss)
+}
+
+/// [`timed`], also returning what the command wrote on stdout.
+pub fn timed_output(cmd: &mut Command) -> (f64, f64, Vec<u8>) {
+    use std::io::Read;
     let started = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).spawn().expect("spawn");
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            s.read_to_end(&mut out).expect("child stdout");
+        }
+        out
+    });
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0u64;
     let status = loop {
@@ -226,18 +245,24 @@ fn timed(cmd: &mut Command) -> (f64, f64) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let secs = started.elapsed().as_secs_f64();
+    let out = reader.join().unwrap();
     assert!(status.success(), "{cmd:?} failed");
-    (secs, peak_kib as f64 * 1024.0 / 1e6)
+    (secs, peak_kib as f64 * 1024.0 / 1e6, out)
 }
 
 /// `n` SysArmor-shaped (subject, payload) pairs from the sample generator's noise.
 fn sample_payloads(n: u64) -> Vec<(String, bytes::Bytes)> {
+    seeded_payloads(n, 1)
+}
+
+/// [`sample_payloads`] of the generator's night with another seed.
+pub fn seeded_payloads(n: u64, seed: u64) -> Vec<(String, bytes::Bytes)> {
     let mut lines = Vec::new();
     jsreplay::jobs::sample::write_ndjson(
         &jsreplay::jobs::sample::Config {
             // A little more than asked: the sample drops a 90 s collector gap.
             noise: n + n / 20,
-            seed: 1,
+            seed,
             scenario: jsreplay::jobs::sample::Scenario::Incident,
         },
         &mut lines,
@@ -389,6 +414,105 @@ for name, sql in hunts:
 print(json.dumps(out))
 "#;
 
+/// One engine's run of the hunt pack: wall seconds (process start to exit), peak RSS in MB, and
+/// per hunt its name, rows and seconds.
+pub struct PackRun {
+    pub wall: f64,
+    pub rss_mb: f64,
+    pub hunts: Vec<(String, u64, f64)>,
+}
+
+impl PackRun {
+    pub fn total_ms(&self) -> f64 {
+        self.hunts.iter().map(|h| h.2).sum::<f64>() * 1e3
+    }
+}
+
+/// The built-in pack rendered with default parameters: (name, SQL).
+pub fn rendered_pack() -> Vec<(String, String)> {
+    jsreplay::hunt::pack::load(None)
+        .unwrap()
+        .iter()
+        .map(|h| (h.name.clone(), h.render(&Default::default()).unwrap()))
+        .collect()
+}
+
+fn hunts_of(doc: &serde_json::Value, list: &str) -> Vec<(String, u64, f64)> {
+    doc[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_string(),
+                h["rows"].as_u64().unwrap(),
+                h["seconds"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// DuckDB (default settings) runs the rendered pack over `ds`.
+pub fn duck_pack(root: &Path, ds: &Path, rendered: &[(String, String)]) -> PackRun {
+    let python = root.join(".tools/venv/bin/python");
+    let (wall, rss_mb, out) = timed_output(
+        Command::new(python)
+            .arg("-c")
+            .arg(DUCK_HUNTS)
+            .arg(ds)
+            .arg(serde_json::to_string(rendered).unwrap()),
+    );
+    let doc =
+        serde_json::json!({ "hunts": serde_json::from_slice::<serde_json::Value>(&out).unwrap() });
+    PackRun {
+        wall,
+        rss_mb,
+        hunts: hunts_of(&doc, "hunts"),
+    }
+}
+
+/// `jsreplay hunt --format json` runs the built-in pack over `ds`, with `extra` flags.
+pub fn our_pack(jsreplay: &Path, ds: &Path, extra: &[&str]) -> PackRun {
+    let (wall, rss_mb, out) = timed_output(
+        Command::new(jsreplay)
+            .args(["hunt", "--format", "json"])
+            .args(extra)
+            .arg(ds),
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    PackRun {
+        wall,
+        rss_mb,
+        hunts: hunts_of(&doc, "hunts"),
+    }
+}
+
+/// The per-hunt table of both runs; returns it with the total of each side and whether every
+/// hunt returned the same row count.
+pub fn pack_table(ours: &PackRun, theirs: &PackRun) -> (String, f64, f64, bool) {
+    let mut md = String::from(
+        "| hunt | rows (jsreplay) | rows (DuckDB) | jsreplay ms | DuckDB ms |\n|---|---|---|---|---|\n",
+    );
+    let mut same = true;
+    for (name, rows, secs) in &ours.hunts {
+        let (_, drows, dsecs) = theirs
+            .hunts
+            .iter()
+            .find(|t| &t.0 == name)
+            .expect("DuckDB ran every hunt");
+        same &= rows == drows;
+        let differs = if rows == drows { "" } else { " (differs)" };
+        md += &format!(
+            "| {name} | {rows} | {drows}{differs} | {:.0} | {:.0} |\n",
+            secs * 1e3,
+            dsecs * 1e3
+        );
+    }
+    let (df_total, duck_total) = (ours.total_ms(), theirs.total_ms());
+    md += &format!("| **total** (sum of hunts) | | | {df_total:.0} | {duck_total:.0} |\n");
+    (md, df_total, duck_total, same)
+}
+
 /// The hunt pack over an export of the bench's stream: DataFusion (`jsreplay hunt`) against
 /// DuckDB on the same files, per hunt and in total; returns the markdown section and JSON.
 fn hunt_bench(jsreplay: &Path, url: &str, root: &Path, dir: &Path) -> (String, serde_json::Value) {
@@ -399,69 +523,21 @@ fn hunt_bench(jsreplay: &Path, url: &str, root: &Path, dir: &Path) -> (String, s
         .status()
         .expect("export");
     assert!(status.success());
-    let pack = jsreplay::hunt::pack::load(None).unwrap();
-    let rendered: Vec<(String, String)> = pack
-        .iter()
-        .map(|h| (h.name.clone(), h.render(&Default::default()).unwrap()))
-        .collect();
-    let python = root.join(".tools/venv/bin/python");
-    let duck = || -> Vec<serde_json::Value> {
-        let out = Command::new(&python)
-            .arg("-c")
-            .arg(DUCK_HUNTS)
-            .arg(&ds)
-            .arg(serde_json::to_string(&rendered).unwrap())
-            .output()
-            .expect("python with duckdb (scripts/install-deps.sh --python)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let ours = || -> (f64, serde_json::Value) {
-        let started = Instant::now();
-        let out = Command::new(jsreplay)
-            .args(["hunt", "--format", "json"])
-            .arg(&ds)
-            .output()
-            .expect("jsreplay hunt");
-        let secs = started.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (secs, serde_json::from_slice(&out.stdout).unwrap())
-    };
+    let rendered = rendered_pack();
     // One warm-up run each (page cache), then the measured runs.
-    let _ = (duck(), ours());
-    let theirs = duck();
-    let (wall, doc) = ours();
-    let mut md = String::from(
-        "\n## Hunt pack over the same dataset: DataFusion (jsreplay hunt) against DuckDB\n\n\
-         | hunt | rows (jsreplay) | rows (DuckDB) | jsreplay ms | DuckDB ms |\n|---|---|---|---|---|\n",
+    let _ = (
+        duck_pack(root, &ds, &rendered),
+        our_pack(jsreplay, &ds, &[]),
     );
-    let (mut df_total, mut duck_total, mut same) = (0.0, 0.0, true);
-    for h in doc["hunts"].as_array().unwrap() {
-        let name = h["name"].as_str().unwrap();
-        let d = theirs
-            .iter()
-            .find(|t| t["name"] == name)
-            .expect("DuckDB ran every hunt");
-        let (rows, drows) = (h["rows"].as_u64().unwrap(), d["rows"].as_u64().unwrap());
-        let ms = h["seconds"].as_f64().unwrap() * 1e3;
-        let dms = d["seconds"].as_f64().unwrap() * 1e3;
-        df_total += ms;
-        duck_total += dms;
-        same &= rows == drows;
-        let differs = if rows == drows { "" } else { " (differs)" };
-        md += &format!("| {name} | {rows} | {drows}{differs} | {ms:.0} | {dms:.0} |\n");
-    }
+    let theirs = duck_pack(root, &ds, &rendered);
+    let ours = our_pack(jsreplay, &ds, &[]);
+    let (table, df_total, duck_total, same) = pack_table(&ours, &theirs);
+    let wall = ours.wall;
+    let mut md = format!(
+        "\n## Hunt pack over the same dataset: DataFusion (jsreplay hunt) against DuckDB\n\n{table}"
+    );
     md += &format!(
-        "| **total** (sum of hunts) | | | {df_total:.0} | {duck_total:.0} |\n\n\
-         `jsreplay hunt` wall time, process start to exit ({} hunts, dataset opened once): {wall:.2} s.\n\n\
+        "\n`jsreplay hunt` wall time, process start to exit ({} hunts, dataset opened once): {wall:.2} s.\n\n\
          | target | measured | met |\n|---|---|---|\n\
          | hunt pack < 5 s on this machine | {wall:.2} s | {} |\n\
          | DataFusion total <= DuckDB total | {df_total:.0} ms vs {duck_total:.0} ms | {} |\n\
@@ -476,9 +552,8 @@ fn hunt_bench(jsreplay: &Path, url: &str, root: &Path, dir: &Path) -> (String, s
         "jsreplay_wall_seconds": wall,
         "jsreplay_total_ms": df_total,
         "duckdb_total_ms": duck_total,
-        "jsreplay": doc["hunts"].as_array().unwrap().iter().map(|h| serde_json::json!({
-            "name": h["name"], "rows": h["rows"], "seconds": h["seconds"]})).collect::<Vec<_>>(),
-        "duckdb": theirs,
+        "jsreplay": ours.hunts,
+        "duckdb": theirs.hunts,
     });
     (md, json)
 }
@@ -641,6 +716,15 @@ async fn main() {
         "{} missing: cargo build --release --bins",
         jsreplay.display()
     );
+    if let Some(sizes) = arg("--scale") {
+        let sizes: Vec<u64> = sizes
+            .split(',')
+            .map(|v| v.parse().expect("--scale 1,10,50 (millions of events)"))
+            .collect();
+        let (md, json) = scale::run(&root, &jsreplay, &sizes);
+        write_results(&root, "-scale", &md, &json);
+        return;
+    }
     let server_bin = arg("--nats-server")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".tools/nats-server-2.14.0/nats-server"));
@@ -852,10 +936,13 @@ async fn main() {
             );
             return;
         }
-        let (secs, _, _, rss) = measure(|| export(&proxy.url(), workers, "auto"));
+        let path = arg("--read-path").unwrap_or_else(|| "auto".into());
+        let (secs, slowest, fastest, rss) = measure(|| export(&proxy.url(), workers, &path));
         eprintln!(
-            "bench: proxy at {rtt_ms} ms RTT, workers {workers:?}: {:.0} msg/s, peak RSS {rss:.0} MB",
-            published as f64 / secs
+            "bench: proxy at {rtt_ms} ms RTT, workers {workers:?}, {path} path: {:.0} msg/s ({:.0} - {:.0}), peak RSS {rss:.0} MB",
+            published as f64 / secs,
+            published as f64 / slowest,
+            published as f64 / fastest,
         );
         return;
     }
@@ -866,10 +953,15 @@ async fn main() {
         };
         let proxy = proxy::Proxy::start(port, shape).await;
         let via = proxy.url();
-        for workers in [Some(1), None] {
-            let measured = measure(|| export(&via, workers, "auto"));
+        for (workers, path) in [(Some(1), "auto"), (None, "auto"), (None, "direct")] {
+            let measured = measure(|| export(&via, workers, path));
             let who = workers.map_or("default workers".to_string(), |w| format!("{w} worker(s)"));
-            let case = format!("(d) export, {who}, proxy at {rtt_ms} ms RTT");
+            let how = if path == "direct" {
+                ", direct path"
+            } else {
+                ""
+            };
+            let case = format!("(d) export, {who}{how}, proxy at {rtt_ms} ms RTT");
             rows.push(row(case, measured));
         }
     }
@@ -933,6 +1025,20 @@ async fn main() {
             "(d) export, default workers, proxy at {rtt} ms RTT"
         ))
     };
+    let direct_proxied = |rtt: u64| {
+        rate(&format!(
+            "(d) export, default workers, direct path, proxy at {rtt} ms RTT"
+        ))
+    };
+    let best_direct = rows
+        .iter()
+        .filter(|r| r.case.ends_with("direct path"))
+        .max_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec))
+        .expect("direct rows");
+    let default = rows
+        .iter()
+        .find(|r| r.case.starts_with("(c) export, default"))
+        .expect("default export row");
     let peak = rows
         .iter()
         .filter_map(|r| r.peak_rss_mb)
@@ -964,6 +1070,9 @@ async fn main() {
     md += &format!(
         "\n## Targets\n\n| target | measured | met |\n|---|---|---|\n\
          | loopback export >= 60 % of raw drain | {:.0} % ({}) | {} |\n\
+         | default export >= 75 % of raw drain (median; slowest - fastest run) | {:.0} % ({:.0} - {:.0} %) | {} |\n\
+         | direct path >= 60 % of raw drain | {:.0} % ({}) | {} |\n\
+         | direct path at 50 ms RTT >= 80 % of its 0 ms rate | {:.0} % | {} |\n\
          | default export at 10 ms RTT >= 80 % of 0 ms | {:.0} % | {} |\n\
          | default export at 50 ms RTT >= 80 % of 0 ms | {:.0} % | {} |\n\
          | peak RSS <= 300 MB (every export above) | {peak:.0} MB | {} |\n\
@@ -972,6 +1081,15 @@ async fn main() {
         best.ratio_to_raw * 100.0,
         best.case,
         yes(best.ratio_to_raw >= 0.6),
+        default.ratio_to_raw * 100.0,
+        default.spread.0 / raw_rate * 100.0,
+        default.spread.1 / raw_rate * 100.0,
+        yes(default.ratio_to_raw >= 0.75),
+        best_direct.ratio_to_raw * 100.0,
+        best_direct.case,
+        yes(best_direct.ratio_to_raw >= 0.6),
+        direct_proxied(50) / direct_proxied(0) * 100.0,
+        yes(direct_proxied(50) / direct_proxied(0) >= 0.8),
         proxied(10) / proxied(0) * 100.0,
         yes(proxied(10) / proxied(0) >= 0.8),
         proxied(50) / proxied(0) * 100.0,

@@ -37,6 +37,40 @@ Exit codes:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Memory for the SQL engine's sorts, joins and aggregates (query, hunt, timeline, tree):
+    /// beyond it they spill to the temporary folder ($TMPDIR). 512M, 2G, 1.5G …
+    #[arg(long, global = true, value_name = "SIZE", env = "JSREPLAY_MEMORY_LIMIT", default_value = "1G", value_parser = memory_size)]
+    pub memory_limit: usize,
+}
+
+/// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024).
+fn memory_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{text:?} is not a size like 512M or 2G")),
+    };
+    let bytes = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| n * (1u64 << shift) as f64)
+        .filter(|b| *b >= (1 << 20) as f64 && *b < usize::MAX as f64)
+        .ok_or_else(|| format!("{text:?} is not a size like 512M or 2G (at least 1M)"))?;
+    Ok(bytes as usize)
 }
 
 #[derive(Debug, Subcommand)]
@@ -615,4 +649,19 @@ pub struct GenerateArgs {
     /// Output file (stdout if absent).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(super::memory_size("1G"), Ok(1 << 30));
+        assert_eq!(super::memory_size("512M"), Ok(512 << 20));
+        assert_eq!(super::memory_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(super::memory_size("2048MB"), Ok(2 << 30));
+        assert_eq!(super::memory_size("1048576"), Ok(1 << 20));
+        for bad in ["", "G", "-1G", "1X", "10K", "nanG", "1e400"] {
+            assert!(super::memory_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -36,6 +36,7 @@ pub fn private_by_default() -> Result<()> {
 
 /// Runs one command; returns the exit code for a run that did not fail.
 pub async fn run(cli: Cli) -> Result<u8> {
+    crate::hunt::query::set_memory_limit(cli.memory_limit);
     match cli.command {
         Command::Export(a) => cmd_export(a).await,
         Command::Archive(a) => cmd_archive(a).await,

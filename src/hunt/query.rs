@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use clap::ValueEnum;
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
@@ -20,6 +20,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -52,14 +54,32 @@ fn query_error(e: DataFusionError) -> Error {
     Error::Query(e.strip_backtrace())
 }
 
-fn session() -> SessionContext {
+/// Memory the query operators (sorts, joins, aggregates, windows) may hold, unless the command
+/// line sets another limit: beyond it, sorts and aggregates spill to the temporary folder and a
+/// query whose operator cannot spill fails with a clear message instead of the machine swapping.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
+static MEMORY_LIMIT: OnceLock<usize> = OnceLock::new();
+
+/// Sets the operator memory limit of every session this process opens (first call wins).
+pub fn set_memory_limit(bytes: usize) {
+    let _ = MEMORY_LIMIT.set(bytes);
+}
+
+fn session() -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
-    let ctx = SessionContext::new_with_config(config);
+    let limit = MEMORY_LIMIT.get().copied().unwrap_or(DEFAULT_MEMORY_LIMIT);
+    // Fair among the operators that can spill, so one big sort cannot starve the others.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
+        .build_arc()
+        .map_err(query_error)?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     crate::hunt::udf::register(&ctx);
-    ctx
+    Ok(ctx)
 }
 
 /// Parquet as the event schema declares it: an inferred schema (a single file, a folder without
@@ -144,7 +164,7 @@ pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
         return open_url(&text).await;
     }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let ctx = session();
+    let ctx = session()?;
     let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         let complete = accounted(&abs);
@@ -193,7 +213,7 @@ async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext>
         .filter(|f| !delta::PARTITION_COLUMNS.contains(&f.name().as_str()))
         .map(|f| f.as_ref().clone())
         .collect();
-    let ctx = session();
+    let ctx = session()?;
     let (store, root) = SnapshotStore::registered(dest, &files);
     ctx.register_object_store(&root, store);
     register(
@@ -210,7 +230,7 @@ async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext>
 /// An archive (or any Hive-partitioned Parquet folder) in object storage.
 async fn open_url(text: &str) -> Result<SessionContext> {
     let dest = Dest::open(text)?;
-    let ctx = session();
+    let ctx = session()?;
     let (store, root) = dest.store();
     ctx.register_object_store(&root, store);
     let archive = dest.read(CHECKPOINT).await?.is_some();
