@@ -401,6 +401,7 @@ const DUCK_HUNTS: &str = r#"
 import duckdb, json, sys, time
 ds, hunts = sys.argv[1], json.loads(sys.argv[2])
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # it writes to stdout on long queries
 con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{ds}/**/*.parquet', hive_partitioning = true)")
 con.execute(r"""CREATE MACRO is_private_ip(ip) AS
   regexp_matches(ip, '^(10\.|127\.|192\.168\.|169\.254\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|0\.0\.0\.0$)')
@@ -428,9 +429,9 @@ impl PackRun {
     }
 }
 
-/// The built-in pack rendered with default parameters: (name, SQL).
-pub fn rendered_pack() -> Vec<(String, String)> {
-    jsreplay::hunt::pack::load(None)
+/// The pack (built in, or the hunt files under `dir`) rendered with default parameters: (name, SQL).
+pub fn rendered_pack(dir: Option<&Path>) -> Vec<(String, String)> {
+    jsreplay::hunt::pack::load(dir)
         .unwrap()
         .iter()
         .map(|h| (h.name.clone(), h.render(&Default::default()).unwrap()))
@@ -523,7 +524,7 @@ fn hunt_bench(jsreplay: &Path, url: &str, root: &Path, dir: &Path) -> (String, s
         .status()
         .expect("export");
     assert!(status.success());
-    let rendered = rendered_pack();
+    let rendered = rendered_pack(None);
     // One warm-up run each (page cache), then the measured runs.
     let _ = (
         duck_pack(root, &ds, &rendered),

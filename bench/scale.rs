@@ -151,7 +151,9 @@ fn warm(ds: &Path) -> u64 {
 
 /// Runs the pack at each size; returns the markdown and JSON of the whole run.
 pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::Value) {
-    let rendered = super::rendered_pack();
+    // The hunt files as checked out (what the next build embeds), for both engines.
+    let queries = root.join("queries/hunts");
+    let rendered = super::rendered_pack(Some(&queries));
     let mut md = format!(
         "# jsreplay bench: hunts at scale\n\n{} hunts of the built-in pack, `jsreplay hunt` (DataFusion, \
          default operator memory limit {} MiB) against DuckDB (default settings) on the same files, \
@@ -173,7 +175,7 @@ pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::
         eprintln!("bench-scale: {m} M events: DuckDB");
         let theirs = super::duck_pack(root, &ds, &rendered);
         eprintln!("bench-scale: {m} M events: jsreplay");
-        let ours = super::our_pack(jsreplay, &ds, &[]);
+        let ours = super::our_pack(jsreplay, &ds, &["--queries", queries.to_str().unwrap()]);
         let (table, df_total, duck_total, same) = super::pack_table(&ours, &theirs);
         md += &format!(
             "| {m} M | {files} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} | {:.2} | {} |\n",
@@ -186,6 +188,8 @@ pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::
             ours.wall / m as f64,
             super::yes(same),
         );
+        // Each size as it is done: a later one may take long or fail.
+        eprintln!("bench-scale: {}", md.lines().last().unwrap_or_default());
         details += &format!("\n## {m} M events\n\n{table}");
         let base = *first.get_or_insert((m, ours.wall));
         targets += &format!(

@@ -38,7 +38,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Memory for the SQL engine's sorts, joins and aggregates (query, hunt, timeline, tree):
-    /// beyond it they spill to the temporary folder ($TMPDIR). 512M, 2G, 1.5G …
+    /// beyond it they spill to the temporary folder ($TMPDIR). 512M, 2G, 1.5G … (at least 32M)
     #[arg(long, global = true, value_name = "SIZE", env = "JSREPLAY_MEMORY_LIMIT", default_value = "1G", value_parser = memory_size)]
     pub memory_limit: usize,
 }
@@ -68,8 +68,8 @@ fn memory_size(text: &str) -> std::result::Result<usize, String> {
         .ok()
         .filter(|n| n.is_finite() && *n > 0.0)
         .map(|n| n * (1u64 << shift) as f64)
-        .filter(|b| *b >= (1 << 20) as f64 && *b < usize::MAX as f64)
-        .ok_or_else(|| format!("{text:?} is not a size like 512M or 2G (at least 1M)"))?;
+        .filter(|b| *b >= (32 << 20) as f64 && *b < usize::MAX as f64)
+        .ok_or_else(|| format!("{text:?} is not a size like 512M or 2G (at least 32M)"))?;
     Ok(bytes as usize)
 }
 
@@ -659,8 +659,8 @@ mod tests {
         assert_eq!(super::memory_size("512M"), Ok(512 << 20));
         assert_eq!(super::memory_size("1.5GiB"), Ok(3 << 29));
         assert_eq!(super::memory_size("2048MB"), Ok(2 << 30));
-        assert_eq!(super::memory_size("1048576"), Ok(1 << 20));
-        for bad in ["", "G", "-1G", "1X", "10K", "nanG", "1e400"] {
+        assert_eq!(super::memory_size("33554432"), Ok(32 << 20));
+        for bad in ["", "G", "-1G", "1X", "10K", "16M", "nanG", "1e400"] {
             assert!(super::memory_size(bad).is_err(), "{bad}");
         }
     }

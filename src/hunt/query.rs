@@ -51,7 +51,16 @@ pub enum Format {
 }
 
 fn query_error(e: DataFusionError) -> Error {
-    Error::Query(e.strip_backtrace())
+    let mut text = e.strip_backtrace();
+    if text.contains("Resources exhausted") {
+        // DataFusion names its own setting; on the command line it is --memory-limit.
+        text += &format!(
+            "\n(the SQL engine's memory limit is {} MiB: raise it with --memory-limit or \
+             JSREPLAY_MEMORY_LIMIT, or narrow the statement)",
+            memory_limit() >> 20
+        );
+    }
+    Error::Query(text)
 }
 
 /// Memory the query operators (sorts, joins, aggregates, windows) may hold, unless the command
@@ -66,12 +75,16 @@ pub fn set_memory_limit(bytes: usize) {
     let _ = MEMORY_LIMIT.set(bytes);
 }
 
+fn memory_limit() -> usize {
+    MEMORY_LIMIT.get().copied().unwrap_or(DEFAULT_MEMORY_LIMIT)
+}
+
 fn session() -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
-    let limit = MEMORY_LIMIT.get().copied().unwrap_or(DEFAULT_MEMORY_LIMIT);
+    let limit = memory_limit();
     // Fair among the operators that can spill, so one big sort cannot starve the others.
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(limit)))

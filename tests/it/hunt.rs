@@ -494,3 +494,77 @@ async fn sigma_rules_compile_and_find() {
         "no Sigma rules",
     );
 }
+
+/// Under a small operator memory limit a large sort spills to disk and gives the same rows as
+/// without one; a hash join whose build side does not fit fails with exit code 5 and says which
+/// flag to raise; a limit that is not a size is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_spills_or_says_so() {
+    let (_tmp, ds) = sample_dataset().await;
+    let ds = ds.to_str().unwrap();
+    // Eight copies of every payload (~170 MB to sort) under a 128 MiB limit (under 64 MiB DataFusion's
+    // fair pool leaves the final merge too little: it fails cleanly rather than spilling).
+    let sorted = "SELECT seq, value FROM events CROSS JOIN generate_series(1, 8) \
+                  ORDER BY payload DESC, seq, value";
+    let o = jsreplay(&[
+        "--memory-limit",
+        "128M",
+        "query",
+        ds,
+        &format!("EXPLAIN ANALYZE {sorted}"),
+    ]);
+    assert_ok(&o);
+    let plan = String::from_utf8_lossy(&o.stdout);
+    let spills: u64 = plan
+        .match_indices("spill_count=")
+        .map(|(i, k)| {
+            plan[i + k.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert!(spills > 0, "the sort did not spill under 128M:\n{plan}");
+    let small = jsreplay(&[
+        "--memory-limit",
+        "128M",
+        "query",
+        ds,
+        sorted,
+        "--format",
+        "csv",
+        "-q",
+    ]);
+    let large = jsreplay(&[
+        "--memory-limit",
+        "8G",
+        "query",
+        ds,
+        sorted,
+        "--format",
+        "csv",
+        "-q",
+    ]);
+    assert_ok(&small);
+    assert_ok(&large);
+    assert_eq!(small.stdout.len(), large.stdout.len());
+    assert!(small.stdout == large.stdout, "spilled sort differs");
+    assert_eq!(
+        small.stdout.iter().filter(|&&b| b == b'\n').count(),
+        8 * 59_832 + 1
+    );
+
+    // Four copies of every payload on both sides: the build side alone is ~90 MB.
+    let copies = "(SELECT payload FROM events CROSS JOIN generate_series(1, 4))";
+    let join = format!("SELECT count(*) FROM {copies} a JOIN {copies} b ON a.payload = b.payload");
+    let o = jsreplay_env(
+        &["query", ds, &join],
+        &[("JSREPLAY_MEMORY_LIMIT".into(), "32M".into())],
+    );
+    assert_code(&o, 5, "Resources exhausted");
+    assert_code(&o, 5, "--memory-limit");
+    let o = jsreplay(&["--memory-limit", "lots", "query", ds, "SELECT 1"]);
+    assert_code(&o, 2, "not a size");
+}

@@ -14,7 +14,7 @@ WITH deleted AS (
 )
 SELECT e.seq, d.unlink_seq, e.collector_id, e.event_time, d.deleted_at, e.evt_type, e.proc_pid,
        e.proc_name, e.proc_cmdline, e.fd_name, e.fd_sip AS remote_ip
-FROM events e
-JOIN deleted d ON d.collector_id = e.collector_id AND d.path = split_part(e.proc_cmdline, ' ', 1)
+FROM deleted d
+JOIN events e ON d.collector_id = e.collector_id AND d.path = split_part(e.proc_cmdline, ' ', 1)
 WHERE date_part('epoch', e.event_time) - date_part('epoch', d.deleted_at) > {{grace_seconds}}
 ORDER BY e.event_time, e.seq;

@@ -16,8 +16,8 @@ WITH sweeps AS (
 )
 SELECT e.seq, e.collector_id, e.event_time, e.proc_pid, e.proc_name, e.proc_cmdline,
        e.fd_sip AS remote_ip, e.fd_sport AS remote_port
-FROM events e
-JOIN sweeps s ON s.collector_id = e.collector_id AND s.proc_pid = e.proc_pid
+FROM sweeps s
+JOIN events e ON s.collector_id = e.collector_id AND s.proc_pid = e.proc_pid
  AND s.proc_name = e.proc_name AND s.minute = date_trunc('minute', e.event_time)
 WHERE e.evt_type = 'connect'
 ORDER BY e.event_time, e.seq;

@@ -14,6 +14,6 @@ WITH attacker AS (
 )
 SELECT e.seq, e.collector_id, e.event_time, e.proc_name, e.fd_cip AS remote_ip,
        e.fd_cport AS remote_port, e.fd_sip AS local_ip, e.fd_sport AS local_port
-FROM events e JOIN attacker a ON e.fd_cip = a.ip
+FROM attacker a JOIN events e ON e.fd_cip = a.ip
 WHERE e.evt_type = 'accept'
 ORDER BY e.event_time, e.seq;

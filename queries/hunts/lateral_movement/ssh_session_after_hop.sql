@@ -16,7 +16,7 @@ WITH hop AS (
 )
 SELECT e.seq, e.collector_id, e.event_time, e.proc_pid, e.proc_name, e.proc_cmdline,
        e.proc_pcmdline, e.fd_name
-FROM events e JOIN hop h ON e.collector_id = h.collector_id
+FROM hop h JOIN events e ON e.collector_id = h.collector_id
 WHERE e.proc_pname = 'sshd' AND e.proc_pcmdline LIKE 'sshd: %'
   AND regexp_like(e.proc_name, '^(sh|bash|dash|zsh|ksh)$')
   AND e.event_time >= h.accepted_at
