@@ -527,26 +527,19 @@ async fn memory_limit_spills_or_says_so() {
         })
         .sum();
     assert!(spills > 0, "the sort did not spill under 128M:\n{plan}");
-    let small = jsreplay(&[
-        "--memory-limit",
-        "128M",
-        "query",
-        ds,
-        sorted,
-        "--format",
-        "csv",
-        "-q",
-    ]);
-    let large = jsreplay(&[
-        "--memory-limit",
-        "8G",
-        "query",
-        ds,
-        sorted,
-        "--format",
-        "csv",
-        "-q",
-    ]);
+    let csv_under = |limit: &str| {
+        jsreplay(&[
+            "--memory-limit",
+            limit,
+            "query",
+            ds,
+            sorted,
+            "--format",
+            "csv",
+            "-q",
+        ])
+    };
+    let (small, large) = (csv_under("128M"), csv_under("8G"));
     assert_ok(&small);
     assert_ok(&large);
     assert_eq!(small.stdout.len(), large.stdout.len());
