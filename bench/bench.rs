@@ -438,9 +438,9 @@ pub fn rendered_pack(dir: Option<&Path>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn hunts_of(doc: &serde_json::Value, list: &str) -> Vec<(String, u64, f64)> {
-    doc[list]
-        .as_array()
+/// (name, rows, seconds) of each hunt in a JSON array of hunt results.
+fn hunts_of(list: &serde_json::Value) -> Vec<(String, u64, f64)> {
+    list.as_array()
         .unwrap()
         .iter()
         .map(|h| {
@@ -463,16 +463,15 @@ pub fn duck_pack(root: &Path, ds: &Path, rendered: &[(String, String)]) -> PackR
             .arg(ds)
             .arg(serde_json::to_string(rendered).unwrap()),
     );
-    let doc =
-        serde_json::json!({ "hunts": serde_json::from_slice::<serde_json::Value>(&out).unwrap() });
     PackRun {
         wall,
         rss_mb,
-        hunts: hunts_of(&doc, "hunts"),
+        hunts: hunts_of(&serde_json::from_slice(&out).unwrap()),
     }
 }
 
-/// `jsreplay hunt --format json` runs the built-in pack over `ds`, with `extra` flags.
+/// `jsreplay hunt --format json` runs the pack over `ds` (the built-in one unless `extra` passes
+/// `--queries`).
 pub fn our_pack(jsreplay: &Path, ds: &Path, extra: &[&str]) -> PackRun {
     let (wall, rss_mb, out) = timed_output(
         Command::new(jsreplay)
@@ -484,7 +483,7 @@ pub fn our_pack(jsreplay: &Path, ds: &Path, extra: &[&str]) -> PackRun {
     PackRun {
         wall,
         rss_mb,
-        hunts: hunts_of(&doc, "hunts"),
+        hunts: hunts_of(&doc["hunts"]),
     }
 }
 

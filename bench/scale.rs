@@ -29,11 +29,11 @@ fn cache() -> PathBuf {
 /// The payload with its `evt.time` date moved `days` later, and that time in nanoseconds
 /// (`None` for shapes without a SysArmor `evt.time`, and for broken JSON).
 fn shifted(payload: &[u8], days: i64) -> (bytes::Bytes, Option<i64>) {
-    const KEY: &str = "\"evt.time\":\"";
+    const FIELD: &str = "\"evt.time\":\"";
     let Ok(text) = std::str::from_utf8(payload) else {
         return (bytes::Bytes::copy_from_slice(payload), None);
     };
-    let Some(at) = text.find(KEY).map(|i| i + KEY.len()) else {
+    let Some(at) = text.find(FIELD).map(|i| i + FIELD.len()) else {
         return (bytes::Bytes::copy_from_slice(payload), None);
     };
     let Some(end) = text[at..].find('"').map(|e| at + e) else {

@@ -161,8 +161,6 @@ struct Pipeline<'a> {
     client: &'a async_nats::Client,
     subject: String,
     next_by: &'a str,
-    /// True when the server applies the whole filter (every answer is kept).
-    keep_all_server_side: bool,
     filter: &'a FilterMode,
     queue: VecDeque<Request>,
     /// The first sequence no request has asked for yet.
@@ -182,7 +180,6 @@ impl<'a> Pipeline<'a> {
             client,
             subject: format!("$JS.API.DIRECT.GET.{stream_name}"),
             next_by: next_by_subject(filter),
-            keep_all_server_side: matches!(filter, FilterMode::Server(f) if f.len() == 1),
             filter,
             queue: VecDeque::new(),
             next_from: from,
@@ -309,11 +306,12 @@ impl<'a> Pipeline<'a> {
                 }
                 Err(reason) => return Ok(Answer::End(Batches::Retry(reason.to_string()))),
             };
-            let now = Instant::now();
-            let first = *first_answer.get_or_insert(now);
+            // The clock is read for a batch's first answer and its end, not for every message.
+            let first = *first_answer.get_or_insert_with(Instant::now);
             match msg.status.map(|s| s.as_u16()) {
                 Some(204) => {
                     // End of batch.
+                    let now = Instant::now();
                     let round_trip = request.alone.then(|| first - request.sent);
                     depth.observe(round_trip, now - first);
                     let sparse = in_range * 2 < request.to - request.from + 1;
@@ -367,7 +365,8 @@ impl<'a> Pipeline<'a> {
                 Offer::Duplicate => continue,
                 Offer::Take => in_range += 1,
             }
-            if !(self.keep_all_server_side || self.filter.keeps(&word.subject)) {
+            // Only a client-side filter drops anything: the server applied any other.
+            if !self.filter.keeps(&word.subject) {
                 cursor.filtered();
                 continue;
             }
