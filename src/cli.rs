@@ -41,6 +41,11 @@ pub struct Cli {
     /// beyond it they spill to the temporary folder ($TMPDIR). 512M, 2G, 1.5G … (at least 32M)
     #[arg(long, global = true, value_name = "SIZE", env = "JSREPLAY_MEMORY_LIMIT", default_value = "1G", value_parser = memory_size)]
     pub memory_limit: usize,
+    /// Run query, hunt, timeline and tree on a Ballista cluster: the scheduler's address,
+    /// df://HOST:PORT (see `jsreplay scheduler`). The dataset must be a URL (s3://, gs://, az://)
+    /// or a path that every executor reads the same.
+    #[arg(long, global = true, value_name = "df://HOST:PORT", env = "JSREPLAY_CLUSTER", value_parser = crate::hunt::engine::Cluster::parse)]
+    pub cluster: Option<crate::hunt::engine::Cluster>,
 }
 
 /// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024).
@@ -156,6 +161,19 @@ pub enum Command {
     #[command(after_help = "Example:
   jsreplay generate --noise 20000 -o sample-data/incident.ndjson")]
     Generate(GenerateArgs),
+    /// Run a Ballista scheduler with jsreplay's functions, for `--cluster` (until SIGINT/SIGTERM).
+    #[command(
+        after_help = "Examples (two machines; the port carries no authentication: a private network only):
+  hunt-01$ jsreplay scheduler --bind 0.0.0.0:50050 --external-host hunt-01
+  hunt-01$ AWS_REGION=eu-west-1 jsreplay executor --scheduler df://hunt-01:50050 --bind 0.0.0.0 --external-host hunt-01
+  hunt-02$ AWS_REGION=eu-west-1 jsreplay executor --scheduler df://hunt-01:50050 --bind 0.0.0.0 --external-host hunt-02
+  laptop$  jsreplay hunt s3://soc-archive/sysdig --cluster df://hunt-01:50050"
+    )]
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor with jsreplay's functions and object stores (until SIGINT/SIGTERM).
+    #[command(after_help = "Example:
+  AWS_REGION=eu-west-1 jsreplay executor --scheduler df://hunt-01:50050 --bind 0.0.0.0 --external-host hunt-02")]
+    Executor(ExecutorArgs),
 }
 
 /// Connection flags, as the NATS CLI spells them.
@@ -649,6 +667,41 @@ pub struct GenerateArgs {
     /// Output file (stdout if absent).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on (gRPC for clients and executors). 0.0.0.0:50050 for other machines.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+    /// The name executors and clients reach this machine by (default: the bind address).
+    #[arg(long)]
+    pub external_host: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to serve, df://HOST:PORT.
+    #[arg(long, value_name = "df://HOST:PORT", value_parser = crate::hunt::engine::Cluster::parse)]
+    pub scheduler: crate::hunt::engine::Cluster,
+    /// Host or address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// The name the scheduler, the other executors and clients reach this machine by.
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Arrow Flight port (results and shuffle data).
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// gRPC port (tasks from the scheduler).
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once (default: the machine's cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_tasks: Option<u16>,
+    /// Folder for shuffle files (default: a new temporary folder).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

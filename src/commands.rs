@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::cli::{self, Cli, Command};
 use crate::error::{exit, Error, Result};
 use crate::escape;
-use crate::hunt::{falco, pack as hunt, query, report, sigma, timeline, tree};
+use crate::hunt::{cluster, engine, falco, pack as hunt, query, report, sigma, timeline, tree};
 use crate::jobs::{archive, compact, export, sample, table, verify};
 use crate::nats::{connect, plan, publish, window};
 
@@ -36,7 +36,18 @@ pub fn private_by_default() -> Result<()> {
 
 /// Runs one command; returns the exit code for a run that did not fail.
 pub async fn run(cli: Cli) -> Result<u8> {
-    crate::hunt::query::set_memory_limit(cli.memory_limit);
+    engine::set_memory_limit(cli.memory_limit);
+    if let Some(c) = cli.cluster {
+        if !matches!(
+            cli.command,
+            Command::Query(_) | Command::Hunt(_) | Command::Timeline(_) | Command::Tree(_)
+        ) {
+            return Err(Error::Usage(
+                "--cluster applies to query, hunt, timeline and tree".into(),
+            ));
+        }
+        engine::set_cluster(c);
+    }
     match cli.command {
         Command::Export(a) => cmd_export(a).await,
         Command::Archive(a) => cmd_archive(a).await,
@@ -53,6 +64,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Falco(a) => cmd_falco(a),
         Command::Publish(a) => cmd_publish(a).await,
         Command::Generate(a) => cmd_generate(a),
+        Command::Scheduler(a) => cmd_scheduler(a).await,
+        Command::Executor(a) => cmd_executor(a).await,
     }
 }
 
@@ -314,6 +327,9 @@ async fn open_dataset(
 ) -> Result<datafusion::prelude::SessionContext> {
     if let Some(w) = query::unaccounted(path) {
         eprintln!("jsreplay: warning: {}", escape::terminal(&w));
+    }
+    if let Some(c) = engine::cluster() {
+        engine::check_reachable(c).await?;
     }
     query::open(path, version).await
 }
@@ -623,5 +639,28 @@ fn cmd_generate(a: cli::GenerateArgs) -> Result<u8> {
             out.flush().map_err(|e| Error::io("stdout", e))?;
         }
     }
+    Ok(exit::OK)
+}
+
+async fn cmd_scheduler(a: cli::SchedulerArgs) -> Result<u8> {
+    cluster::run_scheduler(cluster::SchedulerOptions {
+        bind: a.bind,
+        external_host: a.external_host,
+    })
+    .await?;
+    Ok(exit::OK)
+}
+
+async fn cmd_executor(a: cli::ExecutorArgs) -> Result<u8> {
+    cluster::run_executor(cluster::ExecutorOptions {
+        scheduler: a.scheduler,
+        bind_host: a.bind,
+        external_host: a.external_host,
+        port: a.port,
+        grpc_port: a.grpc_port,
+        concurrent_tasks: a.concurrent_tasks.map(usize::from),
+        work_dir: a.work_dir.map(|p| p.display().to_string()),
+    })
+    .await?;
     Ok(exit::OK)
 }

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use clap::ValueEnum;
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
@@ -20,16 +20,15 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::escape;
+use crate::hunt::engine;
 use crate::lake::batch::event_schema;
 use crate::lake::delta::{self, SnapshotStore, Table};
 use crate::lake::manifest::{CHECKPOINT, MANIFEST};
@@ -57,42 +56,14 @@ fn query_error(e: DataFusionError) -> Error {
         text += &format!(
             "\n(the SQL engine's memory limit is {} MiB: raise it with --memory-limit or \
              JSREPLAY_MEMORY_LIMIT, or narrow the statement)",
-            memory_limit() >> 20
+            engine::memory_limit() >> 20
         );
     }
     Error::Query(text)
 }
 
-/// Memory the query operators (sorts, joins, aggregates, windows) may hold, unless the command
-/// line sets another limit: beyond it, sorts and aggregates spill to the temporary folder and a
-/// query whose operator cannot spill fails with a clear message instead of the machine swapping.
-pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
-
-static MEMORY_LIMIT: OnceLock<usize> = OnceLock::new();
-
-/// Sets the operator memory limit of every session this process opens (first call wins).
-pub fn set_memory_limit(bytes: usize) {
-    let _ = MEMORY_LIMIT.set(bytes);
-}
-
-fn memory_limit() -> usize {
-    MEMORY_LIMIT.get().copied().unwrap_or(DEFAULT_MEMORY_LIMIT)
-}
-
 fn session() -> Result<SessionContext> {
-    let config = SessionConfig::new()
-        .with_information_schema(true)
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true);
-    let limit = memory_limit();
-    // Fair among the operators that can spill, so one big sort cannot starve the others.
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
-        .build_arc()
-        .map_err(query_error)?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    crate::hunt::udf::register(&ctx);
-    Ok(ctx)
+    engine::session()
 }
 
 /// Parquet as the event schema declares it: an inferred schema (a single file, a folder without
@@ -215,6 +186,15 @@ pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
 /// (never an orphan of a killed or losing writer), with the table's schema, so columns that
 /// older files lack read as NULL.
 async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext> {
+    if let Some(c) = engine::cluster() {
+        // The snapshot's file list lives in this process (a filtered view of the store); the
+        // executors would read every file under the table, orphans and compacted-away parts too.
+        return Err(Error::Usage(format!(
+            "{} is a Delta table: --cluster {c} reads Parquet datasets and Hive archives; run \
+             this one locally (without --cluster)",
+            dest.display
+        )));
+    }
     let Some(table) = Table::open(dest, version).await? else {
         return Err(Error::Usage(format!("{}: not a Delta table", dest.display)));
     };

@@ -23,19 +23,16 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
-use datafusion::prelude::SessionContext;
 
-/// Registers every function of this module in `ctx`.
-pub fn register(ctx: &SessionContext) {
-    for udf in [
+/// Every function of this module.
+pub fn all() -> [ScalarUDF; 5] {
+    [
         private_ip_udf(),
         cidr_udf(),
         socket_part_udf(),
         evt_arg_udf(),
         evt_arg_int_udf(),
-    ] {
-        ctx.register_udf(udf);
-    }
+    ]
 }
 
 /// True for addresses that are not routed on the internet.

@@ -2,6 +2,7 @@
 
 mod archive;
 mod auth;
+mod cluster;
 mod decode_prop;
 mod delta;
 mod detection;

@@ -768,7 +768,7 @@ impl Drop for Azurite {
 }
 
 /// Waits up to 30 s for a server started by a test to accept connections on `port`.
-fn wait_for_port(port: u16, what: &str) {
+pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not start");

@@ -1,0 +1,182 @@
+//! Hunts on a Ballista cluster: a scheduler and two executors started as `jsreplay scheduler` and
+//! `jsreplay executor` processes on loopback, the sample incident archived in a real S3-protocol
+//! server, and every command that takes `--cluster` compared with the same command run locally.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::archive::Target;
+use crate::util::*;
+
+/// A cluster process, killed when the test ends.
+struct Daemon(Child);
+
+impl Daemon {
+    fn spawn(args: &[&str], env: &[(String, String)], log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start a cluster process");
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Each hunt's name and its result rows as sorted JSON texts (the order of rows a hunt does not
+/// sort is the engine's to choose), with the run's error if any.
+fn hunt_rows(o: &std::process::Output) -> BTreeMap<String, (serde_json::Value, Vec<String>)> {
+    assert_ok(o);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("hunt JSON: {}", text(o)));
+    doc["hunts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let mut rows: Vec<String> = h["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            rows.sort();
+            (
+                h["name"].as_str().unwrap().to_string(),
+                (h["error"].clone(), rows),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pack_on_a_cluster_equals_the_local_run() {
+    let server = Server::start(Kind::V2_14);
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = repo_root().join("sample-data/incident.ndjson.zst");
+    assert_ok(&jsreplay(&[
+        "publish",
+        "-s",
+        &server.url,
+        "--create",
+        sample.to_str().unwrap(),
+    ]));
+    let s3 = S3::start();
+    let target = Target::S3(&s3, "incident");
+    assert_ok(&target.run(&server.url, &[]));
+    let env = s3.env();
+    let dest = target.dest();
+
+    let scheduler_port = free_port();
+    let cluster = format!("df://127.0.0.1:{scheduler_port}");
+    let _scheduler = Daemon::spawn(
+        &[
+            "scheduler",
+            "--bind",
+            &format!("127.0.0.1:{scheduler_port}"),
+        ],
+        &env,
+        &tmp.path().join("scheduler.log"),
+    );
+    wait_for_port(scheduler_port, "jsreplay scheduler");
+    let mut executors = Vec::new();
+    let mut work_dirs = Vec::new();
+    for i in 0..2 {
+        let (flight, grpc) = (free_port(), free_port());
+        let work = tmp.path().join(format!("executor-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        executors.push(Daemon::spawn(
+            &[
+                "executor",
+                "--scheduler",
+                &cluster,
+                "--port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--concurrent-tasks",
+                "2",
+                "--work-dir",
+                work.to_str().unwrap(),
+            ],
+            &env,
+            &tmp.path().join(format!("executor-{i}.log")),
+        ));
+        wait_for_port(flight, "jsreplay executor");
+        work_dirs.push(work);
+    }
+    let on_cluster = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--cluster", cluster.as_str()]);
+        jsreplay_env(&all, &env)
+    };
+
+    // The whole pack: every hunt runs on the executors and finds exactly what it finds locally.
+    let local = hunt_rows(&jsreplay_env(&["hunt", &dest, "--format", "json"], &env));
+    let remote = hunt_rows(&on_cluster(&["hunt", &dest, "--format", "json"]));
+    assert!(local.values().all(|(e, _)| e.is_null()), "{local:?}");
+    assert!(
+        local.values().filter(|(_, rows)| !rows.is_empty()).count() >= 10,
+        "the sample incident has hits: {local:?}"
+    );
+    assert_eq!(local.len(), remote.len());
+    for (name, found) in &local {
+        assert_eq!(Some(found), remote.get(name), "{name}");
+    }
+
+    // Ad-hoc SQL with jsreplay's functions, a join and a sort, byte for byte.
+    let sql = "SELECT e.hostname, e.evt_type, is_private_ip(e.fd_sip) AS private, \
+               count(evt_arg(e.evt_args, 'fd')) AS with_fd, count(*) AS n, max(h.events) AS events \
+               FROM events e JOIN (SELECT hostname, count(*) AS events FROM events GROUP BY 1) h \
+               ON e.hostname = h.hostname WHERE e.fd_sip IS NOT NULL \
+               GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+    let local = jsreplay_env(&["query", &dest, sql, "--format", "csv"], &env);
+    assert_ok(&local);
+    assert!(local.stdout.len() > 100, "{}", text(&local));
+    let remote = on_cluster(&["query", &dest, sql, "--format", "csv"]);
+    assert_ok(&remote);
+    assert_eq!(
+        String::from_utf8_lossy(&local.stdout),
+        String::from_utf8_lossy(&remote.stdout)
+    );
+
+    // A host's timeline and a process tree.
+    for args in [
+        ["timeline", &dest, "--host", "web-01", "--format", "csv"],
+        ["tree", &dest, "--host", "web-01", "--pid", "23030"],
+    ] {
+        let local = jsreplay_env(&args, &env);
+        assert_ok(&local);
+        let remote = on_cluster(&args);
+        assert_ok(&remote);
+        assert_eq!(local.stdout, remote.stdout, "{args:?}");
+    }
+
+    // Both executors ran tasks: each wrote shuffle files for the jobs.
+    for work in &work_dirs {
+        let jobs = std::fs::read_dir(work).unwrap().count();
+        assert!(jobs > 0, "{} holds no job's files", work.display());
+    }
+
+    // No scheduler there: a connection error naming the cluster (exit 3), at once.
+    let nobody = format!("df://127.0.0.1:{}", free_port());
+    let o = jsreplay_env(&["hunt", &dest, "--cluster", &nobody], &env);
+    assert_code(&o, 3, &nobody);
+    // --cluster where it means nothing, or malformed: a usage error.
+    let o = jsreplay(&["plan", "--stream", "X", "--cluster", &cluster]);
+    assert_code(&o, 2, "--cluster applies to query, hunt, timeline and tree");
+    let o = jsreplay(&["query", &dest, "SELECT 1", "--cluster", "http://x:1"]);
+    assert_code(&o, 2, "df://HOST:PORT");
+    drop(executors);
+}
