@@ -8,10 +8,12 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, GenericByteBuilder, Int32Builder, Int64Builder,
+    PrimitiveBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, ByteArrayType, DataType, Field, Schema, SchemaRef, TimeUnit,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::lake::decode::{decode, Decoded, Status};
@@ -286,49 +288,80 @@ impl BatchBuilder {
         self.counts
     }
 
-    /// Takes the rows appended so far as one record batch and starts afresh.
+    /// Takes the rows appended so far as one record batch and starts afresh, each column's
+    /// builder sized like the batch just taken (batches of a run are alike: no growing by
+    /// reallocation and copying, batch after batch).
     pub fn finish(&mut self) -> RecordBatch {
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.stream.finish()),
-            Arc::new(self.subject.finish()),
-            Arc::new(self.seq.finish()),
-            Arc::new(self.nats_time.finish()),
-            Arc::new(self.headers.finish()),
-            Arc::new(self.payload.finish()),
-            Arc::new(self.shape.finish()),
-            Arc::new(self.parse_status.finish()),
-            Arc::new(self.parse_error.finish()),
-            Arc::new(self.collector_id.finish()),
-            Arc::new(self.hostname.finish()),
-            Arc::new(self.event_time.finish()),
-            Arc::new(self.event_time_ns.finish()),
-            Arc::new(self.event_time_suspect.finish()),
-            Arc::new(self.evt_num.finish()),
-            Arc::new(self.evt_type.finish()),
-            Arc::new(self.evt_dir.finish()),
-            Arc::new(self.evt_args.finish()),
-            Arc::new(self.fd_name.finish()),
-            Arc::new(self.fd_cip.finish()),
-            Arc::new(self.fd_cport.finish()),
-            Arc::new(self.fd_sip.finish()),
-            Arc::new(self.fd_sport.finish()),
-            Arc::new(self.proc_pid.finish()),
-            Arc::new(self.proc_ppid.finish()),
-            Arc::new(self.proc_name.finish()),
-            Arc::new(self.proc_exepath.finish()),
-            Arc::new(self.proc_cmdline.finish()),
-            Arc::new(self.proc_pname.finish()),
-            Arc::new(self.proc_pcmdline.finish()),
-            Arc::new(self.user_name.finish()),
-            Arc::new(self.user_uid.finish()),
-            Arc::new(self.container_id.finish()),
-            Arc::new(self.rule.finish()),
-            Arc::new(self.priority.finish()),
+            self.stream.take(),
+            self.subject.take(),
+            self.seq.take(),
+            self.nats_time.take(),
+            self.headers.take(),
+            self.payload.take(),
+            self.shape.take(),
+            self.parse_status.take(),
+            self.parse_error.take(),
+            self.collector_id.take(),
+            self.hostname.take(),
+            self.event_time.take(),
+            self.event_time_ns.take(),
+            self.event_time_suspect.take(),
+            self.evt_num.take(),
+            self.evt_type.take(),
+            self.evt_dir.take(),
+            self.evt_args.take(),
+            self.fd_name.take(),
+            self.fd_cip.take(),
+            self.fd_cport.take(),
+            self.fd_sip.take(),
+            self.fd_sport.take(),
+            self.proc_pid.take(),
+            self.proc_ppid.take(),
+            self.proc_name.take(),
+            self.proc_exepath.take(),
+            self.proc_cmdline.take(),
+            self.proc_pname.take(),
+            self.proc_pcmdline.take(),
+            self.user_name.take(),
+            self.user_uid.take(),
+            self.container_id.take(),
+            self.rule.take(),
+            self.priority.take(),
         ];
         self.rows = 0;
         self.payload_bytes = 0;
         self.counts = ParseCounts::default();
         RecordBatch::try_new(event_schema(), columns)
             .expect("builder columns match the event schema by construction")
+    }
+}
+
+/// A column builder that hands over what it holds and starts again with room for as much.
+trait Refill {
+    fn take(&mut self) -> ArrayRef;
+}
+
+impl<T: ByteArrayType> Refill for GenericByteBuilder<T> {
+    fn take(&mut self) -> ArrayRef {
+        let array = self.finish();
+        *self = Self::with_capacity(array.len(), array.value_data().len());
+        Arc::new(array)
+    }
+}
+
+impl<T: ArrowPrimitiveType> Refill for PrimitiveBuilder<T> {
+    fn take(&mut self) -> ArrayRef {
+        let array = self.finish();
+        *self = Self::with_capacity(array.len()).with_data_type(array.data_type().clone());
+        Arc::new(array)
+    }
+}
+
+impl Refill for BooleanBuilder {
+    fn take(&mut self) -> ArrayRef {
+        let array = self.finish();
+        *self = Self::with_capacity(array.len());
+        Arc::new(array)
     }
 }
