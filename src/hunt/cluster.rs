@@ -61,13 +61,13 @@ fn scheduler_state(
 
 /// Runs a scheduler until SIGINT or SIGTERM.
 pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
+    let external_host = options
+        .external_host
+        .unwrap_or_else(|| options.bind.ip().to_string());
     let config = SchedulerConfig {
         bind_host: options.bind.ip().to_string(),
         bind_port: options.bind.port(),
-        external_host: options
-            .external_host
-            .clone()
-            .unwrap_or_else(|| options.bind.ip().to_string()),
+        external_host: external_host.clone(),
         ..SchedulerConfig::default()
     }
     .with_override_session_builder(Arc::new(scheduler_state));
@@ -81,10 +81,7 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
         options.bind,
         ballista_core::BALLISTA_VERSION,
         datafusion::DATAFUSION_VERSION,
-        options
-            .external_host
-            .as_deref()
-            .unwrap_or(&options.bind.ip().to_string()),
+        external_host,
         options.bind.port()
     );
     tokio::select! {

@@ -40,6 +40,20 @@ pub fn set_memory_limit(bytes: usize) {
     let _ = MEMORY_LIMIT.set(bytes);
 }
 
+/// A DataFusion error as jsreplay reports it (exit 5), with a hint naming `--memory-limit` when an
+/// operator ran out of the pool (DataFusion names its own setting instead).
+pub fn query_error(e: DataFusionError) -> Error {
+    let mut text = e.strip_backtrace();
+    if text.contains("Resources exhausted") {
+        text += &format!(
+            "\n(the SQL engine's memory limit is {} MiB: raise it with --memory-limit or \
+             JSREPLAY_MEMORY_LIMIT, or narrow the statement)",
+            memory_limit() >> 20
+        );
+    }
+    Error::Query(text)
+}
+
 /// The operator memory limit of this process's sessions.
 pub fn memory_limit() -> usize {
     MEMORY_LIMIT.get().copied().unwrap_or(DEFAULT_MEMORY_LIMIT)
@@ -187,17 +201,20 @@ pub fn state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> DfResult<Sessio
 /// A session for one command: local, or planned here and run on the cluster given with
 /// `--cluster` (the scheduler answers on first use; [`check_reachable`] asks it first).
 pub fn session() -> Result<SessionContext> {
-    let as_query = |e: DataFusionError| Error::Query(e.strip_backtrace());
     let state = state(
         configure(SessionConfig::new()),
-        runtime(memory_limit()).map_err(as_query)?,
+        runtime(memory_limit()).map_err(query_error)?,
     )
-    .map_err(as_query)?;
+    .map_err(query_error)?;
     let state = match cluster() {
         None => state,
         // Ballista's upgrade swaps in its planner and resets the function list to DataFusion's.
-        Some(c) => with_udfs(state.upgrade_for_ballista(c.endpoint()).map_err(as_query)?)
-            .map_err(as_query)?,
+        Some(c) => with_udfs(
+            state
+                .upgrade_for_ballista(c.endpoint())
+                .map_err(query_error)?,
+        )
+        .map_err(query_error)?,
     };
     Ok(SessionContext::new_with_state(state))
 }

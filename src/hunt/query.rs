@@ -18,7 +18,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
-use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -47,23 +46,6 @@ pub enum Format {
     Json,
     /// One JSON object per line.
     Ndjson,
-}
-
-fn query_error(e: DataFusionError) -> Error {
-    let mut text = e.strip_backtrace();
-    if text.contains("Resources exhausted") {
-        // DataFusion names its own setting; on the command line it is --memory-limit.
-        text += &format!(
-            "\n(the SQL engine's memory limit is {} MiB: raise it with --memory-limit or \
-             JSREPLAY_MEMORY_LIMIT, or narrow the statement)",
-            engine::memory_limit() >> 20
-        );
-    }
-    Error::Query(text)
-}
-
-fn session() -> Result<SessionContext> {
-    engine::session()
 }
 
 /// Parquet as the event schema declares it: an inferred schema (a single file, a folder without
@@ -148,7 +130,7 @@ pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
         return open_url(&text).await;
     }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let ctx = session()?;
+    let ctx = engine::session()?;
     let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         let complete = accounted(&abs);
@@ -206,7 +188,7 @@ async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext>
         .filter(|f| !delta::PARTITION_COLUMNS.contains(&f.name().as_str()))
         .map(|f| f.as_ref().clone())
         .collect();
-    let ctx = session()?;
+    let ctx = engine::session()?;
     let (store, root) = SnapshotStore::registered(dest, &files);
     ctx.register_object_store(&root, store);
     register(
@@ -223,7 +205,7 @@ async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext>
 /// An archive (or any Hive-partitioned Parquet folder) in object storage.
 async fn open_url(text: &str) -> Result<SessionContext> {
     let dest = Dest::open(text)?;
-    let ctx = session()?;
+    let ctx = engine::session()?;
     let (store, root) = dest.store();
     ctx.register_object_store(&root, store);
     let archive = dest.read(CHECKPOINT).await?.is_some();
@@ -274,10 +256,16 @@ async fn run_sql_with(
     let state = ctx.state();
     let mut streams = Vec::with_capacity(statements.len());
     for stmt in statements {
-        let plan = state.statement_to_plan(stmt).await.map_err(query_error)?;
-        options.verify_plan(&plan).map_err(query_error)?;
-        let df = ctx.execute_logical_plan(plan).await.map_err(query_error)?;
-        streams.push(df.execute_stream().await.map_err(query_error)?);
+        let plan = state
+            .statement_to_plan(stmt)
+            .await
+            .map_err(engine::query_error)?;
+        options.verify_plan(&plan).map_err(engine::query_error)?;
+        let df = ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(engine::query_error)?;
+        streams.push(df.execute_stream().await.map_err(engine::query_error)?);
     }
     Ok(streams)
 }
@@ -303,7 +291,7 @@ pub async fn collect_last(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordB
 
 /// The next batch of a result stream (`None` at its end).
 pub async fn next_batch(stream: &mut SendableRecordBatchStream) -> Option<Result<RecordBatch>> {
-    stream.next().await.map(|b| b.map_err(query_error))
+    stream.next().await.map(|b| b.map_err(engine::query_error))
 }
 
 /// Collects one result stream.
@@ -313,7 +301,7 @@ pub async fn collect(
     let schema = stream.schema();
     let mut batches = Vec::new();
     while let Some(b) = stream.next().await {
-        batches.push(b.map_err(query_error)?);
+        batches.push(b.map_err(engine::query_error)?);
     }
     Ok((schema, batches))
 }
@@ -488,7 +476,7 @@ pub async fn write_result(mut stream: SendableRecordBatchStream, target: &Target
     let mut rows = 0u64;
     let result: Result<()> = async {
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(query_error)?;
+            let batch = batch.map_err(engine::query_error)?;
             rows += batch.num_rows() as u64;
             writer.write(&batch)?;
         }
