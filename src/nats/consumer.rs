@@ -23,7 +23,7 @@ use crate::nats::cursor::{
     end_or_retry, next_or_reconnect, writer_stopped, Cursor, Offer, ReadReport, Retries,
 };
 use crate::nats::plan::{ephemeral_config, FilterMode};
-use crate::nats::reply::headers_json;
+use crate::nats::reply::{headers_json, Delivery};
 
 /// A pull's byte cap (the message count, from [`pull_size`], is what normally binds).
 const PULL_BYTES: usize = 16 << 20;
@@ -196,18 +196,20 @@ async fn drain(
             Ok(None) => return Drained::Retry("message stream ended".into()),
             Err(stalled) => return Drained::Retry(stalled.to_string()),
         };
-        let info = match msg.info() {
-            Ok(i) => i,
-            Err(e) => return Drained::Retry(format!("message without JetStream metadata: {e}")),
+        let Some(info) = msg.reply.as_deref().and_then(Delivery::from_ack_reply) else {
+            return Drained::Retry(format!(
+                "message without JetStream metadata (reply subject {:?})",
+                msg.reply.as_deref().unwrap_or("")
+            ));
         };
-        if info.consumer_sequence != last_consumer_seq + 1 {
+        if info.consumer_seq != last_consumer_seq + 1 {
             return Drained::Retry(format!(
                 "consumer sequence jumped from {last_consumer_seq} to {} (messages lost in transit)",
-                info.consumer_sequence
+                info.consumer_seq
             ));
         }
-        last_consumer_seq = info.consumer_sequence;
-        let seq = info.stream_sequence;
+        last_consumer_seq = info.consumer_seq;
+        let seq = info.stream_seq;
         match cursor.offer(seq) {
             Offer::PastEnd => return Drained::Done,
             Offer::Duplicate => continue,
@@ -218,7 +220,7 @@ async fn drain(
             let raw = RawMessage {
                 stream_seq: seq,
                 subject: msg.subject.to_string(),
-                time_ns: info.published.unix_timestamp_nanos() as i64,
+                time_ns: info.time_ns,
                 headers: msg.headers.as_ref().and_then(headers_json),
                 payload: msg.payload.clone(),
             };
