@@ -124,6 +124,15 @@ pub enum Command {
   jsreplay query incident/ \"SELECT collector_id, count(*) FROM events GROUP BY 1\"
   jsreplay query incident/ -f queries/timeline.sql --format csv -o timeline.csv")]
     Query(QueryArgs),
+    /// An interactive SQL shell over one or more datasets (the first is the table `events`).
+    #[command(after_help = "Examples:
+  jsreplay sql incident/
+  jsreplay sql incident/ baseline/ --as events --as baseline
+  jsreplay sql incident/ < hunt.sql > hits.csv      (statements from a pipe: runs them, stops at the first error)
+
+In the shell: .help, .tables, .schema, .hunts, .hunt NAME [param=value ...], .format table|csv|json|ndjson,
+.timer on|off, .maxrows N, .output [FILE], .read FILE. Ctrl-C cancels a running query.")]
+    Sql(SqlArgs),
     /// Run the saved hunts (or a selection) over a dataset and summarise their hits.
     #[command(after_help = "Examples:
   jsreplay hunt incident/
@@ -260,19 +269,93 @@ pub struct WindowArgs {
 
 impl WindowArgs {
     pub fn window(&self) -> Result<Window> {
-        Window::parse(
+        window(
             self.since.as_deref(),
             self.until.as_deref(),
             self.start_seq,
             self.end_seq,
             &self.subjects,
-            Utc::now(),
+            self.read_path,
         )
-        .map(|w| Window {
-            read_path: self.read_path,
-            ..w
-        })
     }
+}
+
+fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    start_seq: Option<u64>,
+    end_seq: Option<u64>,
+    subjects: &[String],
+    read_path: crate::nats::window::ReadPathChoice,
+) -> Result<Window> {
+    Window::parse(since, until, start_seq, end_seq, subjects, Utc::now())
+        .map(|w| Window { read_path, ..w })
+}
+
+/// `--stream` for the commands that answer over a dataset (`hunt`, `timeline`, `tree`, `sql`):
+/// the window is read (exported) first, into a temporary folder or `--keep DIR`. The window's
+/// times are each command's `--since` / `--until`.
+#[derive(Debug, Args, Clone)]
+pub struct FromStreamArgs {
+    /// Read a window of this stream instead of a dataset (the export's window flags; a
+    /// temporary dataset, removed at the end unless --keep).
+    #[arg(long = "stream", value_name = "STREAM", help_heading = "From a stream")]
+    pub stream: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// First stream sequence of the window, inclusive.
+    #[arg(long, requires = "stream", help_heading = "From a stream")]
+    pub start_seq: Option<u64>,
+    /// Last stream sequence of the window, inclusive.
+    #[arg(long, requires = "stream", help_heading = "From a stream")]
+    pub end_seq: Option<u64>,
+    /// Subject filter of the window (repeatable; wildcards `*` and `>`).
+    #[arg(long = "subject", requires = "stream", help_heading = "From a stream")]
+    pub subjects: Vec<String>,
+    /// How to read the window: consumers, batched direct gets, or chosen per server and stream.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        help_heading = "From a stream"
+    )]
+    pub read_path: crate::nats::window::ReadPathChoice,
+    /// Slices of the window read concurrently (default: one per core, as `export`).
+    #[arg(long, requires = "stream", value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "From a stream")]
+    pub parallel: Option<u16>,
+    /// Keep the window's dataset in DIR (created; must be empty) instead of removing it.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "stream",
+        help_heading = "From a stream"
+    )]
+    pub keep: Option<PathBuf>,
+}
+
+impl FromStreamArgs {
+    /// The window to read, with the command's own `--since` / `--until`.
+    pub fn window(&self, since: Option<&str>, until: Option<&str>) -> Result<Window> {
+        window(
+            since,
+            until,
+            self.start_seq,
+            self.end_seq,
+            &self.subjects,
+            self.read_path,
+        )
+    }
+}
+
+/// `--since` / `--until` of a window read with `--stream` (commands without times of their own).
+#[derive(Debug, Args, Clone)]
+pub struct StreamTimes {
+    /// Start of the window, inclusive: RFC 3339 or a duration before now (30m, 2h, 1d).
+    #[arg(long, requires = "stream", help_heading = "From a stream")]
+    pub since: Option<String>,
+    /// End of the window, exclusive: RFC 3339 or a duration before now.
+    #[arg(long, requires = "stream", help_heading = "From a stream")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -480,10 +563,46 @@ pub struct QueryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Datasets: export or archive folders, Parquet files, archives in object storage, Delta
+    /// tables (a Delta table opens alone).
+    #[arg(required_unless_present = "stream", value_name = "DATASET")]
+    pub datasets: Vec<PathBuf>,
+    /// Table name of each dataset in order (default: `events`, then `events_2`, `events_3`…).
+    #[arg(long = "as", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Hunt files `.hunt` runs instead of the built-in pack (a folder of .sql files).
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+    /// Output format to start with (`.format` changes it).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Rows a table shows before it only counts the rest (`.maxrows` changes it).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rows: u64,
+    /// History file (default: $XDG_STATE_HOME/jsreplay/sql_history or
+    /// ~/.local/state/jsreplay/sql_history; mode 0600: hunts name what you look for).
+    #[arg(long, value_name = "FILE", env = "JSREPLAY_HISTORY")]
+    pub history: Option<PathBuf>,
+    /// Keep no history.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
+    /// Never page long tables (default: through $JSREPLAY_PAGER, $PAGER or `less -FSX` when
+    /// longer than the screen).
+    #[arg(long)]
+    pub no_pager: bool,
+    /// With --stream, the window is the first table (`events`), the datasets follow.
+    #[command(flatten)]
+    pub from: FromStreamArgs,
+    #[command(flatten)]
+    pub times: StreamTimes,
+}
+
+#[derive(Debug, Args)]
 pub struct HuntArgs {
     /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
-    #[arg(required_unless_present_any = ["list", "coverage"])]
+    #[arg(required_unless_present_any = ["list", "coverage", "stream"], conflicts_with = "stream")]
     pub dataset: Option<PathBuf>,
     /// Read a Delta table as it was at this version of its log (what the archive held when a
     /// report was made); default: the latest.
@@ -516,19 +635,30 @@ pub struct HuntArgs {
     /// Print each hunt's ATT&CK techniques, then the techniques no hunt covers and why, and exit.
     #[arg(long, conflicts_with = "list")]
     pub coverage: bool,
-    /// Also write a self-contained report: .html (activity chart, rows, process trees) or .md.
+    /// Also write a self-contained report: .html (attack stories with a graph of hosts and
+    /// hops, activity chart, rows, process trees) or .md.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Print the attack stories instead of the summary: hits linked by process ancestry on a
+    /// host and by connect/accept hops between hosts, on one clock corrected by the hops (text;
+    /// JSON with --format json).
+    #[arg(long)]
+    pub story: bool,
     /// List the hunts (name, severity, ATT&CK, title, parameters) and exit.
     #[arg(long)]
     pub list: bool,
+    #[command(flatten)]
+    pub from: FromStreamArgs,
+    #[command(flatten)]
+    pub times: StreamTimes,
 }
 
 #[derive(Debug, Args)]
 pub struct TimelineArgs {
     /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
-    pub dataset: PathBuf,
+    #[arg(required_unless_present = "stream", conflicts_with = "stream")]
+    pub dataset: Option<PathBuf>,
     /// Read a Delta table as it was at this version of its log (what the archive held when a
     /// report was made); default: the latest.
     #[arg(long = "version", value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
@@ -537,6 +667,7 @@ pub struct TimelineArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// Start (inclusive) on the event's clock: RFC 3339, or a duration back from now (30m, 2h).
+    /// With --stream, also the start of the window read (on the server's clock).
     #[arg(long)]
     pub since: Option<String>,
     /// End (exclusive), same forms as --since.
@@ -547,13 +678,16 @@ pub struct TimelineArgs {
     /// Write to this file instead (.csv, .jsonl/.ndjson, .json, .parquet: the extension decides).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub from: FromStreamArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct TreeArgs {
     /// Dataset: an export or archive folder (or any Hive-partitioned Parquet folder), one Parquet
     /// file, or an archive in object storage (s3://…, gs://…, az://…).
-    pub dataset: PathBuf,
+    #[arg(required_unless_present = "stream", conflicts_with = "stream")]
+    pub dataset: Option<PathBuf>,
     /// Read a Delta table as it was at this version of its log (what the archive held when a
     /// report was made); default: the latest.
     #[arg(long = "version", value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
@@ -568,6 +702,10 @@ pub struct TreeArgs {
     pub at: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: HuntFormat,
+    #[command(flatten)]
+    pub from: FromStreamArgs,
+    #[command(flatten)]
+    pub times: StreamTimes,
 }
 
 /// Which events stand for a process start in rule sets.

@@ -10,8 +10,10 @@ use std::time::Instant;
 use crate::cli::{self, Cli, Command};
 use crate::error::{exit, Error, Result};
 use crate::escape;
-use crate::hunt::{cluster, engine, falco, pack as hunt, query, report, sigma, timeline, tree};
-use crate::jobs::{archive, compact, export, sample, table, verify};
+use crate::hunt::{
+    cluster, engine, falco, pack as hunt, query, report, shell, sigma, story, timeline, tree,
+};
+use crate::jobs::{archive, compact, export, sample, scratch, table, verify};
 use crate::nats::{connect, plan, publish, window};
 
 /// Files and folders this process creates are private unless `JSREPLAY_UMASK` says otherwise
@@ -40,10 +42,14 @@ pub async fn run(cli: Cli) -> Result<u8> {
     if let Some(c) = cli.cluster {
         if !matches!(
             cli.command,
-            Command::Query(_) | Command::Hunt(_) | Command::Timeline(_) | Command::Tree(_)
+            Command::Query(_)
+                | Command::Sql(_)
+                | Command::Hunt(_)
+                | Command::Timeline(_)
+                | Command::Tree(_)
         ) {
             return Err(Error::Usage(
-                "--cluster applies to query, hunt, timeline and tree".into(),
+                "--cluster applies to query, sql, hunt, timeline and tree".into(),
             ));
         }
         engine::set_cluster(c);
@@ -57,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Verify(a) => cmd_verify(a).await,
         Command::Plan(a) => cmd_plan(a).await,
         Command::Query(a) => cmd_query(a).await,
+        Command::Sql(a) => cmd_sql(a).await,
         Command::Hunt(a) => cmd_hunt(a).await,
         Command::Timeline(a) => cmd_timeline(a).await,
         Command::Tree(a) => cmd_tree(a).await,
@@ -320,6 +327,48 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// The dataset a command answers over: the one named, or with `--stream` the window read for
+/// it (kept alive by the returned [`scratch::Scratch`]: a temporary one goes when it drops).
+async fn dataset_or_window(
+    dataset: Option<&std::path::Path>,
+    from: &cli::FromStreamArgs,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(std::path::PathBuf, Option<scratch::Scratch>)> {
+    let Some(stream) = &from.stream else {
+        let path = dataset.expect("clap requires a dataset without --stream");
+        return Ok((path.to_path_buf(), None));
+    };
+    let window = from.window(since, until)?;
+    let spec = from.conn.spec()?;
+    let client = spec.connect().await?;
+    let req = export::ExportRequest {
+        stream: stream.clone(),
+        out_dir: std::path::PathBuf::new(),
+        window,
+        quiet: false,
+        parallel: from.parallel.map(usize::from),
+        server_display: connect::redact_url(&spec.server()),
+    };
+    let window = scratch::read_window(&client, &spec, req, from.keep.as_deref()).await?;
+    for w in &window.summary.warnings {
+        eprintln!("jsreplay: warning: {}", escape::terminal(w));
+    }
+    eprintln!("{}", window.summary.line());
+    if window.summary.gap_messages > 0 {
+        // The answers below cover what was read; say plainly what was not.
+        eprintln!(
+            "jsreplay: warning: {} messages of the window could not be read (gaps {:?}): the \
+             answers below do not cover them",
+            window.summary.gap_messages, window.summary.gaps
+        );
+    }
+    if let Some(dir) = &from.keep {
+        eprintln!("the window's dataset is kept in {}", dir.display());
+    }
+    Ok((window.path.clone(), Some(window)))
+}
+
 /// Opens a dataset for SQL, warning first when nothing accounts for its files.
 async fn open_dataset(
     path: &std::path::Path,
@@ -368,6 +417,60 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+async fn cmd_sql(a: cli::SqlArgs) -> Result<u8> {
+    let (window, _scratch) = match a.from.stream {
+        Some(_) => {
+            let (path, scratch) = dataset_or_window(
+                None,
+                &a.from,
+                a.times.since.as_deref(),
+                a.times.until.as_deref(),
+            )
+            .await?;
+            (Some(path), scratch)
+        }
+        None => (None, None),
+    };
+    let datasets: Vec<std::path::PathBuf> = window.into_iter().chain(a.datasets).collect();
+    let names = shell::table_names(datasets.len(), &a.names)?;
+    if datasets.len() > 1 {
+        for d in &datasets {
+            if query::delta_table(d).await?.is_some() {
+                // Its snapshot is a filtered view over its whole store, which the others share.
+                return Err(Error::Usage(format!(
+                    "{} is a Delta table: open it alone in `jsreplay sql`",
+                    d.display()
+                )));
+            }
+        }
+    }
+    if let Some(c) = engine::cluster() {
+        engine::check_reachable(c).await?;
+    }
+    let ctx = engine::session()?;
+    let mut tables = Vec::with_capacity(names.len());
+    for (name, path) in names.into_iter().zip(&datasets) {
+        if let Some(w) = query::unaccounted(path) {
+            eprintln!("jsreplay: warning: {}", escape::terminal(&w));
+        }
+        query::attach(&ctx, &name, path, None).await?;
+        tables.push((name, path.display().to_string()));
+    }
+    let options = shell::Options {
+        tables,
+        hunts: hunt::load(a.queries.as_deref())?,
+        format: a.format,
+        history: if a.no_history {
+            None
+        } else {
+            a.history.or_else(shell::default_history)
+        },
+        pager: !a.no_pager,
+        max_rows: a.max_rows as usize,
+    };
+    shell::run(ctx, options).await
+}
+
 async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let mut pack = hunt::load(a.queries.as_deref())?;
     if let Some(rules) = &a.sigma {
@@ -393,12 +496,25 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
         print_text(&hunt::list_text(&hunts))?;
         return Ok(exit::OK);
     }
-    let dataset = a
-        .dataset
-        .as_deref()
-        .expect("clap requires a dataset without --list");
+    let (dataset, _window) = dataset_or_window(
+        a.dataset.as_deref(),
+        &a.from,
+        a.times.since.as_deref(),
+        a.times.until.as_deref(),
+    )
+    .await?;
+    let dataset = dataset.as_path();
     let ctx = open_dataset(dataset, a.version).await?;
     let results = match a.format {
+        _ if a.story => {
+            let results = hunt::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
+            let stories = story::build(&ctx, &results).await?;
+            match a.format {
+                cli::HuntFormat::Json => print_json(&stories)?,
+                cli::HuntFormat::Table => print_text(&stories.text())?,
+            }
+            results
+        }
         cli::HuntFormat::Json => {
             let mut out =
                 hunt::JsonOut::begin(std::io::BufWriter::new(std::io::stdout()), dataset)?;
@@ -440,7 +556,14 @@ async fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
         since: time(&a.since)?,
         until: time(&a.until)?,
     };
-    let ctx = open_dataset(&a.dataset, a.version).await?;
+    let (dataset, _window) = dataset_or_window(
+        a.dataset.as_deref(),
+        &a.from,
+        a.since.as_deref(),
+        a.until.as_deref(),
+    )
+    .await?;
+    let ctx = open_dataset(&dataset, a.version).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format.writer()),
@@ -459,7 +582,14 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
         a.at.as_deref()
             .map(|t| window::parse_time(t, chrono::Utc::now()))
             .transpose()?;
-    let ctx = open_dataset(&a.dataset, a.version).await?;
+    let (dataset, _window) = dataset_or_window(
+        a.dataset.as_deref(),
+        &a.from,
+        a.times.since.as_deref(),
+        a.times.until.as_deref(),
+    )
+    .await?;
+    let ctx = open_dataset(&dataset, a.version).await?;
     let forest = tree::Forest::load(&ctx, &a.host).await?;
     let (target, same_pid) = forest.pick(a.pid, at)?;
     match a.format {

@@ -82,6 +82,23 @@ pub fn json_for_html(json: &str) -> String {
     out
 }
 
+/// Bytes as text: unchanged where they are UTF-8, each byte of an invalid sequence written as
+/// `\xNN` (so a payload that is not UTF-8 still shows what it holds; the raw bytes stay in the
+/// data). Not escaped for a terminal: pass the result through [`terminal`] for that.
+pub fn bytes_text(b: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(b) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(b.len() + 16);
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A CSV cell a spreadsheet will not run as a formula: text starting with `=`, `+`, `-`, `@`,
 /// a tab or a carriage return gets a leading `'` (OWASP's advice for CSV injection).
 pub fn csv_cell(s: &str) -> Cow<'_, str> {
@@ -106,6 +123,17 @@ mod tests {
         assert_eq!(terminal("\u{9b}31m"), "\\u{009b}31m");
         assert_eq!(terminal("naïve ✓ 日本"), "naïve ✓ 日本");
         assert_eq!(terminal_block("a\u{1b}\nb"), "a\\x1b\nb");
+    }
+
+    #[test]
+    fn bytes_as_text() {
+        assert_eq!(bytes_text(b"{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(
+            bytes_text(b"ok\xff\xfe ok \xe2\x82"),
+            "ok\\xff\\xfe ok \\xe2\\x82"
+        );
+        assert_eq!(bytes_text("naïve".as_bytes()), "naïve");
+        assert_eq!(bytes_text(b""), "");
     }
 
     #[test]

@@ -56,7 +56,11 @@ fn main() -> ExitCode {
             return ExitCode::from(jsreplay::error::exit::FAILURE);
         }
     };
-    match runtime.block_on(jsreplay::run(cli)) {
+    let outcome = runtime.block_on(jsreplay::run(cli));
+    // Whatever still runs is abandoned, not waited for: a query cancelled in the SQL shell may
+    // be inside a long computation that only notices its cancellation at its next batch.
+    runtime.shutdown_background();
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {

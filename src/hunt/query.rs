@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::ValueEnum;
-use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -22,7 +22,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement};
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
@@ -73,12 +73,13 @@ pub fn is_url(text: &str) -> bool {
 
 async fn register(
     ctx: &SessionContext,
+    name: &str,
     url: &str,
     options: ListingOptions,
     schema: Option<SchemaRef>,
     shown: &str,
 ) -> Result<()> {
-    ctx.register_listing_table(TABLE, url, options, schema, None)
+    ctx.register_listing_table(name, url, options, schema, None)
         .await
         .map_err(|e| {
             Error::Input(format!(
@@ -114,12 +115,22 @@ pub fn unaccounted(path: &Path) -> Option<String> {
 /// URL in object storage, or a Delta table in either) as `events`. A Delta table is read at its
 /// latest snapshot or at `version`; only a Delta table has versions.
 pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
+    let ctx = engine::session()?;
+    attach(&ctx, TABLE, path, version).await?;
+    Ok(ctx)
+}
+
+/// Registers the dataset at `path` in `ctx` as table `name` (what [`open`] does for `events`;
+/// the SQL shell attaches several).
+pub async fn attach(
+    ctx: &SessionContext,
+    name: &str,
+    path: &Path,
+    version: Option<i64>,
+) -> Result<()> {
     let text = path.to_string_lossy();
-    if is_url(&text) || is_delta_dir(path) {
-        let dest = Dest::open(&text)?;
-        if delta::is_table(&dest).await? {
-            return open_delta(&dest, version).await;
-        }
+    if let Some(dest) = delta_table(path).await? {
+        return attach_delta(ctx, name, &dest, version).await;
     }
     if version.is_some() {
         return Err(Error::Usage(format!(
@@ -127,10 +138,9 @@ pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
         )));
     }
     if is_url(&text) {
-        return open_url(&text).await;
+        return attach_url(ctx, name, &text).await;
     }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let ctx = engine::session()?;
     let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         let complete = accounted(&abs);
@@ -145,13 +155,14 @@ pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
         let schema = complete.then(event_schema);
         let url = format!("{}/", abs.display());
         register(
-            &ctx,
+            ctx,
+            name,
             &url,
             folder_options(),
             schema,
             &path.display().to_string(),
         )
-        .await?;
+        .await
     } else {
         let extension = abs
             .extension()
@@ -159,15 +170,29 @@ pub async fn open(path: &Path, version: Option<i64>) -> Result<SessionContext> {
             .unwrap_or_default();
         let options = ListingOptions::new(parquet_format()).with_file_extension(extension);
         let url = abs.display().to_string();
-        register(&ctx, &url, options, None, &path.display().to_string()).await?;
+        register(ctx, name, &url, options, None, &path.display().to_string()).await
     }
-    Ok(ctx)
+}
+
+/// The Delta table at `path` (local or in object storage), if it is one.
+pub async fn delta_table(path: &Path) -> Result<Option<Dest>> {
+    let text = path.to_string_lossy();
+    if !is_url(&text) && !is_delta_dir(path) {
+        return Ok(None);
+    }
+    let dest = Dest::open(&text)?;
+    Ok(delta::is_table(&dest).await?.then_some(dest))
 }
 
 /// A Delta table at one snapshot: exactly the files its log lists at that version are read
 /// (never an orphan of a killed or losing writer), with the table's schema, so columns that
 /// older files lack read as NULL.
-async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext> {
+async fn attach_delta(
+    ctx: &SessionContext,
+    name: &str,
+    dest: &Dest,
+    version: Option<i64>,
+) -> Result<()> {
     if let Some(c) = engine::cluster() {
         // The snapshot's file list lives in this process (a filtered view of the store); the
         // executors would read every file under the table, orphans and compacted-away parts too.
@@ -188,24 +213,22 @@ async fn open_delta(dest: &Dest, version: Option<i64>) -> Result<SessionContext>
         .filter(|f| !delta::PARTITION_COLUMNS.contains(&f.name().as_str()))
         .map(|f| f.as_ref().clone())
         .collect();
-    let ctx = engine::session()?;
     let (store, root) = SnapshotStore::registered(dest, &files);
     ctx.register_object_store(&root, store);
     register(
-        &ctx,
+        ctx,
+        name,
         dest.url.as_str(),
         folder_options(),
         Some(Arc::new(Schema::new(columns))),
         &dest.display,
     )
-    .await?;
-    Ok(ctx)
+    .await
 }
 
 /// An archive (or any Hive-partitioned Parquet folder) in object storage.
-async fn open_url(text: &str) -> Result<SessionContext> {
+async fn attach_url(ctx: &SessionContext, name: &str, text: &str) -> Result<()> {
     let dest = Dest::open(text)?;
-    let ctx = engine::session()?;
     let (store, root) = dest.store();
     ctx.register_object_store(&root, store);
     let archive = dest.read(CHECKPOINT).await?.is_some();
@@ -221,8 +244,7 @@ async fn open_url(text: &str) -> Result<SessionContext> {
         )));
     }
     let schema = archive.then(event_schema);
-    register(&ctx, dest.url.as_str(), folder_options(), schema, text).await?;
-    Ok(ctx)
+    register(ctx, name, dest.url.as_str(), folder_options(), schema, text).await
 }
 
 fn has_parquet(dir: &Path) -> bool {
@@ -249,36 +271,56 @@ async fn run_sql_with(
     sql: &str,
     options: &SQLOptions,
 ) -> Result<Vec<SendableRecordBatchStream>> {
-    let statements = DFParser::parse_sql(sql).map_err(|e| Error::Query(e.to_string()))?;
+    let statements = statements(sql)?;
     if statements.is_empty() {
         return Err(Error::Query("no SQL statement given".into()));
     }
-    let state = ctx.state();
     let mut streams = Vec::with_capacity(statements.len());
     for stmt in statements {
-        let plan = state
-            .statement_to_plan(stmt)
-            .await
-            .map_err(engine::query_error)?;
-        options.verify_plan(&plan).map_err(engine::query_error)?;
-        let df = ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(engine::query_error)?;
-        streams.push(df.execute_stream().await.map_err(engine::query_error)?);
+        streams.push(start(ctx, stmt, options).await?);
     }
     Ok(streams)
+}
+
+/// A SQL text split into its statements by DataFusion's parser.
+pub fn statements(sql: &str) -> Result<Vec<Statement>> {
+    Ok(DFParser::parse_sql(sql)
+        .map_err(|e| Error::Query(e.to_string()))?
+        .into())
+}
+
+/// Plans one statement (a DDL statement such as `CREATE VIEW` takes effect here) and starts it.
+pub async fn start(
+    ctx: &SessionContext,
+    stmt: Statement,
+    options: &SQLOptions,
+) -> Result<SendableRecordBatchStream> {
+    let plan = ctx
+        .state()
+        .statement_to_plan(stmt)
+        .await
+        .map_err(engine::query_error)?;
+    options.verify_plan(&plan).map_err(engine::query_error)?;
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(engine::query_error)?;
+    df.execute_stream().await.map_err(engine::query_error)
+}
+
+/// What a hunt may run: queries only (no DDL, no DML such as `COPY … TO`, no `SET`).
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 /// Runs a SQL text read-only (no DDL, no DML such as `COPY … TO`, no `SET`) and returns the
 /// stream of its last statement's rows: what hunts, Sigma rules compiled to hunts, reports and
 /// trees run, so a hunt file from elsewhere can read the dataset and nothing more.
 pub async fn stream_last(ctx: &SessionContext, sql: &str) -> Result<SendableRecordBatchStream> {
-    let read_only = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    run_sql_with(ctx, sql, &read_only)
+    run_sql_with(ctx, sql, &read_only())
         .await?
         .pop()
         .ok_or_else(|| Error::Query("no SQL statement given".into()))
@@ -307,10 +349,17 @@ pub async fn collect(
 }
 
 /// Every text column of `batch` passed through `f` (other columns unchanged); text columns come
-/// out as `Utf8`.
-fn map_text(batch: &RecordBatch, f: impl Fn(&str) -> String) -> Result<RecordBatch> {
-    let is_text =
-        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+/// out as `Utf8`. With `bytes`, binary columns (raw payloads) are text too, as
+/// [`escape::bytes_text`] shows them, instead of hexadecimal.
+fn map_text(batch: &RecordBatch, bytes: bool, f: impl Fn(&str) -> String) -> Result<RecordBatch> {
+    let is_text = |t: &DataType| {
+        matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            || (bytes
+                && matches!(
+                    t,
+                    DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+                ))
+    };
     if !batch
         .schema()
         .fields()
@@ -327,12 +376,19 @@ fn map_text(batch: &RecordBatch, f: impl Fn(&str) -> String) -> Result<RecordBat
             columns.push(col.clone());
             continue;
         }
-        let text = cast(col, &DataType::Utf8)?;
-        let text = text
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to Utf8 gives a StringArray");
-        let mapped: StringArray = text.iter().map(|v| v.map(&f)).collect();
+        let mapped: StringArray = if matches!(
+            field.data_type(),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        ) {
+            let raw = cast(col, &DataType::LargeBinary)?;
+            raw.as_binary::<i64>()
+                .iter()
+                .map(|v| v.map(|b| f(&escape::bytes_text(b))))
+                .collect()
+        } else {
+            let text = cast(col, &DataType::Utf8)?;
+            text.as_string::<i32>().iter().map(|v| v.map(&f)).collect()
+        };
         fields.push(Field::new(
             field.name(),
             DataType::Utf8,
@@ -352,7 +408,7 @@ fn map_text(batch: &RecordBatch, f: impl Fn(&str) -> String) -> Result<RecordBat
 pub fn terminal_table(batches: &[RecordBatch]) -> Result<String> {
     let safe = batches
         .iter()
-        .map(|b| map_text(b, |s| escape::terminal(s).into_owned()))
+        .map(|b| map_text(b, true, |s| escape::terminal(s).into_owned()))
         .collect::<Result<Vec<_>>>()?;
     let text = pretty_format_batches(&safe)?.to_string();
     // Nested values (lists, structs) are formatted by Arrow: escape what they carry too.
@@ -362,7 +418,7 @@ pub fn terminal_table(batches: &[RecordBatch]) -> Result<String> {
 /// A batch for a CSV that a spreadsheet may open: text cells that would start a formula get a
 /// leading `'` ([`escape::csv_cell`]).
 fn csv_safe(batch: &RecordBatch) -> Result<RecordBatch> {
-    map_text(batch, |s| escape::csv_cell(s).into_owned())
+    map_text(batch, false, |s| escape::csv_cell(s).into_owned())
 }
 
 /// Where results go.
@@ -374,7 +430,7 @@ pub enum Target {
 }
 
 enum Writer {
-    Table(Vec<RecordBatch>),
+    Table(Vec<RecordBatch>, Box<dyn Write>),
     Csv(datafusion::arrow::csv::Writer<Box<dyn Write>>),
     Json(datafusion::arrow::json::ArrayWriter<Box<dyn Write>>),
     Ndjson(datafusion::arrow::json::LineDelimitedWriter<Box<dyn Write>>),
@@ -383,16 +439,14 @@ enum Writer {
 
 impl Writer {
     fn new(target: &Target, schema: &SchemaRef) -> Result<(Self, Option<PathBuf>)> {
-        let (format, out): (&str, Box<dyn Write>) = match target {
-            Target::Stdout(f) => (
-                match f {
-                    Format::Table => "table",
-                    Format::Csv => "csv",
-                    Format::Json => "json",
-                    Format::Ndjson => "ndjson",
-                },
-                Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            ),
+        match target {
+            Target::Stdout(f) => Ok((
+                Self::with_format(
+                    *f,
+                    Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                ),
+                None,
+            )),
             Target::File(p) => {
                 let ext = p
                     .extension()
@@ -417,21 +471,25 @@ impl Writer {
                         )));
                     }
                 };
-                return Ok((w, Some(tmp)));
+                Ok((w, Some(tmp)))
             }
-        };
-        let w = match format {
-            "table" => Writer::Table(Vec::new()),
-            "csv" => Writer::Csv(datafusion::arrow::csv::Writer::new(out)),
-            "json" => Writer::Json(datafusion::arrow::json::ArrayWriter::new(out)),
-            _ => Writer::Ndjson(datafusion::arrow::json::LineDelimitedWriter::new(out)),
-        };
-        Ok((w, None))
+        }
+    }
+
+    fn with_format(format: Format, out: Box<dyn Write>) -> Self {
+        match format {
+            Format::Table => Writer::Table(Vec::new(), out),
+            Format::Csv => Writer::Csv(datafusion::arrow::csv::Writer::new(out)),
+            Format::Json => Writer::Json(datafusion::arrow::json::ArrayWriter::new(out)),
+            Format::Ndjson => {
+                Writer::Ndjson(datafusion::arrow::json::LineDelimitedWriter::new(out))
+            }
+        }
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
-            Writer::Table(v) => v.push(batch.clone()),
+            Writer::Table(v, _) => v.push(batch.clone()),
             Writer::Csv(w) => w.write(&csv_safe(batch)?)?,
             Writer::Json(w) => w.write(batch)?,
             Writer::Ndjson(w) => w.write(batch)?,
@@ -442,10 +500,10 @@ impl Writer {
 
     fn finish(self) -> Result<()> {
         match self {
-            Writer::Table(batches) => {
+            Writer::Table(batches, mut out) => {
                 let text = terminal_table(&batches)?;
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{text}").map_err(|e| Error::io("stdout", e))?;
+                writeln!(out, "{text}").map_err(|e| Error::io("output", e))?;
+                out.flush().map_err(|e| Error::io("output", e))?;
             }
             Writer::Csv(w) => {
                 let mut inner = w.into_inner();
@@ -469,22 +527,36 @@ impl Writer {
     }
 }
 
+/// Streams one result into `out` in `format` (a table is laid out once the rows are all in);
+/// returns the number of rows.
+pub async fn write_to(
+    mut stream: SendableRecordBatchStream,
+    format: Format,
+    out: Box<dyn Write>,
+) -> Result<u64> {
+    let mut writer = Writer::with_format(format, out);
+    let rows = drive(&mut stream, &mut writer).await?;
+    writer.finish()?;
+    Ok(rows)
+}
+
+async fn drive(stream: &mut SendableRecordBatchStream, writer: &mut Writer) -> Result<u64> {
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(engine::query_error)?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch)?;
+    }
+    Ok(rows)
+}
+
 /// Streams one result into `target`; returns the number of rows.
 pub async fn write_result(mut stream: SendableRecordBatchStream, target: &Target) -> Result<u64> {
     let schema = stream.schema();
     let (mut writer, tmp) = Writer::new(target, &schema)?;
-    let mut rows = 0u64;
-    let result: Result<()> = async {
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(engine::query_error)?;
-            rows += batch.num_rows() as u64;
-            writer.write(&batch)?;
-        }
-        Ok(())
-    }
-    .await;
+    let result = drive(&mut stream, &mut writer).await;
     match (result, tmp, target) {
-        (Ok(()), tmp, target) => {
+        (Ok(rows), tmp, target) => {
             writer.finish()?;
             if let (Some(tmp), Target::File(dest)) = (tmp, target) {
                 std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;

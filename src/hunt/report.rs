@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::escape;
 use crate::hunt::pack::{HuntResult, Severity};
 use crate::hunt::query;
+use crate::hunt::story::{self, Stories, Story};
 use crate::hunt::tree::Forest;
 
 /// Rows shown per hunt (the JSON output has them all).
@@ -43,6 +44,8 @@ pub struct Report {
     pub trees: BTreeMap<String, Vec<String>>,
     /// Distinct hit sequences in all; only the first `MAX_MARKED` (5,000) are marked.
     pub hit_seqs: usize,
+    /// The hits linked into attack stories.
+    pub stories: Stories,
 }
 
 impl Report {
@@ -99,29 +102,15 @@ impl Report {
         let seq_hunts: BTreeMap<i64, Vec<&HuntResult>> =
             seq_hunts.into_iter().take(MAX_MARKED).collect();
         let mut hits = Vec::new();
-        let mut places: BTreeMap<i64, (String, Option<i64>, i64)> = BTreeMap::new();
-        if !seq_hunts.is_empty() {
-            let list: Vec<String> = seq_hunts.keys().map(i64::to_string).collect();
-            let found = query::collect_last(
-                ctx,
-                &format!(
-                    "SELECT seq, coalesce(collector_id, '(unknown)'), proc_pid, \
-                     coalesce(event_time, nats_time) FROM events WHERE seq IN ({})",
-                    list.join(",")
-                ),
-            )
-            .await?;
-            for b in &found {
-                let seq = b.column(0).as_primitive::<Int64Type>();
-                let host = b.column(1).as_string::<i32>();
-                let pid = b.column(2).as_primitive::<Int64Type>();
-                let t = b.column(3).as_primitive::<TimestampMicrosecondType>();
-                for i in 0..b.num_rows() {
-                    let pid = (!pid.is_null(i)).then(|| pid.value(i));
-                    places.insert(seq.value(i), (host.value(i).to_string(), pid, t.value(i)));
-                }
-            }
-        }
+        let keys: Vec<i64> = seq_hunts.keys().copied().collect();
+        let places: BTreeMap<i64, (String, Option<i64>, i64)> = story::places(ctx, &keys)
+            .await?
+            .into_iter()
+            .map(|(seq, p)| {
+                let host = p.host.unwrap_or_else(|| "(unknown)".to_string());
+                (seq, (host, p.pid, p.t_us))
+            })
+            .collect();
         let mut forests: BTreeMap<String, Option<Forest>> = BTreeMap::new();
         let mut trees: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (seq, hunts) in &seq_hunts {
@@ -159,7 +148,9 @@ impl Report {
                 }
             }
         }
+        let stories = story::build(ctx, &results).await?;
         Ok(Report {
+            stories,
             title: "jsreplay hunt report".into(),
             dataset: dataset.display().to_string(),
             generated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -249,6 +240,11 @@ impl Report {
                 r.last.as_deref().unwrap_or("-")
             );
         }
+        md.push_str("\n## Attack stories\n\n");
+        // An indented code block: the text is terminal-escaped, one step per line.
+        for line in self.stories.text().lines() {
+            let _ = writeln!(md, "    {line}");
+        }
         for r in self
             .ordered()
             .into_iter()
@@ -327,6 +323,7 @@ impl Report {
                 self.hit_seqs
             );
         }
+        body += &self.stories_html();
         body +=
             "<h2>Activity per host</h2><p class=\"meta\">Events per time bucket on each host's \
                  own clock (events without a readable time are left out); hits marked by severity. \
@@ -417,6 +414,150 @@ impl Report {
 
 /// HTML text: control characters shown as escapes (as in a terminal; line breaks kept for the
 /// trees' `<pre>`), then markup characters as entities.
+impl Report {
+    /// The stories: per story a graph of hosts and hops (inline SVG, drawn here: no script, no
+    /// network) and its steps on the corrected clock; then the hits apart.
+    fn stories_html(&self) -> String {
+        let mut h = String::from("<h2>Attack stories</h2>");
+        if self.stories.stories.is_empty() {
+            h += "<p class=\"meta\">No story: no hits join each other.</p>";
+        }
+        for (n, s) in self.stories.stories.iter().enumerate() {
+            let offsets: Vec<String> = s
+                .clock_offsets
+                .iter()
+                .filter(|(host, _)| Some(*host) != s.hosts.first())
+                .map(|(host, o)| format!("{} {o:+.3} s", esc(host)))
+                .collect();
+            let _ = write!(
+                h,
+                "<h3>Story {}: {}</h3><p class=\"meta\">{} .. {} on {}'s clock{}.</p>{}",
+                n + 1,
+                esc(&s.chain),
+                esc(&s.first),
+                esc(&s.last),
+                esc(s.hosts.first().map_or("", String::as_str)),
+                if offsets.is_empty() {
+                    String::new()
+                } else {
+                    format!("; clock offsets from the hops: {}", offsets.join(", "))
+                },
+                story_svg(s)
+            );
+            h += &steps_table(&s.steps);
+        }
+        if !self.stories.apart.is_empty() {
+            let _ = write!(
+                h,
+                "<h3>Hits that join no story ({})</h3>",
+                self.stories.apart.len()
+            );
+            h += &steps_table(&self.stories.apart);
+        }
+        h
+    }
+}
+
+fn steps_table(steps: &[story::Step]) -> String {
+    let mut h = String::from(
+        "<table class=\"steps\"><thead><tr><th>time</th><th>host</th><th>tactic</th>\
+         <th>step</th><th>ATT&amp;CK</th><th>seq</th></tr></thead><tbody>",
+    );
+    for st in steps {
+        let place = match &st.to {
+            Some(to) => format!("{} → {}", esc(&st.host), esc(to)),
+            None => esc(&st.host),
+        };
+        let seqs: Vec<String> = st.seqs.iter().take(20).map(i64::to_string).collect();
+        let _ = write!(
+            h,
+            "<tr class=\"sev-{}\"><td>{}</td><td>{place}</td><td>{}</td><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}{}</td></tr>",
+            esc(&st.severity),
+            esc(&st.time),
+            esc(&st.tactic),
+            anchor(&st.hunt),
+            esc(&st.title),
+            esc(&st.attack.join(", ")),
+            seqs.join(", "),
+            if st.seqs.len() > 20 { " …" } else { "" }
+        );
+    }
+    h + "</tbody></table>"
+}
+
+/// A story's hosts left to right in the order it reaches them, its hops as arrows.
+fn story_svg(s: &Story) -> String {
+    const W: usize = 150;
+    const GAP: usize = 110;
+    const Y: usize = 50;
+    let x = |i: usize| 10 + i * (W + GAP);
+    let width = x(s.hosts.len()) + 10;
+    let mut svg = format!(
+        "<svg class=\"story-graph\" width=\"{width}\" height=\"150\" viewBox=\"0 0 {width} 150\" role=\"img\" \
+         data-hosts=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\">\
+         <path d=\"M0 0L10 5L0 10z\" fill=\"#b00020\"/></marker></defs>",
+        s.hosts.len()
+    );
+    let pos = |host: &str| s.hosts.iter().position(|h| h == host).unwrap_or(0);
+    // One arrow per (from, to), labelled with the first hop's time and how many there were.
+    let mut pairs: BTreeMap<(usize, usize), (String, usize)> = BTreeMap::new();
+    for st in s.steps.iter().filter(|st| st.kind == "hop") {
+        let key = (pos(&st.host), pos(st.to.as_deref().unwrap_or("")));
+        let e = pairs
+            .entry(key)
+            .or_insert_with(|| (st.time.get(11..19).unwrap_or("").to_string(), 0));
+        e.1 += 1;
+    }
+    for ((a, b), (time, count)) in &pairs {
+        let (x1, x2) = if a < b {
+            (x(*a) + W, x(*b))
+        } else {
+            (x(*a), x(*b) + W)
+        };
+        let label = if *count > 1 {
+            format!("{time} ({count} hops)")
+        } else {
+            time.clone()
+        };
+        let _ = write!(
+            svg,
+            "<path class=\"hop\" d=\"M{x1} {y} C{c1} {cy} {c2} {cy} {x2} {y}\" fill=\"none\" stroke=\"#b00020\" \
+             stroke-width=\"2\" marker-end=\"url(#arrow)\"/><text x=\"{mid}\" y=\"{ty}\" text-anchor=\"middle\" \
+             font-size=\"11\" fill=\"#b00020\">{}</text>",
+            esc(&label),
+            y = Y + 22,
+            c1 = (x1 + x2) / 2,
+            c2 = (x1 + x2) / 2,
+            cy = if a < b { Y + 22 } else { Y + 80 },
+            mid = (x1 + x2) / 2,
+            ty = if a < b { Y + 14 } else { Y + 76 },
+        );
+    }
+    for (i, host) in s.hosts.iter().enumerate() {
+        let steps = s
+            .steps
+            .iter()
+            .filter(|st| st.kind == "hit" && &st.host == host)
+            .count();
+        let _ = write!(
+            svg,
+            "<g class=\"host\"><rect x=\"{}\" y=\"{Y}\" width=\"{W}\" height=\"44\" rx=\"6\" fill=\"#fff3e0\" \
+             stroke=\"#e65100\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\" \
+             font-weight=\"bold\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" \
+             fill=\"#555\">{steps} step{}</text></g>",
+            x(i),
+            x(i) + W / 2,
+            Y + 18,
+            esc(host),
+            x(i) + W / 2,
+            Y + 35,
+            if steps == 1 { "" } else { "s" }
+        );
+    }
+    svg + "</svg>"
+}
+
 fn esc(s: &str) -> String {
     escape::terminal_block(s)
         .replace('&', "&amp;")

@@ -286,6 +286,20 @@ impl Forest {
         }
     }
 
+    /// A process.
+    pub fn process(&self, i: usize) -> &Process {
+        &self.procs[i]
+    }
+
+    /// A process and its ancestors, the process first (cycles are cut when the forest is built).
+    pub fn lineage(&self, i: usize) -> Vec<usize> {
+        let mut out = vec![i];
+        while let Some(p) = self.procs[*out.last().expect("not empty")].parent {
+            out.push(p);
+        }
+        out
+    }
+
     /// Processes that had `pid`, oldest first.
     pub fn with_pid(&self, pid: i64) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.procs.len())
@@ -364,10 +378,7 @@ impl Forest {
 
     /// The indented tree: ancestors from the oldest down, the process marked, its descendants.
     pub fn render(&self, target: usize) -> String {
-        let mut chain = vec![target];
-        while let Some(p) = self.procs[*chain.last().expect("non-empty")].parent {
-            chain.push(p);
-        }
+        let mut chain = self.lineage(target);
         chain.reverse();
         let mut out = String::new();
         for (depth, &i) in chain.iter().enumerate() {
@@ -390,13 +401,11 @@ impl Forest {
 
     /// The same as JSON: ancestors (oldest first), the process, and nested descendants.
     pub fn to_json(&self, target: usize) -> serde_json::Value {
-        let mut ancestors = Vec::new();
-        let mut at = target;
-        while let Some(p) = self.procs[at].parent {
-            ancestors.push(serde_json::to_value(&self.procs[p]).expect("serializes"));
-            at = p;
-        }
-        ancestors.reverse();
+        let ancestors: Vec<serde_json::Value> = self.lineage(target)[1..]
+            .iter()
+            .rev()
+            .map(|&p| serde_json::to_value(&self.procs[p]).expect("serializes"))
+            .collect();
         let kids = self.child_index();
         serde_json::json!({
             "ancestors": ancestors,

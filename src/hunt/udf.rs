@@ -12,6 +12,9 @@
 //! - `evt_arg_int(args, name)`: the leading integer of that argument (`3` for `fd`, `-2` for
 //!   `fd=-2(ENOENT)`); NULL when absent or not a number.
 //!
+//! - `payload_text(payload)`: raw bytes as text, unchanged where they are UTF-8 and each byte of
+//!   an invalid sequence as `\xNN` ([`escape::bytes_text`]), for `LIKE` and for reading.
+//!
 //! They work on whole Arrow arrays (a literal argument is expanded once per batch), so a hunt
 //! over millions of rows pays no per-row dispatch.
 
@@ -20,13 +23,16 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::cast::as_string_array;
+use datafusion::common::cast::{as_binary_array, as_string_array};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
 
+use crate::escape;
+
 /// Every function of this module.
-pub fn all() -> [ScalarUDF; 5] {
+pub fn all() -> [ScalarUDF; 6] {
     [
+        payload_text_udf(),
         private_ip_udf(),
         cidr_udf(),
         socket_part_udf(),
@@ -148,6 +154,21 @@ pub fn leading_int(value: &str) -> Option<i64> {
 
 fn strings(args: &[ColumnarValue]) -> DfResult<Vec<ArrayRef>> {
     ColumnarValue::values_to_arrays(args)
+}
+
+fn payload_text_udf() -> ScalarUDF {
+    create_udf(
+        "payload_text",
+        vec![DataType::Binary],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = strings(args)?;
+            let bytes = as_binary_array(&arrays[0])?;
+            let out: StringArray = bytes.iter().map(|v| v.map(escape::bytes_text)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
 }
 
 fn private_ip_udf() -> ScalarUDF {

@@ -13,7 +13,11 @@ mod hunt;
 mod layout;
 #[path = "../support/proxy.rs"]
 mod proxy;
+#[path = "../support/pty.rs"]
+mod pty;
 mod query;
+mod shell;
+mod story;
 mod util;
 
 /// Declares one test per server version around an `async fn(Kind)`.
