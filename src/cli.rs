@@ -37,11 +37,11 @@ Exit codes:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Memory for the SQL engine's sorts, joins and aggregates (query, hunt, timeline, tree):
+    /// Memory for the SQL engine's sorts, joins and aggregates (query, sql, hunt, timeline, tree):
     /// beyond it they spill to the temporary folder ($TMPDIR). 512M, 2G, 1.5G … (at least 32M)
     #[arg(long, global = true, value_name = "SIZE", env = "JSREPLAY_MEMORY_LIMIT", default_value = "1G", value_parser = memory_size)]
     pub memory_limit: usize,
-    /// Run query, hunt, timeline and tree on a Ballista cluster: the scheduler's address,
+    /// Run query, sql, hunt, timeline and tree on a Ballista cluster: the scheduler's address,
     /// df://HOST:PORT (see `jsreplay scheduler`). The dataset must be a URL (s3://, gs://, az://)
     /// or a path that every executor reads the same.
     #[arg(long, global = true, value_name = "df://HOST:PORT", env = "JSREPLAY_CLUSTER", value_parser = crate::hunt::engine::Cluster::parse)]
@@ -356,6 +356,12 @@ pub struct StreamTimes {
     /// End of the window, exclusive: RFC 3339 or a duration before now.
     #[arg(long, requires = "stream", help_heading = "From a stream")]
     pub until: Option<String>,
+}
+
+impl StreamTimes {
+    pub fn bounds(&self) -> (Option<&str>, Option<&str>) {
+        (self.since.as_deref(), self.until.as_deref())
+    }
 }
 
 #[derive(Debug, Args)]

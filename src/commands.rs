@@ -369,6 +369,22 @@ async fn dataset_or_window(
     Ok((window.path.clone(), Some(window)))
 }
 
+/// [`dataset_or_window`], opened for SQL; the scratch window lives as long as the caller keeps it.
+async fn open_source(
+    dataset: Option<&std::path::Path>,
+    from: &cli::FromStreamArgs,
+    (since, until): (Option<&str>, Option<&str>),
+    version: Option<i64>,
+) -> Result<(
+    datafusion::prelude::SessionContext,
+    std::path::PathBuf,
+    Option<scratch::Scratch>,
+)> {
+    let (path, window) = dataset_or_window(dataset, from, since, until).await?;
+    let ctx = open_dataset(&path, version).await?;
+    Ok((ctx, path, window))
+}
+
 /// Opens a dataset for SQL, warning first when nothing accounts for its files.
 async fn open_dataset(
     path: &std::path::Path,
@@ -420,13 +436,8 @@ async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
 async fn cmd_sql(a: cli::SqlArgs) -> Result<u8> {
     let (window, _scratch) = match a.from.stream {
         Some(_) => {
-            let (path, scratch) = dataset_or_window(
-                None,
-                &a.from,
-                a.times.since.as_deref(),
-                a.times.until.as_deref(),
-            )
-            .await?;
+            let (since, until) = a.times.bounds();
+            let (path, scratch) = dataset_or_window(None, &a.from, since, until).await?;
             (Some(path), scratch)
         }
         None => (None, None),
@@ -496,15 +507,13 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
         print_text(&hunt::list_text(&hunts))?;
         return Ok(exit::OK);
     }
-    let (dataset, _window) = dataset_or_window(
-        a.dataset.as_deref(),
-        &a.from,
-        a.times.since.as_deref(),
-        a.times.until.as_deref(),
-    )
-    .await?;
-    let dataset = dataset.as_path();
-    let ctx = open_dataset(dataset, a.version).await?;
+    let (ctx, dataset, window) =
+        open_source(a.dataset.as_deref(), &a.from, a.times.bounds(), a.version).await?;
+    // Outputs name what they answer over: a folder, or the window of a stream.
+    let dataset = window
+        .as_ref()
+        .map_or_else(|| dataset.display().to_string(), scratch::Scratch::label);
+    let dataset = dataset.as_str();
     let results = match a.format {
         _ if a.story => {
             let results = hunt::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
@@ -556,14 +565,8 @@ async fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
         since: time(&a.since)?,
         until: time(&a.until)?,
     };
-    let (dataset, _window) = dataset_or_window(
-        a.dataset.as_deref(),
-        &a.from,
-        a.since.as_deref(),
-        a.until.as_deref(),
-    )
-    .await?;
-    let ctx = open_dataset(&dataset, a.version).await?;
+    let bounds = (a.since.as_deref(), a.until.as_deref());
+    let (ctx, _, _window) = open_source(a.dataset.as_deref(), &a.from, bounds, a.version).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format.writer()),
@@ -582,14 +585,8 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
         a.at.as_deref()
             .map(|t| window::parse_time(t, chrono::Utc::now()))
             .transpose()?;
-    let (dataset, _window) = dataset_or_window(
-        a.dataset.as_deref(),
-        &a.from,
-        a.times.since.as_deref(),
-        a.times.until.as_deref(),
-    )
-    .await?;
-    let ctx = open_dataset(&dataset, a.version).await?;
+    let (ctx, _, _window) =
+        open_source(a.dataset.as_deref(), &a.from, a.times.bounds(), a.version).await?;
     let forest = tree::Forest::load(&ctx, &a.host).await?;
     let (target, same_pid) = forest.pick(a.pid, at)?;
     match a.format {

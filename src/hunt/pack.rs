@@ -559,8 +559,8 @@ pub struct JsonOut<W: Write> {
 }
 
 impl<W: Write> JsonOut<W> {
-    pub fn begin(mut out: W, dataset: &Path) -> Result<Self> {
-        let dataset = serde_json::to_string(&dataset.display().to_string()).expect("a string");
+    pub fn begin(mut out: W, dataset: &str) -> Result<Self> {
+        let dataset = serde_json::to_string(dataset).expect("a string");
         write!(out, "{{\"dataset\": {dataset},\n\"hunts\": [").map_err(write_error)?;
         Ok(Self {
             out,

@@ -52,7 +52,7 @@ impl Report {
     /// Gathers the chart data and process trees for `results` from the dataset in `ctx`.
     pub async fn build(
         ctx: &SessionContext,
-        dataset: &Path,
+        dataset: &str,
         results: Vec<HuntResult>,
     ) -> Result<Report> {
         let span = query::collect_last(
@@ -152,7 +152,7 @@ impl Report {
         Ok(Report {
             stories,
             title: "jsreplay hunt report".into(),
-            dataset: dataset.display().to_string(),
+            dataset: dataset.to_string(),
             generated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             results,
             activity,

@@ -27,6 +27,21 @@ impl Scratch {
     pub fn is_temporary(&self) -> bool {
         self.temp.is_some()
     }
+
+    /// What was read, for outputs that name their dataset: `stream S, seq A..=B (N rows)`, and
+    /// where it is kept when `--keep` kept it.
+    pub fn label(&self) -> String {
+        let s = &self.summary;
+        let range = s.range.map_or("an empty window".to_string(), |r| {
+            format!("seq {}..={}", r.first, r.last)
+        });
+        let kept = if self.is_temporary() {
+            String::new()
+        } else {
+            format!(", kept in {}", self.path.display())
+        };
+        format!("stream {}, {range} ({} rows){kept}", s.stream, s.rows)
+    }
 }
 
 /// A folder of this process's own under the system's temporary directory, removed on drop.

@@ -65,13 +65,7 @@ async fn the_pack_on_a_cluster_equals_the_local_run() {
     let server = Server::start(Kind::V2_14);
     let tmp = tempfile::tempdir().unwrap();
     let sample = repo_root().join("sample-data/incident.ndjson.zst");
-    assert_ok(&jsreplay(&[
-        "publish",
-        "-s",
-        &server.url,
-        "--create",
-        sample.to_str().unwrap(),
-    ]));
+    publish_file(&server.url, &sample);
     let s3 = S3::start();
     let target = Target::S3(&s3, "incident");
     assert_ok(&target.run(&server.url, &[]));
@@ -151,6 +145,12 @@ async fn the_pack_on_a_cluster_equals_the_local_run() {
         String::from_utf8_lossy(&remote.stdout)
     );
 
+    // The same statement through the SQL shell, fed from a pipe.
+    let script = format!(".format csv\n{sql};\n");
+    let shell = jsreplay_stdin(&["sql", &dest, "--cluster", &cluster], &env, &script);
+    assert_ok(&shell);
+    assert_eq!(local.stdout, shell.stdout);
+
     // A host's timeline and a process tree.
     for args in [
         ["timeline", &dest, "--host", "web-01", "--format", "csv"],
@@ -175,7 +175,11 @@ async fn the_pack_on_a_cluster_equals_the_local_run() {
     assert_code(&o, 3, &nobody);
     // --cluster where it means nothing, or malformed: a usage error.
     let o = jsreplay(&["plan", "--stream", "X", "--cluster", &cluster]);
-    assert_code(&o, 2, "--cluster applies to query, hunt, timeline and tree");
+    assert_code(
+        &o,
+        2,
+        "--cluster applies to query, sql, hunt, timeline and tree",
+    );
     let o = jsreplay(&["query", &dest, "SELECT 1", "--cluster", "http://x:1"]);
     assert_code(&o, 2, "df://HOST:PORT");
     drop(executors);

@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::both_servers;
 use crate::pty::Pty;
@@ -163,9 +163,7 @@ SELECT 'never' AS x;
 }
 
 fn run_with_stdin(args: &[&str], input: &str) -> std::process::Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-    c.args(args);
-    pipe(c, input)
+    jsreplay_stdin(args, &[], input)
 }
 
 /// `--stream` answers equal the answers over an export of the same window, and nothing stays
@@ -174,13 +172,7 @@ async fn stream_answers_equal_the_export(kind: Kind) {
     let server = Server::start(kind);
     let tmp = tempfile::tempdir().unwrap();
     let sample = repo_root().join("sample-data/incident.ndjson.zst");
-    assert_ok(&jsreplay(&[
-        "publish",
-        "-s",
-        &server.url,
-        "--create",
-        sample.to_str().unwrap(),
-    ]));
+    publish_file(&server.url, &sample);
     let window = tmp.path().join("window");
     let (lo, hi) = ("5000", "40000");
     assert_ok(&jsreplay(&[
@@ -276,13 +268,23 @@ async fn stream_answers_equal_the_export(kind: Kind) {
 
     // SQL from a pipe over the window.
     let sql = "SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events;\n";
-    let o = {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-        c.args(["sql", "--stream", "SYSDIG_EVENTS", "-s", &server.url])
-            .args(["--start-seq", lo, "--end-seq", hi, "--format", "ndjson"])
-            .env("TMPDIR", &scratch);
-        pipe(c, sql)
-    };
+    let o = jsreplay_stdin(
+        &[
+            "sql",
+            "--stream",
+            "SYSDIG_EVENTS",
+            "-s",
+            &server.url,
+            "--start-seq",
+            lo,
+            "--end-seq",
+            hi,
+            "--format",
+            "ndjson",
+        ],
+        &env,
+        sql,
+    );
     assert_ok(&o);
     let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(got["n"], 35001);
@@ -305,21 +307,3 @@ async fn stream_answers_equal_the_export(kind: Kind) {
     assert!(std::fs::read_dir(&scratch).unwrap().next().is_none());
 }
 both_servers!(stream_answers_equal_the_export);
-
-fn pipe(mut c: Command, input: &str) -> std::process::Output {
-    let mut child = c
-        .env_remove("NATS_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}

@@ -19,13 +19,7 @@ async fn two_nights_two_stories() {
     let server = Server::start(Kind::V2_14);
     let tmp = tempfile::tempdir().unwrap();
     let fleet = repo_root().join("sample-data/fleet-night.ndjson.zst");
-    assert_ok(&jsreplay(&[
-        "publish",
-        "-s",
-        &server.url,
-        "--create",
-        fleet.to_str().unwrap(),
-    ]));
+    publish_file(&server.url, &fleet);
     let incident = repo_root().join("sample-data/incident.ndjson.zst");
     let ds = publish_and_export(&server.url, &incident, tmp.path());
 

@@ -535,9 +535,9 @@ pub fn query_json(dataset: &Path, sql: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Publishes an NDJSON file into a new stream on `url` and exports all of it to `dir/ds`; returns
-/// the dataset, its manifest checked.
-pub fn publish_and_export(url: &str, input: &Path, dir: &Path) -> PathBuf {
+/// Publishes an NDJSON file (of `jsreplay generate`'s lines) into SYSDIG_EVENTS on `url`,
+/// creating the stream when it is missing.
+pub fn publish_file(url: &str, input: &Path) {
     assert_ok(&jsreplay(&[
         "publish",
         "-s",
@@ -545,6 +545,12 @@ pub fn publish_and_export(url: &str, input: &Path, dir: &Path) -> PathBuf {
         "--create",
         input.to_str().unwrap(),
     ]));
+}
+
+/// Publishes an NDJSON file into a new stream on `url` and exports all of it to `dir/ds`; returns
+/// the dataset, its manifest checked.
+pub fn publish_and_export(url: &str, input: &Path, dir: &Path) -> PathBuf {
+    publish_file(url, input);
     let ds = dir.join("ds");
     assert_ok(&jsreplay(&[
         "export",
@@ -568,6 +574,28 @@ pub fn jsreplay_env(args: &[&str], env: &[(String, String)]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run jsreplay")
+}
+
+/// Runs the binary with extra environment variables and `input` on its stdin (a pipe).
+pub fn jsreplay_stdin(args: &[&str], env: &[(String, String)], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+        .args(args)
+        .env_remove("NATS_URL")
+        .env_remove("NATS_CONTEXT")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run jsreplay");
+    use std::io::Write;
+    // A run that stops early (a failing statement) may close its end first: not our failure.
+    let _ = child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes());
+    child.wait_with_output().expect("wait for jsreplay")
 }
 
 /// A real S3-protocol server on loopback (moto's server mode, from the project venv) with one
