@@ -152,3 +152,46 @@ fn attack_seqs(ds: &std::path::Path) -> BTreeSet<i64> {
     assert!(out.len() >= 30, "{} attack events located", out.len());
     out
 }
+
+/// An intruder's socket text reaches the story's own SQL (the hop lookup) as a quoted value, not
+/// as SQL: the hop is still found between the two hosts and the story still told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_socket_text_is_data() {
+    let (server, js) = server_with_stream(Kind::V2_14, "SYSDIG_EVENTS").await;
+    let fd = "10.9.9.1'); DROP TABLE events; --:5000->10.9.9.2:22";
+    let event = |host: &str, typ: &str, fd: &str, pid: u32, name: &str, s: u32| {
+        let e = serde_json::json!({"event": {
+            "evt.num": "1", "evt.time": format!("2025-07-10T02:00:0{s}.000000000+0000"),
+            "evt.type": typ, "evt.args": "", "fd.name": fd, "proc.pid": pid.to_string(),
+            "proc.name": name, "proc.cmdline": name, "proc.ppid": "100", "proc.pname": "bash",
+            "proc.pcmdline": "bash"}});
+        (format!("events.sysdig.{host}"), e.to_string().into_bytes())
+    };
+    publish(
+        &js,
+        &[
+            event("h1", "connect", fd, 500, "ssh", 1),
+            event("h2", "accept", fd, 600, "sshd", 1),
+            event("h2", "openat", "/etc/shadow", 601, "cat", 5),
+        ],
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    assert_ok(&jsreplay(&[
+        "export",
+        "-s",
+        &server.url,
+        "-q",
+        "-o",
+        ds.to_str().unwrap(),
+    ]));
+    let o = jsreplay(&["hunt", ds.to_str().unwrap(), "--story", "--format", "json"]);
+    assert_ok(&o);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["stories"][0]["chain"], "h1 → h2", "{doc}");
+    assert_eq!(
+        doc["stories"][0]["steps"][0]["seqs"],
+        serde_json::json!([1, 2])
+    );
+}
