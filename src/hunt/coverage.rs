@@ -122,7 +122,7 @@ pub fn text(hunts: &[Hunt]) -> String {
         out += &format!(
             "{:<width$}  {:<8}  {}\n",
             h.name,
-            format!("{:?}", h.severity).to_lowercase(),
+            h.severity.as_str().to_string(),
             if h.attack.is_empty() {
                 "-".to_string()
             } else {

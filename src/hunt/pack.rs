@@ -473,7 +473,7 @@ pub fn list_text(hunts: &[Hunt]) -> String {
         out += &format!(
             "{:<width$}  {:<8}  {:<22}  {}\n",
             h.name,
-            format!("{:?}", h.severity).to_lowercase(),
+            h.severity.as_str().to_string(),
             h.attack.join(","),
             h.title
         );
@@ -512,7 +512,7 @@ pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
         out += &format!(
             "{:<width$}  {:<8}  {:>6}  {:<24}  {:<24}  {:<24}\n",
             r.hunt.name,
-            format!("{:?}", r.hunt.severity).to_lowercase(),
+            r.hunt.severity.as_str().to_string(),
             r.hits_label(),
             escape::terminal(&r.hosts.join(",")),
             r.first.as_deref().unwrap_or("-"),

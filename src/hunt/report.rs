@@ -217,10 +217,6 @@ impl Report {
         Ok((header, cells))
     }
 
-    fn severity(s: Severity) -> String {
-        format!("{s:?}").to_lowercase()
-    }
-
     /// The Markdown report.
     pub fn markdown(&self) -> Result<String> {
         let mut md = format!(
@@ -233,7 +229,7 @@ impl Report {
                 md,
                 "| {} | {} | {} | {hits} | {} | {} | {} |",
                 r.hunt.name,
-                Self::severity(r.hunt.severity),
+                r.hunt.severity.as_str(),
                 r.hunt.attack.join(", "),
                 escape::markdown(&r.hosts.join(", ")),
                 r.first.as_deref().unwrap_or("-"),
@@ -256,7 +252,7 @@ impl Report {
                 r.hunt.name,
                 r.hunt.title,
                 r.hunt.description,
-                Self::severity(r.hunt.severity),
+                r.hunt.severity.as_str(),
                 r.hunt.attack.join(", ")
             );
             if let Some(e) = &r.error {
@@ -300,7 +296,7 @@ impl Report {
                 "points": v.iter().map(|(t, n)| [t / 1000, *n]).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "hits": self.hits.iter().map(|(h, t, hunt, sev, seq)| serde_json::json!({
-                "host": h, "t": t / 1000, "hunt": hunt, "severity": Self::severity(*sev), "seq": seq,
+                "host": h, "t": t / 1000, "hunt": hunt, "severity": sev.as_str(), "seq": seq,
             })).collect::<Vec<_>>(),
         });
         // Event text must neither end the script element nor open an HTML comment in it.
@@ -345,8 +341,8 @@ impl Report {
             let _ = write!(
                 body,
                 "<tr class=\"sev-{}\"><td>{name}</td><td>{}</td><td>{}</td><td class=\"num\">{hits}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                Self::severity(r.hunt.severity),
-                Self::severity(r.hunt.severity),
+                r.hunt.severity.as_str(),
+                r.hunt.severity.as_str(),
                 esc(&r.hunt.attack.join(", ")),
                 esc(&r.hosts.join(", ")),
                 esc(r.first.as_deref().unwrap_or("-")),
@@ -366,7 +362,7 @@ impl Report {
                 esc(&r.hunt.name),
                 esc(&r.hunt.title),
                 esc(&r.hunt.description),
-                Self::severity(r.hunt.severity),
+                r.hunt.severity.as_str(),
                 esc(&r.hunt.attack.join(", ")),
                 esc(&r.hunt.tags.join(", "))
             );

@@ -17,6 +17,17 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The name as hunt files, reports and JSON spell it (`high`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "info" | "informational" => Severity::Info,
@@ -79,7 +90,7 @@ pub fn hunt_file(h: &Hunt) -> String {
         one_line(&h.title),
         one_line(&h.description),
         one_line(&h.attack.join(", ")),
-        format!("{:?}", h.severity).to_lowercase(),
+        h.severity.as_str(),
         one_line(&h.tags.join(", ")),
         h.sql
     )

@@ -33,7 +33,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::escape;
-use crate::hunt::pack::{HuntResult, Severity};
+use crate::hunt::pack::HuntResult;
 use crate::hunt::query;
 use crate::hunt::tree::Forest;
 
@@ -560,7 +560,7 @@ fn steps(
             hunt: hunt.name.clone(),
             title: hunt.title.clone(),
             attack: hunt.attack.clone(),
-            severity: severity(hunt.severity),
+            severity: hunt.severity.as_str().to_string(),
             seqs,
             sort_us: corrected(&host, first),
             host,
@@ -579,7 +579,7 @@ fn steps(
             hunt: hunt.name.clone(),
             title: hunt.title.clone(),
             attack: hunt.attack.clone(),
-            severity: severity(hunt.severity),
+            severity: hunt.severity.as_str().to_string(),
             seqs: vec![hop.connect, hop.accept],
             sort_us: t,
         });
@@ -587,10 +587,6 @@ fn steps(
     // A hop sorts after the hits of the same instant on its source (they lead up to it).
     out.sort_by_key(|s| (s.sort_us, s.kind == "hop", s.host.clone(), s.hunt.clone()));
     out
-}
-
-fn severity(s: Severity) -> String {
-    format!("{s:?}").to_lowercase()
 }
 
 fn story(steps: Vec<Step>, offsets: BTreeMap<String, i64>) -> Story {
