@@ -821,6 +821,10 @@ pub struct SchedulerArgs {
     /// The name executors and clients reach this machine by (default: the bind address).
     #[arg(long)]
     pub external_host: Option<String>,
+    /// A local folder plans may read (repeat for more); none by default: without it the
+    /// scheduler lists and reads only object stores. Nothing is ever written.
+    #[arg(long, value_name = "DIR")]
+    pub read_root: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -846,6 +850,10 @@ pub struct ExecutorArgs {
     /// Folder for shuffle files (default: a new temporary folder).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// A local folder tasks may read (repeat for more; the scheduler needs the same); none by
+    /// default: without it tasks read only object stores. Nothing is ever written.
+    #[arg(long, value_name = "DIR")]
+    pub read_root: Vec<PathBuf>,
 }
 
 #[cfg(test)]

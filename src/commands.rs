@@ -11,7 +11,8 @@ use crate::cli::{self, Cli, Command};
 use crate::error::{exit, Error, Result};
 use crate::escape;
 use crate::hunt::{
-    cluster, engine, falco, pack as hunt, query, report, shell, sigma, story, timeline, tree,
+    cluster, confine::Confinement, engine, falco, pack as hunt, query, report, shell, sigma, story,
+    timeline, tree,
 };
 use crate::jobs::{archive, compact, export, sample, scratch, table, verify};
 use crate::nats::{connect, plan, publish, window};
@@ -329,11 +330,14 @@ async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
 
 /// The dataset a command answers over: the one named, or with `--stream` the window read for
 /// it (kept alive by the returned [`scratch::Scratch`]: a temporary one goes when it drops).
+/// `sigint`: whether SIGINT ends the command after the window is read (not in the interactive
+/// shell, where it cancels the running query).
 async fn dataset_or_window(
     dataset: Option<&std::path::Path>,
     from: &cli::FromStreamArgs,
     since: Option<&str>,
     until: Option<&str>,
+    sigint: bool,
 ) -> Result<(std::path::PathBuf, Option<scratch::Scratch>)> {
     let Some(stream) = &from.stream else {
         let path = dataset.expect("clap requires a dataset without --stream");
@@ -351,6 +355,7 @@ async fn dataset_or_window(
         server_display: connect::redact_url(&spec.server()),
     };
     let window = scratch::read_window(&client, &spec, req, from.keep.as_deref()).await?;
+    window.end_on_signals(sigint)?;
     for w in &window.summary.warnings {
         eprintln!("jsreplay: warning: {}", escape::terminal(w));
     }
@@ -380,7 +385,7 @@ async fn open_source(
     std::path::PathBuf,
     Option<scratch::Scratch>,
 )> {
-    let (path, window) = dataset_or_window(dataset, from, since, until).await?;
+    let (path, window) = dataset_or_window(dataset, from, since, until, true).await?;
     let ctx = open_dataset(&path, version).await?;
     Ok((ctx, path, window))
 }
@@ -437,7 +442,9 @@ async fn cmd_sql(a: cli::SqlArgs) -> Result<u8> {
     let (window, _scratch) = match a.from.stream {
         Some(_) => {
             let (since, until) = a.times.bounds();
-            let (path, scratch) = dataset_or_window(None, &a.from, since, until).await?;
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+            let (path, scratch) =
+                dataset_or_window(None, &a.from, since, until, !interactive).await?;
             (Some(path), scratch)
         }
         None => (None, None),
@@ -773,6 +780,7 @@ async fn cmd_scheduler(a: cli::SchedulerArgs) -> Result<u8> {
     cluster::run_scheduler(cluster::SchedulerOptions {
         bind: a.bind,
         external_host: a.external_host,
+        confinement: Confinement::new(&a.read_root)?,
     })
     .await?;
     Ok(exit::OK)
@@ -787,6 +795,7 @@ async fn cmd_executor(a: cli::ExecutorArgs) -> Result<u8> {
         grpc_port: a.grpc_port,
         concurrent_tasks: a.concurrent_tasks.map(usize::from),
         work_dir: a.work_dir.map(|p| p.display().to_string()),
+        confinement: Confinement::new(&a.read_root)?,
     })
     .await?;
     Ok(exit::OK)

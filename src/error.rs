@@ -25,7 +25,8 @@ pub mod exit {
     pub const GAPS: u8 = 6;
     /// Another archive or compaction run holds the destination's lease.
     pub const BUSY: u8 = 7;
-    /// `verify` found a file or a count that does not match its manifest.
+    /// `verify` found a file or a count that does not match its manifest (or `vacuum` refused a
+    /// table whose snapshot names files that are not there).
     pub const MISMATCH: u8 = 8;
     /// Interrupted by SIGINT (128 + 2).
     pub const INTERRUPTED: u8 = 130;
@@ -66,6 +67,9 @@ pub enum Error {
     Store(String),
     #[error("{0}")]
     Busy(String),
+    /// What is there does not match its own accounts (exit 8, as `verify`'s findings).
+    #[error("{0}")]
+    Mismatch(String),
     #[error("interrupted by {0}")]
     Interrupted(&'static str),
 }
@@ -79,6 +83,7 @@ impl Error {
             Error::StreamNotFound(_) | Error::JetStreamUnavailable(_) => exit::STREAM,
             Error::Query(_) => exit::QUERY,
             Error::Busy(_) => exit::BUSY,
+            Error::Mismatch(_) => exit::MISMATCH,
             Error::Interrupted("SIGTERM") => exit::TERMINATED,
             Error::Interrupted(_) => exit::INTERRUPTED,
             _ => exit::FAILURE,

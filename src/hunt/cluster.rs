@@ -17,9 +17,11 @@ use ballista_executor::executor_process::{start_executor_process, ExecutorProces
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 
 use crate::error::{Error, Result};
+use crate::hunt::confine::{CheckedEngine, Confinement, RefuseWrites};
 use crate::hunt::engine;
 
 /// Where a scheduler listens and how executors are told to reach it.
@@ -28,6 +30,8 @@ pub struct SchedulerOptions {
     pub bind: SocketAddr,
     /// The host name executors and clients use for this scheduler (defaults to the bind address).
     pub external_host: Option<String>,
+    /// The only local folders plans may read (it lists files and reads footers to plan).
+    pub confinement: Confinement,
 }
 
 /// Where an executor listens, which scheduler it serves, where it keeps shuffle files.
@@ -45,6 +49,8 @@ pub struct ExecutorOptions {
     pub concurrent_tasks: Option<usize>,
     /// Shuffle files (defaults to a temporary folder).
     pub work_dir: Option<String>,
+    /// The only local folders tasks may read.
+    pub confinement: Confinement,
 }
 
 fn ballista_error(what: &str, e: impl std::fmt::Display) -> Error {
@@ -52,11 +58,31 @@ fn ballista_error(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// The state every session on the scheduler gets: the client's settings (they come with the
-/// job), the lake's stores, the memory limit and jsreplay's functions.
+/// job), the lake's stores (confined), the memory limit, jsreplay's functions, and the rule that
+/// refuses plans that write.
 fn scheduler_state(
     config: SessionConfig,
+    confinement: &Confinement,
 ) -> datafusion::error::Result<datafusion::execution::SessionState> {
-    engine::state(config, engine::runtime(engine::memory_limit())?)
+    let state = engine::state(
+        config,
+        engine::runtime_confined(engine::memory_limit(), Some(confinement.clone()))?,
+    )?;
+    Ok(SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rule(Arc::new(RefuseWrites))
+        .build())
+}
+
+/// The startup line's account of what plans may read locally.
+fn roots_line(confinement: &Confinement) -> String {
+    match confinement.roots() {
+        [] => "no local files (--read-root DIR to allow a folder)".to_string(),
+        roots => roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// Runs a scheduler until SIGINT or SIGTERM.
@@ -70,19 +96,24 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
         external_host: external_host.clone(),
         ..SchedulerConfig::default()
     }
-    .with_override_session_builder(Arc::new(scheduler_state));
+    .with_override_session_builder({
+        let confinement = options.confinement.clone();
+        Arc::new(move |config| scheduler_state(config, &confinement))
+    });
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| ballista_error("cannot set up the scheduler", e))?;
     let server = start_server(cluster, options.bind, Arc::new(config));
     eprintln!(
         "jsreplay scheduler listening on {} (Ballista {}, DataFusion {}); clients use --cluster \
-         df://{}:{}",
+         df://{}:{}; plans read {} and write nothing; anybody who reaches this port can run \
+         queries here",
         options.bind,
         ballista_core::BALLISTA_VERSION,
         datafusion::DATAFUSION_VERSION,
         external_host,
-        options.bind.port()
+        options.bind.port(),
+        roots_line(&options.confinement)
     );
     tokio::select! {
         done = server => done.map_err(|e| ballista_error("the scheduler stopped", e)),
@@ -120,12 +151,24 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         vcores: options.concurrent_tasks.unwrap_or(defaults.vcores),
         work_dir: options.work_dir.clone(),
         override_function_registry: Some(Arc::new(function_registry())),
-        override_runtime_producer: Some(Arc::new(move |_: &SessionConfig| engine::runtime(limit))),
+        override_runtime_producer: Some({
+            let confinement = options.confinement.clone();
+            Arc::new(move |_: &SessionConfig| {
+                engine::runtime_confined(limit, Some(confinement.clone()))
+            })
+        }),
+        override_execution_engine: Some(Arc::new(CheckedEngine::default())),
         ..defaults
     };
     eprintln!(
-        "jsreplay executor: Flight on {}:{}, tasks on {}:{}, scheduler {}",
-        options.bind_host, options.port, options.bind_host, options.grpc_port, options.scheduler
+        "jsreplay executor: Flight on {}:{}, tasks on {}:{}, scheduler {}; tasks read {} and \
+         write nothing",
+        options.bind_host,
+        options.port,
+        options.bind_host,
+        options.grpc_port,
+        options.scheduler,
+        roots_line(&options.confinement)
     );
     tokio::select! {
         done = start_executor_process(Arc::new(config)) => {

@@ -25,6 +25,7 @@ use object_store::ObjectStore;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::hunt::confine::Confinement;
 use crate::lake::store::Dest;
 
 /// Memory the query operators (sorts, joins, aggregates, windows) may hold, unless the command
@@ -120,6 +121,17 @@ pub fn cluster() -> Option<&'static Cluster> {
 #[derive(Debug, Default)]
 pub struct LakeStores {
     stores: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+    /// On a scheduler or executor: every store read-only, local files only under the roots.
+    confinement: Option<Confinement>,
+}
+
+impl LakeStores {
+    fn confined(&self, store: Arc<dyn ObjectStore>, url: &Url) -> Arc<dyn ObjectStore> {
+        match &self.confinement {
+            Some(c) => c.wrap(store, url.scheme() == "file"),
+            None => store,
+        }
+    }
 }
 
 /// `scheme://authority`: the part of a URL one store serves.
@@ -133,6 +145,7 @@ impl ObjectStoreRegistry for LakeStores {
         url: &Url,
         store: Arc<dyn ObjectStore>,
     ) -> Option<Arc<dyn ObjectStore>> {
+        let store = self.confined(store, url);
         self.stores
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -157,6 +170,7 @@ impl ObjectStoreRegistry for LakeStores {
                 .store()
                 .0
         };
+        let store = self.confined(store, url);
         let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
         Ok(stores.entry(key).or_insert(store).clone())
     }
@@ -164,10 +178,21 @@ impl ObjectStoreRegistry for LakeStores {
 
 /// The runtime of a session: the fair spill pool under `limit` and the lake's stores.
 pub fn runtime(limit: usize) -> DfResult<Arc<RuntimeEnv>> {
+    runtime_confined(limit, None)
+}
+
+/// [`runtime`], with the lake's stores confined (a scheduler's or an executor's).
+pub fn runtime_confined(
+    limit: usize,
+    confinement: Option<Confinement>,
+) -> DfResult<Arc<RuntimeEnv>> {
     // Fair among the operators that can spill, so one big sort cannot starve the others.
     RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
-        .with_object_store_registry(Arc::new(LakeStores::default()))
+        .with_object_store_registry(Arc::new(LakeStores {
+            confinement,
+            ..Default::default()
+        }))
         .build_arc()
 }
 

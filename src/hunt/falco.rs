@@ -290,7 +290,7 @@ impl Defs {
 pub fn compile_texts(files: &[(String, String)], opts: &Options) -> Compiled {
     let mut defs = Defs::default();
     for (i, (name, text)) in files.iter().enumerate() {
-        match serde_yaml::from_str::<Value>(text) {
+        match crate::hunt::rule::parse_yaml(text) {
             Ok(doc) => defs.load(i, name, &doc),
             Err(e) => defs.problem(name, "(file)", format!("not YAML: {e}")),
         }
@@ -458,18 +458,53 @@ struct Parser<'a> {
     at: usize,
     defs: &'a Defs,
     depth: usize,
+    /// Tokens and list items the rule's condition may still expand to, shared by the macros
+    /// it names: depth alone does not bound the size (a macro naming the next twice doubles
+    /// at every level).
+    budget: std::rc::Rc<std::cell::Cell<usize>>,
 }
+
+/// Tokens and list items (macros and lists expanded) one condition may grow to. The largest
+/// upstream rule's condition expands to a few thousand.
+const MAX_EXPANDED: usize = 100_000;
 
 type Parsed<T> = std::result::Result<T, String>;
 
 impl<'a> Parser<'a> {
     fn new(text: &str, defs: &'a Defs, depth: usize) -> Parsed<Self> {
-        Ok(Self {
+        let budget = std::rc::Rc::new(std::cell::Cell::new(MAX_EXPANDED));
+        Self::with_budget(text, defs, depth, budget)
+    }
+
+    fn with_budget(
+        text: &str,
+        defs: &'a Defs,
+        depth: usize,
+        budget: std::rc::Rc<std::cell::Cell<usize>>,
+    ) -> Parsed<Self> {
+        let parser = Self {
             toks: tokenize(text)?,
             at: 0,
             defs,
             depth,
-        })
+            budget,
+        };
+        parser.spend(parser.toks.len())?;
+        Ok(parser)
+    }
+
+    /// Takes `n` from the budget, or fails once it is spent.
+    fn spend(&self, n: usize) -> Parsed<()> {
+        match self.budget.get().checked_sub(n) {
+            Some(left) => {
+                self.budget.set(left);
+                Ok(())
+            }
+            None => Err(format!(
+                "the condition expands to more than {MAX_EXPANDED} tokens and list items \
+                 (macros or lists that name each other many times over)"
+            )),
+        }
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -571,7 +606,7 @@ impl<'a> Parser<'a> {
                 "macro {name:?} nests more than {MAX_NESTING} deep (a cycle?)"
             ));
         }
-        Parser::new(cond, self.defs, self.depth + 1)?
+        Parser::with_budget(cond, self.defs, self.depth + 1, self.budget.clone())?
             .whole()
             .map_err(|e| format!("in macro {name}: {e}"))
     }
@@ -593,6 +628,7 @@ impl<'a> Parser<'a> {
     }
 
     fn expand(&self, item: &str, out: &mut Vec<String>, depth: usize) -> Parsed<()> {
+        self.spend(1)?;
         match self.defs.lists.get(item) {
             Some(items) if depth < MAX_NESTING => {
                 for i in items {
@@ -1527,5 +1563,50 @@ mod tests {
             assert!(c.hunts.is_empty(), "{bad}");
             assert!(!c.unsupported.is_empty(), "{bad}");
         }
+    }
+
+    /// Macros (and lists) that name the next one twice, 40 levels deep: 2^40 tokens expanded
+    /// without a size cap. Refused at once, as unsupported, in bounded time.
+    #[test]
+    fn doubling_macros_and_lists_are_refused_quickly() {
+        let mut macros = String::from("- macro: m0\n  condition: proc.name = x\n");
+        let mut lists = String::from("- list: l0\n  items: [a, b]\n");
+        for i in 1..=40 {
+            macros += &format!("- macro: m{i}\n  condition: (m{p} or m{p})\n", p = i - 1);
+            lists += &format!("- list: l{i}\n  items: [l{p}, l{p}]\n", p = i - 1);
+        }
+        for (text, cond) in [(macros, "m40"), (lists, "proc.name in (l40)")] {
+            let rules = format!(
+                "{text}- rule: r\n  desc: d\n  condition: {cond}\n  output: o\n  priority: ERROR\n"
+            );
+            let started = std::time::Instant::now();
+            let c = compile_one(&rules, &Options::default());
+            assert!(started.elapsed() < std::time::Duration::from_secs(2));
+            assert!(c.hunts.is_empty(), "{cond}");
+            let why = format!("{:?}", c.unsupported);
+            assert!(why.contains("expands to more than"), "{why}");
+        }
+    }
+
+    /// YAML aliases that name aliases (a "billion laughs" file): refused before it grows.
+    #[test]
+    fn yaml_alias_bombs_are_refused() {
+        // 1,000 leaves, then two levels of 100 aliases each: 10 million nodes from 1,300
+        // events (few enough jumps for serde_yaml's own repetition limit).
+        let leaves = vec!["x"; 1000].join(", ");
+        let mut text = format!("a0: &a0 [{leaves}]\n");
+        for i in 1..=2 {
+            let refs = vec![format!("*a{}", i - 1); 100].join(", ");
+            text += &format!("a{i}: &a{i} [{refs}]\n");
+        }
+        let started = std::time::Instant::now();
+        let e = crate::hunt::rule::parse_yaml(&text).unwrap_err();
+        assert!(e.contains("more than"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let c = compile_one(&text, &Options::default());
+        assert!(c.hunts.is_empty());
+        // Small aliases still work.
+        let v = crate::hunt::rule::parse_yaml("a: &x [1, 2]\nb: *x\n").unwrap();
+        assert_eq!(v["b"], v["a"]);
     }
 }

@@ -11,6 +11,7 @@
 //! and never touches NATS or the jobs that wrote them: nothing here imports `nats` or `jobs`.
 
 pub mod cluster;
+pub mod confine;
 pub mod coverage;
 pub mod engine;
 pub mod falco;

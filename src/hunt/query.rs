@@ -6,7 +6,7 @@
 //! [`Error::Query`] carrying DataFusion's message, which the binary maps to its own exit code.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -431,6 +431,9 @@ pub enum Target {
 
 enum Writer {
     Table(Vec<RecordBatch>, Box<dyn Write>),
+    /// A program's format written to a terminal: text cells escaped first ([`escape::terminal`]),
+    /// as a table would be; to a file or a pipe the same format keeps every value raw.
+    ToTerminal(Box<Writer>),
     Csv(datafusion::arrow::csv::Writer<Box<dyn Write>>),
     Json(datafusion::arrow::json::ArrayWriter<Box<dyn Write>>),
     Ndjson(datafusion::arrow::json::LineDelimitedWriter<Box<dyn Write>>),
@@ -444,6 +447,7 @@ impl Writer {
                 Self::with_format(
                     *f,
                     Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                    std::io::stdout().is_terminal(),
                 ),
                 None,
             )),
@@ -476,7 +480,17 @@ impl Writer {
         }
     }
 
-    fn with_format(format: Format, out: Box<dyn Write>) -> Self {
+    /// A writer of `format` into `out`; `terminal` when `out` is one.
+    fn with_format(format: Format, out: Box<dyn Write>, terminal: bool) -> Self {
+        let writer = Self::raw(format, out);
+        match writer {
+            Writer::Table(..) => writer,
+            _ if terminal => Writer::ToTerminal(Box::new(writer)),
+            _ => writer,
+        }
+    }
+
+    fn raw(format: Format, out: Box<dyn Write>) -> Self {
         match format {
             Format::Table => Writer::Table(Vec::new(), out),
             Format::Csv => Writer::Csv(datafusion::arrow::csv::Writer::new(out)),
@@ -490,6 +504,9 @@ impl Writer {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
             Writer::Table(v, _) => v.push(batch.clone()),
+            Writer::ToTerminal(w) => w.write(&map_text(batch, false, |s| {
+                escape::terminal(s).into_owned()
+            })?)?,
             Writer::Csv(w) => w.write(&csv_safe(batch)?)?,
             Writer::Json(w) => w.write(batch)?,
             Writer::Ndjson(w) => w.write(batch)?,
@@ -505,6 +522,7 @@ impl Writer {
                 writeln!(out, "{text}").map_err(|e| Error::io("output", e))?;
                 out.flush().map_err(|e| Error::io("output", e))?;
             }
+            Writer::ToTerminal(w) => w.finish()?,
             Writer::Csv(w) => {
                 let mut inner = w.into_inner();
                 inner.flush().map_err(|e| Error::io("output", e))?;
@@ -527,14 +545,15 @@ impl Writer {
     }
 }
 
-/// Streams one result into `out` in `format` (a table is laid out once the rows are all in);
-/// returns the number of rows.
+/// Streams one result into `out` in `format` (a table is laid out once the rows are all in;
+/// `terminal` when `out` is one); returns the number of rows.
 pub async fn write_to(
     mut stream: SendableRecordBatchStream,
     format: Format,
     out: Box<dyn Write>,
+    terminal: bool,
 ) -> Result<u64> {
-    let mut writer = Writer::with_format(format, out);
+    let mut writer = Writer::with_format(format, out, terminal);
     let rows = drive(&mut stream, &mut writer).await?;
     writer.finish()?;
     Ok(rows)

@@ -119,3 +119,152 @@ mod tests {
         assert!(!super::sql_string("{{{{").contains("{{"));
     }
 }
+
+/// Nodes a rule file's YAML may hold once its aliases are expanded. The largest vendored
+/// upstream Falco file has about 30,000; a file of aliases that name aliases ("billion laughs")
+/// would otherwise expand exponentially before any rule is looked at.
+pub const MAX_YAML_NODES: usize = 250_000;
+
+/// Parses a rule file's YAML with its aliases expanded, failing once the document grows past
+/// [`MAX_YAML_NODES`] nodes (counted as they are built, so nothing larger is ever made).
+pub fn parse_yaml(text: &str) -> std::result::Result<serde_yaml::Value, String> {
+    use serde::de::DeserializeSeed;
+    let budget = std::cell::Cell::new(MAX_YAML_NODES);
+    let mut docs = serde_yaml::Deserializer::from_str(text);
+    let Some(doc) = docs.next() else {
+        return Ok(serde_yaml::Value::Null);
+    };
+    let value = Counted(&budget)
+        .deserialize(doc)
+        .map_err(|e| e.to_string())?;
+    if docs.next().is_some() {
+        return Err("more than one YAML document in the file".into());
+    }
+    Ok(value)
+}
+
+/// A `serde_yaml::Value` built node by node against a budget.
+#[derive(Clone, Copy)]
+struct Counted<'a>(&'a std::cell::Cell<usize>);
+
+impl Counted<'_> {
+    fn take<E: serde::de::Error>(self) -> std::result::Result<(), E> {
+        match self.0.get().checked_sub(1) {
+            Some(left) => {
+                self.0.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(format!(
+                "the YAML expands to more than {MAX_YAML_NODES} nodes (aliases that name \
+                 aliases?)"
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Counted<'_> {
+    type Value = serde_yaml::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Counted<'_> {
+    type Value = serde_yaml::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        self.take()?;
+        Ok(v.into())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        self.take()?;
+        Ok(serde_yaml::Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        self.take()?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(serde_yaml::Value::Sequence(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        self.take()?;
+        let mut out = serde_yaml::Mapping::new();
+        while let Some(k) = map.next_key_seed(self)? {
+            let v = map.next_value_seed(self)?;
+            out.insert(k, v);
+        }
+        Ok(serde_yaml::Value::Mapping(out))
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+        self,
+        data: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        // A tagged value (`!tag x`): kept as serde_yaml keeps it.
+        use serde::de::VariantAccess;
+        self.take()?;
+        let (tag, variant): (String, _) = data.variant()?;
+        let value = variant.newtype_variant_seed(self)?;
+        Ok(serde_yaml::Value::Tagged(Box::new(
+            serde_yaml::value::TaggedValue {
+                tag: serde_yaml::value::Tag::new(tag),
+                value,
+            },
+        )))
+    }
+}

@@ -248,7 +248,8 @@ impl Shell {
                 Some((path, file)) => Box::new(file.try_clone().map_err(|e| Error::io(path, e))?),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout())),
             };
-            return query::write_to(stream, self.format, out).await;
+            let terminal = self.output.is_none() && std::io::stdout().is_terminal();
+            return query::write_to(stream, self.format, out, terminal).await;
         }
         let columns = stream.schema().fields().len();
         let (batches, rows) = first_rows(stream, self.max_rows).await?;

@@ -398,7 +398,7 @@ pub fn compile(
     events: ProcessEvents,
 ) -> std::result::Result<Hunt, Unsupported> {
     let mut why = Vec::new();
-    let doc: Value = match serde_yaml::from_str(text) {
+    let doc: Value = match crate::hunt::rule::parse_yaml(text) {
         Ok(v) => v,
         Err(e) => {
             return Err(Unsupported {

@@ -652,7 +652,7 @@ async fn run(
         partitioning: Partitioning::EventTime {
             window_ns: req.event_time_window,
         },
-        name_prefix: format!("part-{}-", req.stream),
+        name_prefix: crate::lake::manifest::part_prefix(&req.stream),
         // Two Delta writers racing on a chunk must never write one name: the loser's parts are
         // orphans nobody reads, not a committed file overwritten.
         name_suffix: match keeper.format {
@@ -920,8 +920,10 @@ impl Chunk<'_> {
                     checkpoint: &next,
                     chunk: Some(&manifest),
                 };
+                let adds = std::mem::take(&mut uploads.adds);
+                let ours: Vec<String> = adds.iter().map(|a| a.path.clone()).collect();
                 let commit = delta::Commit {
-                    adds: std::mem::take(&mut uploads.adds),
+                    adds,
                     removes: Vec::new(),
                     txn: Some((app_id(&self.req.stream), b as i64)),
                     record: serde_json::to_value(&record).expect("record serializes"),
@@ -929,17 +931,31 @@ impl Chunk<'_> {
                     rearrange: false,
                 };
                 if let Err(e) = table.commit(commit).await {
-                    if matches!(e, Error::Busy(_)) {
-                        // Certain not to be committed: the other writer's commit stands.
-                        uploads.withdraw().await;
-                        return Err(Error::Busy(format!(
-                            "chunk seq {a}..={b} of {} is not committed: {e} (another archiver \
-                             of {} got there first; its commit stands, this run's files were \
-                             removed)",
-                            dest.display, self.req.stream
-                        )));
+                    // An error is not proof that nothing landed: nothing is deleted before the
+                    // table itself says whose commit holds the chunk.
+                    match table.lists_all(&ours).await {
+                        Ok(true) => {}
+                        Ok(false) if matches!(e, Error::Busy(_)) => {
+                            // Certain not to be committed: the other writer's commit stands.
+                            uploads.withdraw().await;
+                            return Err(Error::Busy(format!(
+                                "chunk seq {a}..={b} of {} is not committed: {e} (another \
+                                 archiver of {} got there first; its commit stands, this run's \
+                                 files were removed)",
+                                dest.display, self.req.stream
+                            )));
+                        }
+                        Ok(false) => return Err(e),
+                        Err(check) => {
+                            return Err(Error::Store(format!(
+                                "chunk seq {a}..={b} of {}: the commit failed ({e}) and the table \
+                                 could not be read to see whether it landed ({check}); this \
+                                 run's files were kept (`jsreplay vacuum` removes them if they \
+                                 are not in the table)",
+                                dest.display
+                            )))
+                        }
                     }
-                    return Err(e);
                 }
             }
             Kept::Hive(version) => {

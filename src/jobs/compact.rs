@@ -49,6 +49,10 @@ struct Merge {
     rows: u64,
     bytes_before: u64,
     bytes_after: u64,
+    /// The output's SHA-256: what lets `verify` check the merged rows, not only count them
+    /// (records of jsreplay before it have none; `verify` reports such outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
     written_at: String,
 }
 
@@ -306,6 +310,7 @@ async fn write_merged(
             rows: rows_out,
             bytes_before,
             bytes_after,
+            sha256: None,
             written_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         },
         local,
@@ -315,7 +320,10 @@ async fn write_merged(
 }
 
 async fn merge_group(dest: &Dest, group: &[(PartName, String, u64)], work: &Path) -> Result<Merge> {
-    let Merged { local, merge, .. } = write_merged(dest, group, work, "").await?;
+    let Merged {
+        local, mut merge, ..
+    } = write_merged(dest, group, work, "").await?;
+    merge.sha256 = Some(sha256_file(&local)?);
     let body = serde_json::to_vec_pretty(&merge).expect("merge serializes");
     dest.write(COMPACTING, body, WriteMode::Overwrite).await?;
     dest.upload(&local, &merge.output).await?;
@@ -367,13 +375,14 @@ async fn compact_delta(
             parts.sort_by_key(|(n, _, _)| n.first);
             let mut merged_here = false;
             for group in groups(&parts) {
-                let m = write_merged(dest, group, work.path(), &run).await?;
+                let mut m = write_merged(dest, group, work.path(), &run).await?;
                 let local = m.local.clone();
                 let (sha256, footer) = tokio::task::spawn_blocking(move || {
                     Ok::<_, Error>((sha256_file(&local)?, delta::footer(&local)?))
                 })
                 .await
                 .map_err(|e| Error::Replay(format!("hashing a merged file failed: {e}")))??;
+                m.merge.sha256 = Some(sha256.clone());
                 uploaded.push(m.merge.output.clone());
                 dest.upload(&m.local, &m.merge.output).await?;
                 let file = PartFile {
@@ -418,12 +427,24 @@ async fn compact_delta(
     }
     .await;
     if let Err(e) = outcome {
-        // Nothing of this run is committed (a commit that failed made no version): its
-        // outputs would only be orphans.
-        for rel in &uploaded {
-            let _ = dest.delete(rel).await;
+        // An error is not proof that nothing landed (the answer to the PUT of the log entry
+        // may be what was lost): the outputs are deleted only when the table does not list
+        // them, and kept when the table cannot be read (vacuum removes orphans later).
+        match table.lists_all(&uploaded).await {
+            Ok(true) => {}
+            Ok(false) => {
+                for rel in &uploaded {
+                    let _ = dest.delete(rel).await;
+                }
+                return Err(e);
+            }
+            Err(check) => {
+                return Err(Error::Store(format!(
+                    "{e}; the table could not be read to see whether the commit landed \
+                     ({check}): the merged files were kept"
+                )))
+            }
         }
-        return Err(e);
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

@@ -97,6 +97,7 @@ impl ExportSummary {
 fn prepare_out_dir(dir: &Path) -> Result<bool> {
     match std::fs::read_dir(dir) {
         Ok(entries) => {
+            crate::lake::staging::check_output_folder(dir, false)?;
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io(dir, e))?;
                 let name = entry.file_name();
@@ -115,6 +116,7 @@ fn prepare_out_dir(dir: &Path) -> Result<bool> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            crate::lake::staging::check_output_folder(dir, true)?;
             Ok(true)
         }
         Err(e) => Err(Error::io(dir, e)),

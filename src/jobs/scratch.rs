@@ -5,10 +5,10 @@
 //! account for the window the same way; only its lifetime differs.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Result};
-use crate::jobs::export::{self, ExportRequest, ExportSummary};
+use crate::error::{exit, Result};
+use crate::jobs::export::{self, ExportRequest, ExportSummary, Signals};
+use crate::lake::staging::WorkDir;
 use crate::nats::connect::ConnectSpec;
 
 /// The dataset a window was read into; a temporary one is removed on drop.
@@ -19,13 +19,41 @@ pub struct Scratch {
     /// The export's outcome (gaps included).
     pub summary: ExportSummary,
     /// The folder removed on drop (`None` with `--keep`).
-    temp: Option<TempDir>,
+    temp: Option<WorkDir>,
 }
 
 impl Scratch {
     /// True when the dataset goes away with this value.
     pub fn is_temporary(&self) -> bool {
         self.temp.is_some()
+    }
+
+    /// From now on, ends the process on SIGTERM, and on SIGINT when `sigint` (the interactive
+    /// shell keeps SIGINT: it cancels the running query), removing the temporary dataset
+    /// first. The export's handlers stay installed once it is done (a process cannot give a
+    /// signal back its default action through tokio), so without this the signals would be
+    /// swallowed for the rest of the command.
+    pub fn end_on_signals(&self, sigint: bool) -> Result<()> {
+        let mut signals = Signals::new()?;
+        let temp = self.temp.as_ref().map(|t| t.path().to_path_buf());
+        tokio::spawn(async move {
+            let signal = loop {
+                let s = signals.recv().await;
+                if s == "SIGTERM" || sigint {
+                    break s;
+                }
+            };
+            if let Some(dir) = &temp {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            eprintln!("jsreplay: interrupted by {signal}");
+            std::process::exit(i32::from(if signal == "SIGTERM" {
+                exit::TERMINATED
+            } else {
+                exit::INTERRUPTED
+            }));
+        });
+        Ok(())
     }
 
     /// What was read, for outputs that name their dataset: `stream S, seq A..=B (N rows)`, and
@@ -44,41 +72,6 @@ impl Scratch {
     }
 }
 
-/// A folder of this process's own under the system's temporary directory, removed on drop.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<Self> {
-        let base = std::env::temp_dir();
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        for attempt in 0..16u32 {
-            let path = base.join(format!(
-                "jsreplay-window-{}-{nanos:x}-{attempt}",
-                std::process::id()
-            ));
-            // create_dir, not create_dir_all: a folder someone else made first is not ours.
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(TempDir(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::io(&path, e)),
-            }
-        }
-        Err(Error::Input(format!(
-            "cannot create a temporary folder under {}",
-            base.display()
-        )))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Reads `req.window` of `req.stream` into a dataset: `keep` when given (it stays), otherwise a
 /// temporary folder (`req.out_dir` is ignored and set here).
 pub async fn read_window(
@@ -93,8 +86,9 @@ pub async fn read_window(
             None
         }
         None => {
-            let t = TempDir::new()?;
-            req.out_dir = t.0.join("window");
+            // Private, made exclusively, and swept by the next run if this one is killed.
+            let t = WorkDir::create(&std::env::temp_dir(), "window")?;
+            req.out_dir = t.path().join("window");
             Some(t)
         }
     };

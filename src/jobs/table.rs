@@ -181,6 +181,26 @@ pub async fn vacuum(text: &str, retention: Duration, dry_run: bool) -> Result<Va
             "{text} is not a Delta table (vacuum applies to `archive --format delta` tables)"
         )));
     };
+    // Vacuum deletes what the snapshot does not name: if the snapshot names files the store
+    // does not hold under those names, the names disagree somewhere (an encoding, a hand-made
+    // log) and what the store holds may be exactly the committed data. Nothing is deleted then.
+    let listed = signals.guard(table.files()).await?;
+    let present: BTreeMap<String, u64> =
+        signals.guard(dest.list(None)).await?.into_iter().collect();
+    let absent: Vec<&str> = listed
+        .iter()
+        .filter(|f| present.get(&f.path) != Some(&f.bytes))
+        .map(|f| f.path.as_str())
+        .collect();
+    if let Some(first) = absent.first() {
+        return Err(Error::Mismatch(format!(
+            "{text}: {} of the {} files of version {} are not there as the log names them \
+             (first: {first:?}); nothing vacuumed (run `jsreplay verify`)",
+            absent.len(),
+            listed.len(),
+            table.version()
+        )));
+    }
     let files = signals.guard(table.vacuum(retention, dry_run)).await?;
     Ok(VacuumSummary {
         dest: dest.display.clone(),

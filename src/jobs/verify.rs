@@ -5,7 +5,10 @@
 //! the archived range for an archive, and the files' rows = the rows claimed).
 //!
 //! An archive's accounts are its checkpoint, one manifest per committed chunk and one record per
-//! compaction (which replaces inputs with an output whose rows are recorded but not its hash).
+//! compaction (which replaces inputs with an output, its rows, size and SHA-256). A file whose
+//! hash no account records is a finding: without it a changed row could not be seen. What this
+//! proves, without a signature: the files are what the accounts in the same place say, and the
+//! accounts agree with each other. Somebody who can write to the destination can rewrite both.
 //! The paths a manifest names are checked before use: one that climbs out of the destination is
 //! itself a finding. Nothing is written.
 
@@ -32,7 +35,7 @@ pub struct VerifyReport {
     pub files: usize,
     pub rows: u64,
     pub bytes: u64,
-    /// Files whose hash no account records (compaction outputs): checked for rows only.
+    /// Files whose hash no account records (each also a finding).
     pub unhashed: usize,
     /// Everything that does not match, one finding each; empty when the target checks out.
     pub problems: Vec<String>,
@@ -104,6 +107,10 @@ struct MergeRecord {
     inputs: Vec<String>,
     output: String,
     rows: u64,
+    #[serde(default)]
+    bytes_after: Option<u64>,
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +302,12 @@ pub async fn archive_accounts(
             continue;
         };
         let merge: MergeRecord = parse(&rel, &bytes)?;
+        if merge.inputs.contains(&merge.output) {
+            report.problems.push(format!(
+                "{rel}: names {} as its own output: a compaction never rewrites a file in place",
+                merge.output
+            ));
+        }
         let mut rows = 0;
         for input in &merge.inputs {
             match files.remove(input) {
@@ -315,8 +328,8 @@ pub async fn archive_accounts(
             Listed {
                 path: merge.output,
                 rows: merge.rows,
-                bytes: None,
-                sha256: None,
+                bytes: merge.bytes_after,
+                sha256: merge.sha256,
             },
         );
     }
@@ -326,7 +339,7 @@ pub async fn archive_accounts(
 /// The files a Delta snapshot lists, after checking jsreplay's accounting in the log against the
 /// table's transaction and against the files' rows.
 async fn delta_accounts(table: &Table, report: &mut VerifyReport) -> Result<Vec<Listed>> {
-    let files = table.files().await?;
+    let files = table.all_files().await?;
     let mut listed = Vec::with_capacity(files.len());
     let mut rows = 0u64;
     for f in &files {
@@ -336,9 +349,6 @@ async fn delta_accounts(table: &Table, report: &mut VerifyReport) -> Result<Vec<
                 .push(format!("{}: its add action has no numRecords", f.path));
             continue;
         };
-        if f.tag(delta::TAG_SHA256).is_none() {
-            report.unhashed += 1;
-        }
         rows += n;
         listed.push(Listed {
             path: f.path.clone(),
@@ -414,7 +424,14 @@ async fn check_file(
                     .push(format!("{path}: SHA-256 {got}, the manifest says {want}"));
             }
         }
-        None => report.unhashed += 1,
+        None => {
+            report.unhashed += 1;
+            report.problems.push(format!(
+                "{path}: no account records its SHA-256, so its contents cannot be checked (a \
+                 compaction record or a Delta `add` without one: an older jsreplay's, or not \
+                 jsreplay's at all)"
+            ));
+        }
     }
     match SerializedFileReader::new(bytes) {
         Ok(reader) => {

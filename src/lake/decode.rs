@@ -113,6 +113,9 @@ pub struct Event<'a> {
     pub rule: Option<Cow<'a, str>>,
     /// Falco priority.
     pub priority: Option<Cow<'a, str>>,
+    /// An event time was given but is no time that fits a nanosecond timestamp (1677-2262):
+    /// `event_time_ns` stays `None` rather than a clamped date, and `parse_error` says why.
+    pub time_unreadable: bool,
 }
 
 impl Event<'_> {
@@ -204,9 +207,39 @@ impl<'a> Scalar<'a> {
         match self {
             Scalar::Str(s) => parse_time_ns(s),
             Scalar::Int(i) => epoch_int_to_ns(*i),
-            Scalar::Float(f) if f.is_finite() => Some(epoch_to_ns(*f)),
+            Scalar::Float(f) => epoch_to_ns(*f),
             _ => None,
         }
+    }
+
+    /// True for a value that says something (not an empty string, not null).
+    fn is_given(&self) -> bool {
+        match self {
+            Scalar::Str(s) => !s.trim().is_empty(),
+            Scalar::Other => false,
+            _ => true,
+        }
+    }
+}
+
+/// Sets the event's time from `value` unless it has one; a value given that is no
+/// representable time is noted instead of being clamped.
+fn take_time(ev: &mut Event<'_>, value: &Scalar<'_>) {
+    if ev.event_time_ns.is_some() {
+        return;
+    }
+    ev.event_time_ns = value.to_time_ns();
+    ev.time_unreadable = ev.event_time_ns.is_none() && value.is_given();
+}
+
+impl Event<'_> {
+    /// What `parse_error` says of a payload that parsed but whose time did not.
+    fn time_note(&self) -> Option<String> {
+        (self.event_time_ns.is_none() && self.time_unreadable).then(|| {
+            "the event time is not a time between 1677 and 2262 (nanosecond timestamps): \
+             event_time left NULL"
+                .to_string()
+        })
     }
 }
 
@@ -268,11 +301,7 @@ impl<'de> serde::Deserialize<'de> for Scalar<'de> {
 fn set_sysdig_field<'a>(ev: &mut Event<'a>, key: &str, value: Scalar<'a>) -> bool {
     match key {
         "evt.num" => ev.evt_num = value.to_int(),
-        "evt.time" | "evt.rawtime" | "evt.datetime" => {
-            if ev.event_time_ns.is_none() {
-                ev.event_time_ns = value.to_time_ns();
-            }
-        }
+        "evt.time" | "evt.rawtime" | "evt.datetime" => take_time(ev, &value),
         "evt.type" => ev.evt_type = value.into_text(),
         "evt.dir" => ev.evt_dir = value.into_text(),
         "evt.args" | "evt.info" => ev.evt_args = value.into_text(),
@@ -547,8 +576,8 @@ impl<'a> Top<'a> {
             return self.unwrap_worker();
         }
         let mut event = self.event;
-        if event.event_time_ns.is_none() {
-            event.event_time_ns = time.and_then(|t| t.to_time_ns());
+        if let Some(t) = &time {
+            take_time(&mut event, t);
         }
         let status = if shape == Shape::Unknown {
             Status::UnknownShape
@@ -558,7 +587,7 @@ impl<'a> Top<'a> {
         Decoded {
             shape,
             status,
-            error: None,
+            error: event.time_note(),
             event,
         }
     }
@@ -608,6 +637,7 @@ fn decode_inner(raw: Cow<'_, str>) -> (Event<'_>, Status, Option<String>) {
             container_id: o(ev.container_id),
             rule: o(ev.rule),
             priority: o(ev.priority),
+            time_unreadable: ev.time_unreadable,
         }
     }
     fn classify(d: Decoded<'_>) -> (Event<'_>, Status, Option<String>) {
@@ -716,7 +746,7 @@ pub fn parse_time_ns(s: &str) -> Option<i64> {
         return epoch_int_to_ns(i);
     }
     if let Ok(f) = s.parse::<f64>() {
-        return f.is_finite().then(|| epoch_to_ns(f));
+        return epoch_to_ns(f);
     }
     if let Some(ns) = parse_iso_fast(s.as_bytes()) {
         return Some(ns);
@@ -846,8 +876,9 @@ fn epoch_int_to_ns(v: i64) -> Option<i64> {
     v.checked_mul(factor)
 }
 
-/// A fractional epoch whose unit is read from its size: s, ms, µs or ns.
-fn epoch_to_ns(v: f64) -> i64 {
+/// A fractional epoch whose unit is read from its size: s, ms, µs or ns; `None` when it is
+/// not finite or falls outside what nanoseconds in an `i64` hold (a cast would clamp it).
+fn epoch_to_ns(v: f64) -> Option<i64> {
     let a = v.abs();
     let ns = if a >= 1e17 {
         v
@@ -858,7 +889,9 @@ fn epoch_to_ns(v: f64) -> i64 {
     } else {
         v * 1e9
     };
-    ns as i64
+    // 2^63 is exactly representable; anything at or beyond either end does not fit.
+    (ns.is_finite() && ns >= -9.223_372_036_854_775_808e18 && ns < 9.223_372_036_854_775_808e18)
+        .then_some(ns as i64)
 }
 
 /// Splits `10.0.1.10:40522->203.0.113.66:4444` (IPv6 too: the port follows the last colon).
@@ -1066,5 +1099,38 @@ done","proc.ppid":"1","proc.pname":"init","proc.pcmdline":"init"}}"#;
         );
         assert_eq!(parse_time_ns("02:16:41.512"), None);
         assert_eq!(parse_time_ns("garbage"), None);
+    }
+
+    /// A time that is a number no nanosecond timestamp holds (`1e308`, `-1e300`, 9.3e18 ns)
+    /// is NULL, not the clamped year 2262, and the row's `parse_error` says so; the payload
+    /// still parses (status `ok`).
+    #[test]
+    fn out_of_range_times_are_null_and_said_so() {
+        for t in [
+            "1e308",
+            "-1e300",
+            "9.3e18",
+            "\"1e308\"",
+            "\"3000-01-01T00:00:00Z\"",
+        ] {
+            let payload = format!(
+                r#"{{"event":{{"evt.num":"1","evt.time":{t},"evt.type":"openat","proc.pid":"7","proc.name":"cat"}},"hostname":"h"}}"#
+            );
+            let d = decode(payload.as_bytes());
+            assert_eq!(d.status, Status::Ok, "{t}");
+            assert_eq!(d.event.event_time_ns, None, "{t}");
+            assert!(
+                d.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("event_time left NULL")),
+                "{t}: {:?}",
+                d.error
+            );
+        }
+        assert_eq!(parse_time_ns("1e308"), None);
+        // In range: kept, no note.
+        let d = decode(br#"{"event":{"evt.num":"1","evt.time":1752113801.5,"evt.type":"openat"}}"#);
+        assert_eq!(d.event.event_time_ns, Some(1_752_113_801_500_000_000));
+        assert_eq!(d.error, None);
     }
 }

@@ -249,8 +249,32 @@ impl Table {
         Ok(Arc::new(arrow))
     }
 
-    /// The snapshot's files.
+    /// The snapshot's files, refused when any lies outside the table (an `add` path with `../`,
+    /// an absolute path or a URL: the protocol allows them, jsreplay never writes them, and a
+    /// reader that skipped them would answer from part of the data without saying so).
     pub async fn files(&self) -> Result<Vec<TableFile>> {
+        let files = self.all_files().await?;
+        let outside: Vec<&str> = files
+            .iter()
+            .filter(|f| !crate::lake::manifest::contained(&f.path))
+            .map(|f| f.path.as_str())
+            .collect();
+        if let Some(first) = outside.first() {
+            return Err(Error::Mismatch(format!(
+                "{}: version {} lists {} file(s) outside the table (first: {:?}); refusing to \
+                 read it (run `jsreplay verify`)",
+                self.display,
+                self.version(),
+                outside.len(),
+                first
+            )));
+        }
+        Ok(files)
+    }
+
+    /// The snapshot's files as the log names them, inside the table or not (for `verify`,
+    /// which reports those outside as findings).
+    pub async fn all_files(&self) -> Result<Vec<TableFile>> {
         let views: Vec<_> = self
             .table
             .get_active_add_actions_by_partitions(&[])
@@ -328,6 +352,30 @@ impl Table {
             .await
             .map_err(|e| delta_error(&what, e))?;
         Ok(version as i64)
+    }
+
+    /// Moves to the table's latest version.
+    pub async fn reload(&mut self) -> Result<()> {
+        self.table
+            .load()
+            .await
+            .map_err(|e| delta_error(&format!("reading {}", self.display), e))
+    }
+
+    /// True when the latest version of the table lists every one of `paths`: the question a
+    /// writer asks after a commit that answered with an error, before it deletes anything. A
+    /// commit is one PUT of its log entry; when that PUT lands and its answer is lost (a 5xx
+    /// from a front, a reset), the retry finds the version taken by the run's own commit and
+    /// delta-rs reports a conflict. File names carry the run's id, so no other writer's commit
+    /// lists them.
+    pub async fn lists_all(&mut self, paths: &[String]) -> Result<bool> {
+        if paths.is_empty() {
+            return Ok(false);
+        }
+        self.reload().await?;
+        let listed: std::collections::HashSet<String> =
+            self.files().await?.into_iter().map(|f| f.path).collect();
+        Ok(paths.iter().all(|p| listed.contains(p)))
     }
 
     /// Removes files the log no longer lists (and, with `orphans`, files it never listed: a

@@ -34,7 +34,66 @@ pub fn contained(rel: &str) -> bool {
             .all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
-/// An archive part's name: `<partition>/part-<stream>-<first>-<last>.parquet`.
+/// A stream name as part names carry it: made only of `[A-Za-z0-9_-]`, the characters that
+/// every object store, URL, Delta log path and file system keeps as they are. NATS allows many
+/// more in a stream name (`%`, `?`, `#`, `~`, `[`, `\`, non-ASCII, …, and on 2.9 even `/`):
+/// written raw, `object_store` percent-encodes them in the key while a Delta `add` path is read
+/// as a URI and decoded, so the log and the file disagree and every committed file looks absent.
+/// A name of those characters that does not start with `_` is kept as it is (`SYSDIG_EVENTS`);
+/// any other is written as `_` followed by its bytes, `[A-Za-z0-9-]` as they are and every other
+/// byte as `_XX` (upper-case hex): `EV%41` is `_EV_2541`. The two forms cannot meet (only the
+/// second starts with `_`), so [`stream_from_label`] gives back the name.
+pub fn stream_label(stream: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
+    if !stream.is_empty()
+        && !stream.starts_with('_')
+        && stream.bytes().all(|b| plain(b) || b == b'_')
+    {
+        return stream.to_string();
+    }
+    let mut out = String::with_capacity(stream.len() * 3 + 1);
+    out.push('_');
+    for b in stream.bytes() {
+        if plain(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("_{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The stream name a part name's label stands for (see [`stream_label`]); `None` when the label
+/// is neither form.
+pub fn stream_from_label(label: &str) -> Option<String> {
+    let Some(rest) = label.strip_prefix('_') else {
+        return label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .then(|| label.to_string());
+    };
+    let mut bytes = Vec::with_capacity(rest.len());
+    let mut it = rest.bytes();
+    while let Some(b) = it.next() {
+        match b {
+            b'_' => {
+                let hi = (it.next()? as char).to_digit(16)?;
+                let lo = (it.next()? as char).to_digit(16)?;
+                bytes.push((hi * 16 + lo) as u8);
+            }
+            b if b.is_ascii_alphanumeric() || b == b'-' => bytes.push(b),
+            _ => return None,
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// The start of every part name of `stream`: `part-<label>-`.
+pub fn part_prefix(stream: &str) -> String {
+    format!("part-{}-", stream_label(stream))
+}
+
+/// An archive part's name: `<partition>/part-<stream label>-<first>-<last>.parquet`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartName {
     pub partition: String,
@@ -54,10 +113,10 @@ pub fn parse_part(rel: &str) -> Option<PartName> {
     // A Delta archive's parts carry `.<run id>` (stream names cannot hold a dot).
     let stem = stem.split_once('.').map_or(stem, |(s, _)| s);
     let (rest, last) = stem.rsplit_once('-')?;
-    let (stream, first) = rest.rsplit_once('-')?;
+    let (label, first) = rest.rsplit_once('-')?;
     Some(PartName {
         partition: partition.to_string(),
-        stream: stream.to_string(),
+        stream: stream_from_label(label)?,
         first: first.parse().ok()?,
         last: last.parse().ok()?,
     })
@@ -65,7 +124,10 @@ pub fn parse_part(rel: &str) -> Option<PartName> {
 
 /// The path of the part of `stream` holding `first..=last` in `partition`.
 pub fn part_path(partition: &str, stream: &str, first: u64, last: u64) -> String {
-    format!("{partition}/part-{stream}-{first:020}-{last:020}.parquet")
+    format!(
+        "{partition}/{}{first:020}-{last:020}.parquet",
+        part_prefix(stream)
+    )
 }
 
 /// The read request as the reading side described it: the window asked for, the subject filter
@@ -164,5 +226,44 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("manifest serializes");
         write_atomically(&dir.join(MANIFEST), &json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_labels_are_safe_and_reversible() {
+        for name in [
+            "SYSDIG_EVENTS",
+            "EV%41",
+            "EVQ?X",
+            "_LEADING",
+            "a_b",
+            "_2541",
+            "x/y\\z",
+            "ünï~[]{}^|\"<#",
+            "-",
+        ] {
+            let label = stream_label(name);
+            assert!(
+                label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{label}"
+            );
+            assert_eq!(stream_from_label(&label).as_deref(), Some(name), "{label}");
+            let path = part_path("dt=2026-12-04/hour=01", name, 1, 2);
+            let back = parse_part(&path).expect("a part name");
+            assert_eq!((back.stream.as_str(), back.first, back.last), (name, 1, 2));
+        }
+        assert_eq!(stream_label("SYSDIG_EVENTS"), "SYSDIG_EVENTS");
+        assert_eq!(stream_label("EV%41"), "_EV_2541");
+        // The two forms never meet.
+        assert_ne!(stream_label("_EV_2541"), "_EV_2541");
+        assert_eq!(stream_from_label("_EV_25").as_deref(), Some("EV%"));
+        assert_eq!(stream_from_label("_EV_2"), None);
+        assert_eq!(stream_from_label("EV%41"), None);
     }
 }

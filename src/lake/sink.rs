@@ -260,8 +260,14 @@ impl Sink {
     /// Prepares a sink writing into `out_dir` through a fresh staging folder of its own
     /// (`slice` tells the sinks of one export apart).
     pub fn new(stream: &str, out_dir: &Path, slice: usize, layout: Layout) -> Result<Self> {
-        let staging = out_dir.join(format!("{STAGING_PREFIX}{}-{slice}", std::process::id()));
-        fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        // An unpredictable name, made exclusively: a link planted under a name guessed from
+        // the pid is never followed.
+        let staging = out_dir.join(format!(
+            "{STAGING_PREFIX}{}-{slice}-{:016x}",
+            std::process::id(),
+            crate::lake::staging::random()
+        ));
+        crate::lake::staging::create_private(&staging)?;
         Ok(Self {
             stream: stream.to_string(),
             out_dir: out_dir.to_path_buf(),

@@ -88,6 +88,41 @@ fn check_ours(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An output folder (`-o DIR`, `--keep DIR`) that exists already must be a real folder (not a
+/// symbolic link to one), of this user, that no other user can write to: otherwise somebody
+/// else chose where the evidence goes, or can plant links in it before the parts are moved in.
+/// A folder this run just made (`made`) has the mode the umask gave it.
+pub fn check_output_folder(dir: &Path, made: bool) -> Result<()> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::io(dir, e))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let why = if meta.file_type().is_symlink() {
+        "is a symbolic link; give the folder itself"
+    } else if !meta.is_dir() {
+        "is not a folder"
+    } else if meta.uid() != me {
+        "belongs to another user"
+    } else if !made && meta.mode() & 0o022 != 0 {
+        "can be written by other users (chmod go-w, or choose a new folder)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Usage(format!(
+        "output directory {} {why}",
+        dir.display()
+    )))
+}
+
+/// Creates `dir` (its parent must exist) as a new private folder: 0700, and failing on anything
+/// already there, a symbolic link included, so it is never followed.
+pub fn create_private(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    check_ours(dir)
+}
+
 /// Removes `jsreplay-<what>-<pid>-*` folders of this user whose process no longer runs (left by
 /// a killed run). Links and other users' folders are left alone.
 fn sweep(parent: &Path, what: &str) {

@@ -961,3 +961,68 @@ async fn query_and_hunt_an_archive_in_s3() {
         text(&o)
     );
 }
+
+/// Rewrites a Parquet file with every payload replaced and the row count kept (pyarrow): what
+/// an intruder who can write to the archive does to evidence.
+pub(crate) fn forge_payloads(file: &std::path::Path) {
+    run_python(
+        "import sys, pyarrow as pa, pyarrow.parquet as pq\n\
+         t = pq.read_table(sys.argv[1])\n\
+         i = t.schema.get_field_index('payload')\n\
+         t = t.set_column(i, t.schema.field(i), pa.array([b'forged'] * t.num_rows, t.schema.field(i).type))\n\
+         pq.write_table(t, sys.argv[1])",
+        &[file.to_str().unwrap()],
+    );
+}
+
+/// `verify` after an intruder altered a part's rows and added one small JSON file: a
+/// compaction record naming the part as its own output (which once replaced the part's hash
+/// with none, so only its row count was checked). A compaction that did run records its
+/// output's hash, so an altered output is found as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_is_not_fooled_by_a_forged_compaction_record() {
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    publish_events(&js, 0, 1500).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let target = Target::Local(dir.clone());
+    assert_ok(&target.run(&server.url, &["--chunk", "500"]));
+    let ds = dir.to_str().unwrap();
+    assert_ok(&jsreplay(&["verify", ds]));
+    let part = target.parts()[0].clone();
+    let rows: u64 = run_python(
+        "import sys, pyarrow.parquet as pq\nprint(pq.ParquetFile(sys.argv[1]).metadata.num_rows)",
+        &[dir.join(&part).to_str().unwrap()],
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    forge_payloads(&dir.join(&part));
+    std::fs::create_dir_all(dir.join("_jsreplay/compactions")).unwrap();
+    std::fs::write(
+        dir.join("_jsreplay/compactions/forged.json"),
+        serde_json::json!({"inputs": [part], "output": part, "rows": rows}).to_string(),
+    )
+    .unwrap();
+    let o = jsreplay(&["verify", ds]);
+    assert_code(&o, 8, "its own output");
+    assert!(
+        text(&o).contains("no account records its SHA-256"),
+        "{}",
+        text(&o)
+    );
+
+    // A real compaction's output carries its hash: altering it is a finding too.
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    publish_events(&js, 0, 1500).await;
+    let dir = tmp.path().join("compacted");
+    let target = Target::Local(dir.clone());
+    assert_ok(&target.run(&server.url, &["--chunk", "500"]));
+    let ds = dir.to_str().unwrap();
+    assert_ok(&jsreplay(&["compact", ds]));
+    assert_ok(&jsreplay(&["verify", ds]));
+    let merged = target.parts();
+    assert!(merged.len() < 3, "{merged:?}");
+    forge_payloads(&dir.join(&merged[0]));
+    assert_code(&jsreplay(&["verify", ds]), 8, "SHA-256");
+}

@@ -184,3 +184,98 @@ async fn the_pack_on_a_cluster_equals_the_local_run() {
     assert_code(&o, 2, "df://HOST:PORT");
     drop(executors);
 }
+
+/// Starts a scheduler and one executor on loopback, both confined to `roots`; returns them
+/// with the cluster's address.
+fn confined_cluster(roots: &[&Path], logs: &Path) -> (Vec<Daemon>, String) {
+    let scheduler_port = free_port();
+    let cluster = format!("df://127.0.0.1:{scheduler_port}");
+    let read_roots: Vec<String> = roots
+        .iter()
+        .flat_map(|r| ["--read-root".to_string(), r.display().to_string()])
+        .collect();
+    let bind = format!("127.0.0.1:{scheduler_port}");
+    let mut args = vec!["scheduler", "--bind", &bind];
+    args.extend(read_roots.iter().map(String::as_str));
+    let scheduler = Daemon::spawn(&args, &[], &logs.join("scheduler.log"));
+    wait_for_port(scheduler_port, "jsreplay scheduler");
+    let (flight, grpc) = (free_port(), free_port());
+    let (flight_s, grpc_s) = (flight.to_string(), grpc.to_string());
+    let work = logs.join("executor-work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut args = vec![
+        "executor",
+        "--scheduler",
+        &cluster,
+        "--port",
+        &flight_s,
+        "--grpc-port",
+        &grpc_s,
+        "--work-dir",
+        work.to_str().unwrap(),
+    ];
+    args.extend(read_roots.iter().map(String::as_str));
+    let executor = Daemon::spawn(&args, &[], &logs.join("executor.log"));
+    wait_for_port(flight, "jsreplay executor");
+    (vec![scheduler, executor], cluster)
+}
+
+/// Anybody who reaches the cluster's ports can send it plans, and it may run as a user that
+/// reads more than the sender (the audit read a root-only file and wrote into a root-only
+/// folder through it). A dataset under `--read-root` reads as it does locally; a table over a
+/// file outside the roots (directly or through a link planted inside one) returns an error and
+/// never the file's text; `COPY … TO` into the root or elsewhere is refused and creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_reads_only_its_roots_and_writes_nothing() {
+    let server = Server::start(Kind::V2_14);
+    let tmp = tempfile::tempdir().unwrap();
+    let allowed = tmp.path().join("allowed");
+    std::fs::create_dir_all(&allowed).unwrap();
+    let ds = publish_and_export(
+        &server.url,
+        &repo_root().join("sample-data/incident.ndjson.zst"),
+        &allowed,
+    );
+    let ds = ds.to_str().unwrap();
+    let secret = tmp.path().join("secret.csv");
+    std::fs::write(&secret, "a\nTOP-SECRET-7731\n").unwrap();
+    let planted = allowed.join("planted.csv");
+    std::os::unix::fs::symlink(&secret, &planted).unwrap();
+    let (daemons, cluster) = confined_cluster(&[&allowed], tmp.path());
+
+    let sql = "SELECT hostname, count(*) AS n FROM events GROUP BY 1 ORDER BY 1";
+    let local = jsreplay(&["query", ds, sql, "--format", "csv"]);
+    assert_ok(&local);
+    let remote = jsreplay(&["query", ds, sql, "--format", "csv", "--cluster", &cluster]);
+    assert_ok(&remote);
+    assert_eq!(local.stdout, remote.stdout);
+
+    for file in [&secret, &planted] {
+        let script = format!(
+            "CREATE EXTERNAL TABLE s (a VARCHAR) STORED AS CSV LOCATION '{}';\nSELECT * FROM s;\n",
+            file.display()
+        );
+        let o = jsreplay_stdin(&["sql", ds, "--cluster", &cluster], &[], &script);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(!text(&o).contains("TOP-SECRET"), "{}", text(&o));
+        assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    }
+    let outside = tmp.path().join("cron.d");
+    std::fs::create_dir_all(&outside).unwrap();
+    for target in [allowed.join("out.csv"), outside.join("x.csv")] {
+        let script = format!(
+            "COPY (SELECT 'x' AS line) TO '{}' STORED AS CSV;\n",
+            target.display()
+        );
+        let o = jsreplay_stdin(&["sql", ds, "--cluster", &cluster], &[], &script);
+        assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+        assert!(
+            text(&o).contains("not statements that write"),
+            "{}",
+            text(&o)
+        );
+        assert!(!target.exists(), "{}", target.display());
+    }
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    drop(daemons);
+}

@@ -243,16 +243,13 @@ async fn convert_a_hive_archive_and_go_on_in_delta() {
     let adds = log_adds(&dir);
     assert!(adds.len() > 3, "{adds:#?}");
     adds.iter().for_each(check_stats);
-    // Archived parts carry their hash; the converted Hive compaction output had none recorded.
+    // Every file carries its hash: archived parts and the Hive compaction's output (its
+    // record holds the hash, which the conversion carried over).
     let hashed = adds
         .iter()
         .filter(|a| a["tags"]["jsreplay.sha256"].is_string())
         .count();
-    assert!(
-        hashed > 0 && hashed < adds.len(),
-        "{hashed} of {}",
-        adds.len()
-    );
+    assert_eq!(hashed, adds.len(), "{adds:#?}");
     // An orphan (what a killed or losing writer leaves: a Parquet file the log never listed,
     // here a copy of a committed one) is read by nothing that reads the table; `verify` notes
     // it, `vacuum` keeps it while young and deletes it past the retention.
@@ -434,4 +431,230 @@ async fn delta_retention_loss_is_recorded_in_the_commit() {
     assert_eq!(seen.rows, published);
     assert_eq!(seen.txn, Some(2300));
     assert_ok(&jsreplay(&["verify", dir.to_str().unwrap()]));
+}
+
+/// Runs `archive` of `stream` from `url` into `dest` with `extra` flags.
+fn archive_stream(url: &str, stream: &str, dest: &str, extra: &[&str]) -> std::process::Output {
+    let args = [
+        &[
+            "archive",
+            "-s",
+            url,
+            "--stream",
+            stream,
+            "--to",
+            dest,
+            "-q",
+            "--json",
+            "--event-time-window",
+            "any",
+        ],
+        extra,
+    ]
+    .concat();
+    jsreplay(&args)
+}
+
+/// Stream names NATS allows with characters that object stores percent-encode (`%`, `?`):
+/// the part names carry a label of safe characters, so the log's paths are the files' names.
+/// delta-rs and pyarrow read every row, `verify` passes, and `vacuum --retention 0s` keeps
+/// every committed file (it deleted them all when the names disagreed). A snapshot that names
+/// a file the store does not hold makes `vacuum` refuse with exit 8 and delete nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_names_object_stores_encode_keep_their_files() {
+    let server = Server::start(Kind::V2_14);
+    let js = server.js().await;
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["EV%41", "EVQ?X"] {
+        let _ = js.delete_stream(STREAM).await;
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: name.to_string(),
+            subjects: vec!["events.sysdig.*".to_string()],
+            allow_direct: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let published = publish_events(&js, 0, 1500).await;
+        for format in ["delta", "hive"] {
+            let dir = tmp
+                .path()
+                .join(format!("{format}-{}", name.replace(['%', '?'], "_")));
+            let ds = dir.to_str().unwrap().to_string();
+            let o = archive_stream(
+                &server.url,
+                name,
+                &ds,
+                &["--format", format, "--chunk", "500"],
+            );
+            assert_ok(&o);
+            assert_eq!(summary(&o)["rows"], 1500, "{}", text(&o));
+            for part in parquet_files(&dir) {
+                let file = part.file_name().unwrap().to_str().unwrap().to_string();
+                assert!(
+                    file.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+                    "{file}"
+                );
+            }
+            assert_ok(&jsreplay(&["verify", &ds]));
+            assert_eq!(jsreplay_counts(&ds, &[], &[]), (1500, 1500));
+            let target = Target::Local(dir.clone());
+            if format == "hive" {
+                assert_eq!(target.rows(), published);
+                continue;
+            }
+            assert_eq!(target.delta_table().rows, published);
+            let o = jsreplay(&["vacuum", &ds, "--retention", "0s", "--json"]);
+            assert_ok(&o);
+            assert_eq!(summary(&o)["files"], serde_json::json!([]), "{}", text(&o));
+            assert_eq!(target.delta_table().rows, published);
+            assert_ok(&jsreplay(&["verify", &ds]));
+            // A committed file gone (here: renamed): nothing is vacuumed, not even the copy.
+            let parts = parquet_files(&dir);
+            let moved = parts[0].with_extension("moved");
+            std::fs::rename(&parts[0], &moved).unwrap();
+            let o = jsreplay(&["vacuum", &ds, "--retention", "0s"]);
+            assert_code(&o, 8, "nothing vacuumed");
+            assert!(moved.exists());
+            assert_eq!(parquet_files(&dir).len(), parts.len() - 1);
+        }
+        js.delete_stream(name).await.unwrap();
+    }
+}
+
+/// A snapshot whose log names files outside the table (`../`, an absolute path, a `file://`
+/// URL) is refused by every reader (exit 8) instead of read in part; `verify` lists each as a
+/// finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_reaching_outside_the_table_is_refused() {
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    publish_events(&js, 0, 1200).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let target = Target::Local(dir.clone());
+    assert_ok(&target.run(&server.url, &["--format", "delta", "--chunk", "400"]));
+    let ds = dir.to_str().unwrap();
+    assert_eq!(jsreplay_counts(ds, &[], &[]), (1200, 1200));
+    // A hand-made commit moves one committed file out of the table: `remove` it and `add` it
+    // back under a path that climbs out (where a copy now sits).
+    let adds = log_adds(&dir);
+    let add = adds[0].clone();
+    let path = add["path"].as_str().unwrap();
+    let outside = tmp.path().join("outside.parquet");
+    std::fs::copy(dir.join(path), &outside).unwrap();
+    let versions = std::fs::read_dir(dir.join("_delta_log"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    for (i, bad) in ["../outside.parquet", outside.to_str().unwrap()]
+        .iter()
+        .enumerate()
+    {
+        let mut moved = add.clone();
+        moved["path"] = serde_json::json!(bad);
+        let mut removed = serde_json::json!({"path": if i == 0 { path.to_string() } else { "../outside.parquet".to_string() },
+            "deletionTimestamp": 1, "dataChange": true});
+        removed["partitionValues"] = add["partitionValues"].clone();
+        let body = format!(
+            "{}\n{}\n{}\n",
+            serde_json::json!({"commitInfo": {"operation": "WRITE", "timestamp": 1}}),
+            serde_json::json!({ "remove": removed }),
+            serde_json::json!({ "add": moved })
+        );
+        std::fs::write(
+            dir.join(format!("_delta_log/{:020}.json", versions + i)),
+            body,
+        )
+        .unwrap();
+        for args in [
+            vec!["query", ds, "SELECT count(*) FROM events"],
+            vec!["hunt", ds],
+            vec!["timeline", ds],
+            vec!["vacuum", ds, "--dry-run"],
+        ] {
+            assert_code(&jsreplay(&args), 8, "outside the table");
+        }
+        let o = jsreplay(&["verify", ds]);
+        assert_code(&o, 8, "a path outside the destination");
+    }
+}
+
+/// A commit whose answer was lost: a front before moto answers 500 after forwarding the PUT of
+/// `_delta_log/…02.json` (the second chunk's commit), so the client's retry finds the version
+/// taken by its own commit and delta-rs reports a conflict. The archiver reads the table
+/// before deleting anything, finds its files committed and goes on: every row is in the table
+/// and its files are there (they were deleted as a lost race's, the `txn` already saying
+/// those sequences were archived).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_was_lost_keeps_its_files() {
+    let s3 = S3::start();
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    let published = publish_events(&js, 0, 3000).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let fired = tmp.path().join("fired");
+    let port = free_port();
+    let mut front = std::process::Command::new(python())
+        .arg(repo_root().join("tests/support/failing_front.py"))
+        .args([
+            &port.to_string(),
+            &s3.port.to_string(),
+            "_delta_log/00000000000000000002.json",
+            fired.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the front");
+    wait_for_port(port, "the failing front");
+    let env: Vec<(String, String)> = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "AWS_ENDPOINT_URL" => (k, format!("http://127.0.0.1:{port}")),
+            _ => (k, v),
+        })
+        .collect();
+    let dest = s3.url("lost");
+    let o = jsreplay_env(
+        &[
+            "archive",
+            "-s",
+            &server.url,
+            "--stream",
+            STREAM,
+            "--to",
+            &dest,
+            "-q",
+            "--json",
+            "--event-time-window",
+            "any",
+            "--format",
+            "delta",
+            "--chunk",
+            "1000",
+        ],
+        &env,
+    );
+    let _ = front.kill();
+    let _ = front.wait();
+    assert!(
+        std::fs::read_to_string(&fired).is_ok_and(|p| p.contains("_delta_log")),
+        "the front never lost an answer: {}",
+        text(&o)
+    );
+    assert_ok(&o);
+    assert_eq!(summary(&o)["checkpoint"], 3000, "{}", text(&o));
+    let target = Target::S3(&s3, "lost");
+    let seen = target.delta_table();
+    assert_eq!(seen.rows, published);
+    assert_eq!(seen.txn, Some(3000));
+    assert_eq!(target.parts().len(), seen.files.len());
+    assert_ok(&jsreplay_env(&["verify", &dest], &s3.env()));
 }

@@ -912,3 +912,98 @@ async fn archive_stages_only_open_parts() {
     let o = archive_on_small_tmpfs(&server.url, &whole, &staging, 20, "4096");
     assert_code(&o, 1, "No space left on device");
 }
+
+/// CSV, JSON and NDJSON are formats for programs: raw into a pipe or a file. Written to a
+/// terminal (`query --format csv` with nothing after it) a person reads them, so an event's
+/// OSC/CSI sequences and bidirectional overrides are escaped there, as in a table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn program_formats_on_a_terminal_are_escaped() {
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    publish(
+        &js,
+        &[(
+            "events.sysdig.web-01".to_string(),
+            hostile_event(1, "web-01", 100, 1, "cu\u{202e}lr", ESC_CMDLINE),
+        )],
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    assert_ok(&export(&server.url, &ds, &[]));
+    let ds = ds.to_str().unwrap();
+    for format in ["csv", "json", "ndjson"] {
+        let args = [
+            "query",
+            ds,
+            "SELECT proc_name, proc_cmdline FROM events",
+            "--format",
+            format,
+        ];
+        let piped = jsreplay(&args);
+        assert_ok(&piped);
+        let raw = String::from_utf8_lossy(&piped.stdout);
+        assert!(raw.contains('\u{202e}'), "{format}: {raw}");
+        if format == "csv" {
+            assert!(has_raw_controls(&piped.stdout), "{format}: {raw}");
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
+        cmd.args(args).env_remove("NATS_URL");
+        let mut t = crate::pty::Pty::spawn(cmd, 40);
+        t.expect("\\u{202e}", 60);
+        assert_eq!(t.wait(60), Some(0), "{}", t.screen());
+        let screen = t.screen();
+        assert!(!has_raw_controls(screen.as_bytes()), "{format}: {screen}");
+        assert!(!screen.contains('\u{202e}'), "{format}: {screen}");
+        assert!(screen.contains("\\x1b]0;owned"), "{format}: {screen}");
+    }
+}
+
+/// `-o DIR` and `--keep DIR` refuse an existing folder somebody else controls: a link to an
+/// empty folder, one other users can write to (they could plant links before the parts are
+/// moved in), another user's (as root: one made for `nobody`). Nothing is written into any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_folders_others_control_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    publish(&js, &batch("web-01", 0, 50)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cases = vec![
+        (link.clone(), "symbolic link"),
+        (open.clone(), "other users"),
+    ];
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let theirs = tmp.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        cases.push((theirs, "another user"));
+    }
+    for (dir, why) in &cases {
+        assert_code(&export(&server.url, dir, &[]), 2, why);
+        let o = jsreplay(&[
+            "hunt",
+            "--stream",
+            STREAM,
+            "-s",
+            &server.url,
+            "--keep",
+            dir.to_str().unwrap(),
+        ]);
+        assert_code(&o, 2, why);
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0, "{why}");
+    }
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+    // A folder of ours, as a newcomer makes it: fine.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_ok(&export(&server.url, &mine, &[]));
+    assert_seqs(&mine, 50, "an export into a folder of ours");
+}

@@ -307,3 +307,82 @@ async fn stream_answers_equal_the_export(kind: Kind) {
     assert!(std::fs::read_dir(&scratch).unwrap().next().is_none());
 }
 both_servers!(stream_answers_equal_the_export);
+
+/// After the window is read, SIGTERM and (outside the interactive shell) SIGINT still end a
+/// `--stream` command, with exit 143 / 130 and its temporary dataset removed: `sql --stream`
+/// waiting on an open pipe survived both once (the export's handlers stayed installed and
+/// nothing listened). A dead process's leftover window folder is swept by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_end_a_stream_command_after_the_export() {
+    use std::io::Read;
+    let server = Server::start(Kind::V2_14);
+    publish_file(
+        &server.url,
+        &repo_root().join("sample-data/incident.ndjson.zst"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    let stale = scratch.join("jsreplay-window-999999999-00000000000000ab");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("left"), b"x").unwrap();
+    for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+            .args([
+                "sql",
+                "--stream",
+                "SYSDIG_EVENTS",
+                "-s",
+                &server.url,
+                "--end-seq",
+                "2000",
+            ])
+            .env("TMPDIR", &scratch)
+            .env_remove("NATS_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The window is read when its dataset's manifest is there; the shell then waits on
+        // the open pipe.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let window = loop {
+            let found = std::fs::read_dir(&scratch)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p != &stale && p.join("window/manifest.json").exists());
+            if let Some(w) = found {
+                break w;
+            }
+            assert!(std::time::Instant::now() < deadline, "no window read");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(!stale.exists(), "the dead run's folder was not swept");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("signal {signal} did not end `sql --stream`");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{err}");
+        assert!(!window.exists(), "{} left behind: {err}", window.display());
+        drop(child.stdin.take());
+    }
+}
