@@ -721,6 +721,7 @@ async fn run(
             .extend(committed.gaps.iter().map(|&(x, y)| [x, y]));
         summary.gap_messages += committed.gaps.iter().map(|(x, y)| y - x + 1).sum::<u64>();
         summary.chunks += 1;
+        summary.warnings.extend(committed.note);
         a = b + 1;
     }
     summary.gaps = merge_ranges(summary.gaps.iter().map(|g| (g[0], g[1])).collect())
@@ -749,6 +750,8 @@ struct Committed {
     invalid: u64,
     files: Vec<PartFile>,
     gaps: Vec<(u64, u64)>,
+    /// What the summary should say about how the commit went, when not plainly.
+    note: Option<String>,
 }
 
 /// A chunk's uploads: each part goes up as it closes, once `pending.json` lists it (a Hive
@@ -913,6 +916,7 @@ impl Chunk<'_> {
             updated_at: now(),
             ..cp.clone()
         };
+        let mut note = None;
         match kept {
             Kept::Delta(table) => {
                 let record = DeltaRecordOut {
@@ -934,7 +938,13 @@ impl Chunk<'_> {
                     // An error is not proof that nothing landed: nothing is deleted before the
                     // table itself says whose commit holds the chunk.
                     match table.lists_all(&ours).await {
-                        Ok(true) => {}
+                        Ok(true) => {
+                            note = Some(format!(
+                                "committing chunk seq {a}..={b} answered with an error ({e}), \
+                                 but the table lists its files: the commit had landed (its \
+                                 answer was lost); nothing was removed"
+                            ));
+                        }
                         Ok(false) if matches!(e, Error::Busy(_)) => {
                             // Certain not to be committed: the other writer's commit stands.
                             uploads.withdraw().await;
@@ -984,6 +994,7 @@ impl Chunk<'_> {
             invalid: counts.invalid,
             files,
             gaps,
+            note,
         })
     }
 }

@@ -152,6 +152,13 @@ pub async fn verify(text: &str, version: Option<i64>) -> Result<VerifyReport> {
             ));
         }
         for f in &expected {
+            if !contained(&f.path) {
+                report.problems.push(format!(
+                    "the log lists {:?}, a path outside the table: never read",
+                    f.path
+                ));
+                continue;
+            }
             check_file(
                 &dest,
                 &f.path,

@@ -889,9 +889,9 @@ fn epoch_to_ns(v: f64) -> Option<i64> {
     } else {
         v * 1e9
     };
-    // 2^63 is exactly representable; anything at or beyond either end does not fit.
-    (ns.is_finite() && ns >= -9.223_372_036_854_775_808e18 && ns < 9.223_372_036_854_775_808e18)
-        .then_some(ns as i64)
+    // 2^63 (as an f64, exactly) and beyond does not fit; NaN is in no range.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (-LIMIT..LIMIT).contains(&ns).then_some(ns as i64)
 }
 
 /// Splits `10.0.1.10:40522->203.0.113.66:4444` (IPv6 too: the port follows the last colon).

@@ -20,9 +20,10 @@ use async_nats::jetstream::{self, consumer, consumer::pull::MessagesErrorKind};
 use crate::error::{Error, Result};
 use crate::message::RawMessage;
 use crate::nats::cursor::{
-    end_or_retry, next_or_reconnect, writer_stopped, Cursor, Offer, ReadReport, Retries,
+    end_or_retry, next_or_reconnect, take_from_leader, writer_stopped, Cursor, Offer, ReadReport,
+    Retries,
 };
-use crate::nats::plan::{ephemeral_config, FilterMode};
+use crate::nats::plan::{ephemeral_config, pulls_broken, FilterMode};
 use crate::nats::reply::{headers_json, Delivery};
 
 /// A pull's byte cap (the message count, from [`pull_size`], is what normally binds).
@@ -98,11 +99,20 @@ pub async fn read_range(
     pull: usize,
     mut cursor: Cursor,
 ) -> Result<ReadReport> {
+    let client = js.client();
+    if pulls_broken(stream_name) {
+        // No pull would ever answer: each message from the leader, one request each, instead of
+        // a consumer created, failed and backed off per message.
+        while take_from_leader(&client, stream_name, filter, &mut cursor)
+            .await?
+            .is_some()
+        {}
+        return cursor.finish().await;
+    }
     let stream = js
         .get_stream_no_info(stream_name)
         .await
         .map_err(|e| Error::Replay(format!("opening stream {stream_name}: {e}")))?;
-    let client = js.client();
     let mut retries = Retries::new("the consumer read");
 
     while !cursor.done() {

@@ -73,6 +73,17 @@ pub enum ReadPath {
     Consumer,
 }
 
+/// True for a stream name that released servers (2.9 to 2.14) cannot serve pull requests for:
+/// a `%` in it. 2.10 and later subscribe a consumer's next-message subject with the `%`
+/// doubled (it was escaped for a format string it never goes through), so every pull request
+/// finds no responders; 2.9 formats its ack reply subjects with it, so deliveries arrive with
+/// broken reply subjects and the connection resets. Fixed upstream after 2.14 (nats-server
+/// commit 32dda59, "Consumer v1 ack subscription mismatch with '%' in name"). Direct gets and
+/// `STREAM.MSG.GET` are not affected.
+pub fn pulls_broken(stream: &str) -> bool {
+    stream.contains('%')
+}
+
 /// True when the server and stream answer batched direct gets.
 fn direct_available(server_version: &str, state: &StreamState) -> bool {
     version_at_least(server_version, 2, 11) && state.allow_direct
@@ -111,6 +122,12 @@ pub fn choose_read_path(
             state.name, state.retention
         ))),
         (ReadPathChoice::Consumer, _, true) => Ok((ReadPath::Consumer, "asked for with --read-path consumer".into())),
+        (ReadPathChoice::Auto, true, true) if pulls_broken(&state.name) => Ok((
+            ReadPath::Direct,
+            "the stream's name holds '%', on which released servers cannot serve pull \
+             consumers; direct gets read it"
+                .into(),
+        )),
         (ReadPathChoice::Auto, _, true) => Ok((
             ReadPath::Consumer,
             "limits retention: ephemeral no-ack pull consumers keep pulls pipelined, which hides \
@@ -466,6 +483,14 @@ pub async fn resolve(
         choose_read_path(window.read_path, &server_version, &state)?;
     let seek_direct = direct_available(&server_version, &state);
     let mut warnings = Vec::new();
+    if read_path == ReadPath::Consumer && pulls_broken(&state.name) {
+        warnings.push(format!(
+            "stream {:?} has a '%' in its name, on which server {server_version} cannot serve \
+             pull consumers: each message is read with its own STREAM.MSG.GET request (slower; \
+             a 2.11+ server reads it with direct gets)",
+            state.name
+        ));
+    }
     let first_ts = state
         .first_ts
         .as_deref()

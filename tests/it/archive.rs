@@ -1019,10 +1019,13 @@ async fn verify_is_not_fooled_by_a_forged_compaction_record() {
     let target = Target::Local(dir.clone());
     assert_ok(&target.run(&server.url, &["--chunk", "500"]));
     let ds = dir.to_str().unwrap();
-    assert_ok(&jsreplay(&["compact", ds]));
+    let o = jsreplay(&["compact", ds, "--json"]);
+    assert_ok(&o);
     assert_ok(&jsreplay(&["verify", ds]));
+    // Each hour's three parts (one per chunk) became one.
     let merged = target.parts();
-    assert!(merged.len() < 3, "{merged:?}");
+    assert_eq!(summary(&o)["outputs"], merged.len(), "{}", text(&o));
+    assert_eq!(summary(&o)["inputs"], 3 * merged.len(), "{}", text(&o));
     forge_payloads(&dir.join(&merged[0]));
     assert_code(&jsreplay(&["verify", ds]), 8, "SHA-256");
 }

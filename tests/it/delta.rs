@@ -582,7 +582,7 @@ async fn a_snapshot_reaching_outside_the_table_is_refused() {
             assert_code(&jsreplay(&args), 8, "outside the table");
         }
         let o = jsreplay(&["verify", ds]);
-        assert_code(&o, 8, "a path outside the destination");
+        assert_code(&o, 8, "a path outside the table");
     }
 }
 
@@ -651,6 +651,13 @@ async fn a_commit_whose_answer_was_lost_keeps_its_files() {
     );
     assert_ok(&o);
     assert_eq!(summary(&o)["checkpoint"], 3000, "{}", text(&o));
+    assert!(
+        summary(&o)["warnings"]
+            .to_string()
+            .contains("the commit had landed"),
+        "{}",
+        text(&o)
+    );
     let target = Target::S3(&s3, "lost");
     let seen = target.delta_table();
     assert_eq!(seen.rows, published);

@@ -697,3 +697,56 @@ async fn work_queue_stream(kind: Kind) {
     }
 }
 both_servers!(work_queue_stream);
+
+/// A `%` in the stream name: released servers cannot answer pull requests on such a stream
+/// (2.10+ subscribe the next-message subject with the `%` doubled, 2.9 breaks its ack reply
+/// subjects), which once cost a failed consumer and a back-off per message (309 s for 3,000).
+/// The default path reads it with direct gets where the server has them; `--read-path
+/// consumer` and 2.9 read it with one `STREAM.MSG.GET` each: every row, no retry, with a
+/// warning that says why it is slower.
+async fn percent_in_the_stream_name(kind: Kind) {
+    let server = Server::start(kind);
+    let js = server.js().await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "EV%41".to_string(),
+        subjects: vec!["events.sysdig.*".to_string()],
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let msgs: Vec<(String, Vec<u8>)> = (0..3000)
+        .map(|i| ("events.sysdig.web-01".to_string(), template("web-01", i)))
+        .collect();
+    publish(&js, &msgs).await;
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, path) in ["auto", "consumer"].iter().enumerate() {
+        let out = tmp.path().join(format!("o{i}"));
+        let o = jsreplay(&[
+            "export",
+            "-s",
+            &server.url,
+            "--stream",
+            "EV%41",
+            "--read-path",
+            path,
+            "-q",
+            "--json",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_ok(&o);
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(s["rows"], 3000, "{s:#}");
+        assert_eq!(s["recoveries"], serde_json::json!([]), "{path}: {s:#}");
+        assert_eq!(seqs(&out), (1..=3000).collect::<Vec<i64>>());
+        let consumer = *path == "consumer" || kind == Kind::V2_9;
+        assert_eq!(
+            text(&o).contains("cannot serve pull consumers"),
+            consumer,
+            "{}",
+            text(&o)
+        );
+    }
+}
+both_servers!(percent_in_the_stream_name);
