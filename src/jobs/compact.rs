@@ -431,7 +431,10 @@ async fn compact_delta(
         // may be what was lost): the outputs are deleted only when the table does not list
         // them, and kept when the table cannot be read (vacuum removes orphans later).
         match table.lists_all(&uploaded).await {
-            Ok(true) => {}
+            Ok(true) => summary.recovered.push(format!(
+                "the commit answered with an error ({e}), but the table lists the merged \
+                 files: it had landed (its answer was lost); nothing was removed"
+            )),
             Ok(false) => {
                 for rel in &uploaded {
                     let _ = dest.delete(rel).await;

@@ -801,14 +801,7 @@ async fn a_store_ignoring_conditional_writes_is_refused() {
     publish_events(&js, 0, 100).await;
     let s3 = S3::start();
     let front = conditional_header_stripper(s3.port).await;
-    let env: Vec<(String, String)> = s3
-        .env()
-        .into_iter()
-        .map(|(k, v)| match k.as_str() {
-            "AWS_ENDPOINT_URL" => (k, format!("http://127.0.0.1:{front}")),
-            _ => (k, v),
-        })
-        .collect();
+    let env = s3.env_via(front);
     let dest = s3.url("stripped");
     let args = [
         "archive",

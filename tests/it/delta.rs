@@ -350,7 +350,25 @@ async fn a_column_added_later_joins_the_table_schema() {
     assert_eq!(out.trim(), "[600, 900]");
     assert_eq!(target.delta_table().rows, published);
     assert_eq!(duckdb_rows(&dir), published);
-    assert_ok(&jsreplay(&["verify", ds]));
+    // The files delta-rs wrote carry no hash tag: nothing vouches for their rows, and `verify`
+    // says so of each (jsreplay's own files check out).
+    let o = jsreplay(&["verify", ds]);
+    assert_code(&o, 8, "no account records its SHA-256");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let findings: Vec<&str> = err.lines().filter(|l| l.contains("MISMATCH")).collect();
+    let foreign = adds_without_hash(&dir);
+    assert!(!foreign.is_empty());
+    assert_eq!(findings.len(), foreign.len(), "{err}");
+    assert!(foreign.iter().all(|p| err.contains(p.as_str())), "{err}");
+}
+
+/// The paths of the `add` actions without jsreplay's hash tag.
+fn adds_without_hash(dir: &std::path::Path) -> Vec<String> {
+    log_adds(dir)
+        .iter()
+        .filter(|a| !a["tags"]["jsreplay.sha256"].is_string())
+        .map(|a| a["path"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Spark in local-cluster mode (a master and two executor JVMs, one session for both checks)
@@ -523,9 +541,8 @@ async fn stream_names_object_stores_encode_keep_their_files() {
     }
 }
 
-/// A snapshot whose log names files outside the table (`../`, an absolute path, a `file://`
-/// URL) is refused by every reader (exit 8) instead of read in part; `verify` lists each as a
-/// finding.
+/// A snapshot whose log names files outside the table (`../`, an absolute path) is refused by
+/// every reader (exit 8) instead of read in part; `verify` lists each as a finding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_reaching_outside_the_table_is_refused() {
     let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
@@ -586,6 +603,40 @@ async fn a_snapshot_reaching_outside_the_table_is_refused() {
     }
 }
 
+/// `tests/support/failing_front.py` before moto: answers 500 after forwarding the first PUT
+/// whose path holds `needle` (noting it in `fired`); stopped on drop.
+struct FailingFront {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FailingFront {
+    fn start(s3: &S3, needle: &str, fired: &std::path::Path) -> FailingFront {
+        let port = free_port();
+        let child = std::process::Command::new(python())
+            .arg(repo_root().join("tests/support/failing_front.py"))
+            .args([
+                &port.to_string(),
+                &s3.port.to_string(),
+                needle,
+                fired.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the front");
+        wait_for_port(port, "the failing front");
+        FailingFront { child, port }
+    }
+}
+
+impl Drop for FailingFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A commit whose answer was lost: a front before moto answers 500 after forwarding the PUT of
 /// `_delta_log/…02.json` (the second chunk's commit), so the client's retry finds the version
 /// taken by its own commit and delta-rs reports a conflict. The archiver reads the table
@@ -599,28 +650,8 @@ async fn a_commit_whose_answer_was_lost_keeps_its_files() {
     let published = publish_events(&js, 0, 3000).await;
     let tmp = tempfile::tempdir().unwrap();
     let fired = tmp.path().join("fired");
-    let port = free_port();
-    let mut front = std::process::Command::new(python())
-        .arg(repo_root().join("tests/support/failing_front.py"))
-        .args([
-            &port.to_string(),
-            &s3.port.to_string(),
-            "_delta_log/00000000000000000002.json",
-            fired.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the front");
-    wait_for_port(port, "the failing front");
-    let env: Vec<(String, String)> = s3
-        .env()
-        .into_iter()
-        .map(|(k, v)| match k.as_str() {
-            "AWS_ENDPOINT_URL" => (k, format!("http://127.0.0.1:{port}")),
-            _ => (k, v),
-        })
-        .collect();
+    let front = FailingFront::start(&s3, "_delta_log/00000000000000000002.json", &fired);
+    let env = s3.env_via(front.port);
     let dest = s3.url("lost");
     let o = jsreplay_env(
         &[
@@ -642,8 +673,7 @@ async fn a_commit_whose_answer_was_lost_keeps_its_files() {
         ],
         &env,
     );
-    let _ = front.kill();
-    let _ = front.wait();
+    drop(front);
     assert!(
         std::fs::read_to_string(&fired).is_ok_and(|p| p.contains("_delta_log")),
         "the front never lost an answer: {}",
@@ -664,4 +694,39 @@ async fn a_commit_whose_answer_was_lost_keeps_its_files() {
     assert_eq!(seen.txn, Some(3000));
     assert_eq!(target.parts().len(), seen.files.len());
     assert_ok(&jsreplay_env(&["verify", &dest], &s3.env()));
+}
+
+/// The same for a compaction's commit: its answer lost, the merged files it committed stay,
+/// every row reads, `verify` passes and `vacuum` keeps what the table needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_whose_answer_was_lost_keeps_its_files() {
+    let s3 = S3::start();
+    let (server, js) = server_with_stream(Kind::V2_14, STREAM).await;
+    let published = publish_events(&js, 0, 3000).await;
+    let target = Target::S3(&s3, "lostc");
+    assert_ok(&target.run(&server.url, &["--format", "delta", "--chunk", "1000"]));
+    let before = target.delta_table();
+    let tmp = tempfile::tempdir().unwrap();
+    let fired = tmp.path().join("fired");
+    let next = format!("_delta_log/{:020}.json", before.version + 1);
+    let front = FailingFront::start(&s3, &next, &fired);
+    let dest = target.dest();
+    let o = jsreplay_env(&["compact", &dest, "--json"], &s3.env_via(front.port));
+    drop(front);
+    assert!(
+        std::fs::read_to_string(&fired).is_ok_and(|p| p.contains(&next)),
+        "the front never lost an answer: {}",
+        text(&o)
+    );
+    // delta-rs may retry this one itself (no `txn` conflicts with it): either way the table
+    // must hold every row, in files that are there.
+    assert_ok(&o);
+    let after = target.delta_table();
+    assert!(after.version > before.version, "{}", text(&o));
+    assert_eq!(after.rows, published);
+    assert!(after.files.len() < before.files.len(), "{}", text(&o));
+    let env = s3.env();
+    assert_ok(&jsreplay_env(&["verify", &dest], &env));
+    assert_ok(&jsreplay_env(&["vacuum", &dest, "--retention", "0s"], &env));
+    assert_eq!(target.delta_table().rows, published);
 }

@@ -648,6 +648,17 @@ impl S3 {
         .collect()
     }
 
+    /// [`S3::env`] with the endpoint at a front on `port` that forwards to this server.
+    pub fn env_via(&self, port: u16) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "AWS_ENDPOINT_URL" => (k, format!("http://127.0.0.1:{port}")),
+                _ => (k, v),
+            })
+            .collect()
+    }
+
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{}/{prefix}", self.bucket)
     }
