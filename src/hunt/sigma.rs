@@ -513,6 +513,25 @@ pub fn compile(
 mod tests {
     use super::*;
 
+    /// A Sigma rule whose selection values are YAML aliases naming aliases: refused as not
+    /// YAML jsreplay reads, at once, instead of expanded to ten million values.
+    #[test]
+    fn alias_bombs_are_refused() {
+        let leaves = vec!["x"; 1000].join(", ");
+        let refs = |n: usize| vec![format!("*v{n}"); 100].join(", ");
+        let rule = format!(
+            "title: t\nlogsource: {{product: linux, category: process_creation}}\n\
+             v0: &v0 [{leaves}]\nv1: &v1 [{}]\nv2: &v2 [{}]\n\
+             detection:\n  sel:\n    CommandLine|contains: *v2\n  condition: sel\n",
+            refs(0),
+            refs(1)
+        );
+        let started = std::time::Instant::now();
+        let e = compile("bomb", &rule, ProcessEvents::Any).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(e.reasons.iter().any(|r| r.contains("more than")), "{:?}", e.reasons);
+    }
+
     #[test]
     fn rule_text_cannot_reach_the_sql() {
         let rule = RULE.replace(
