@@ -431,7 +431,7 @@ impl PackRun {
 
 /// The pack (built in, or the hunt files under `dir`) rendered with default parameters: (name, SQL).
 pub fn rendered_pack(dir: Option<&Path>) -> Vec<(String, String)> {
-    jsreplay::hunt::pack::load(dir)
+    jsreplay::rules::pack::load(dir)
         .unwrap()
         .iter()
         .map(|h| (h.name.clone(), h.render(&Default::default()).unwrap()))

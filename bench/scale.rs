@@ -162,7 +162,7 @@ pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::
          | events | files | GB | jsreplay s | DuckDB s | jsreplay / DuckDB | jsreplay peak RSS MB | DuckDB peak RSS MB | s per M events (jsreplay) | rows equal |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
         rendered.len(),
-        jsreplay::hunt::engine::DEFAULT_MEMORY_LIMIT >> 20,
+        jsreplay::sql::engine::DEFAULT_MEMORY_LIMIT >> 20,
     );
     let mut details = String::new();
     let mut json = Vec::new();

@@ -10,9 +10,9 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::Result;
-use crate::hunt::query::Format;
 use crate::nats::connect::ConnectSpec;
 use crate::nats::window::Window;
+use crate::sql::query::Format;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -44,8 +44,8 @@ pub struct Cli {
     /// Run query, sql, hunt, timeline and tree on a Ballista cluster: the scheduler's address,
     /// df://HOST:PORT (see `jsreplay scheduler`). The dataset must be a URL (s3://, gs://, az://)
     /// or a path that every executor reads the same.
-    #[arg(long, global = true, value_name = "df://HOST:PORT", env = "JSREPLAY_CLUSTER", value_parser = crate::hunt::engine::Cluster::parse)]
-    pub cluster: Option<crate::hunt::engine::Cluster>,
+    #[arg(long, global = true, value_name = "df://HOST:PORT", env = "JSREPLAY_CLUSTER", value_parser = crate::sql::engine::Cluster::parse)]
+    pub cluster: Option<crate::sql::engine::Cluster>,
 }
 
 /// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024).
@@ -721,7 +721,7 @@ pub struct ProcessEventsArg {
     /// matches: any event of the process (default: the SysArmor template has no execve events),
     /// or execve/execveat events only.
     #[arg(long, value_enum, default_value = "any")]
-    pub process_events: crate::hunt::pack::ProcessEvents,
+    pub process_events: crate::rules::pack::ProcessEvents,
 }
 
 /// How rule sets (Sigma, Falco) are compiled.
@@ -830,8 +830,8 @@ pub struct SchedulerArgs {
 #[derive(Debug, Args)]
 pub struct ExecutorArgs {
     /// The scheduler to serve, df://HOST:PORT.
-    #[arg(long, value_name = "df://HOST:PORT", value_parser = crate::hunt::engine::Cluster::parse)]
-    pub scheduler: crate::hunt::engine::Cluster,
+    #[arg(long, value_name = "df://HOST:PORT", value_parser = crate::sql::engine::Cluster::parse)]
+    pub scheduler: crate::sql::engine::Cluster,
     /// Host or address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,

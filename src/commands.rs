@@ -10,12 +10,11 @@ use std::time::Instant;
 use crate::cli::{self, Cli, Command};
 use crate::error::{exit, Error, Result};
 use crate::escape;
-use crate::hunt::{
-    cluster, confine::Confinement, engine, falco, pack as hunt, query, report, shell, sigma, story,
-    timeline, tree,
-};
+use crate::hunt::{report, run as hunts, shell, story, timeline, tree};
 use crate::jobs::{archive, compact, export, sample, scratch, table, verify};
 use crate::nats::{connect, plan, publish, window};
+use crate::rules::{falco, pack, sigma};
+use crate::sql::{cluster, confine::Confinement, engine, query};
 
 /// Files and folders this process creates are private unless `JSREPLAY_UMASK` says otherwise
 /// (`JSREPLAY_UMASK=022` for an archive other users read): they hold command lines, and those
@@ -476,7 +475,7 @@ async fn cmd_sql(a: cli::SqlArgs) -> Result<u8> {
     }
     let options = shell::Options {
         tables,
-        hunts: hunt::load(a.queries.as_deref())?,
+        hunts: pack::load(a.queries.as_deref())?,
         format: a.format,
         history: if a.no_history {
             None
@@ -490,28 +489,28 @@ async fn cmd_sql(a: cli::SqlArgs) -> Result<u8> {
 }
 
 async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
-    let mut pack = hunt::load(a.queries.as_deref())?;
+    let mut pack = pack::load(a.queries.as_deref())?;
     if let Some(rules) = &a.sigma {
-        let files = hunt::rule_files(std::slice::from_ref(rules), &RULE_EXTS, "Sigma rules")?;
+        let files = pack::rule_files(std::slice::from_ref(rules), &RULE_EXTS, "Sigma rules")?;
         let (compiled, skipped) = sigma::compile_texts(&files, a.rules.events.process_events);
         report_unsupported("sigma", &skipped);
         pack.extend(compiled);
     }
     if !a.falco.is_empty() {
-        let files = hunt::rule_files(&a.falco, &RULE_EXTS, "Falco rule files")?;
+        let files = pack::rule_files(&a.falco, &RULE_EXTS, "Falco rule files")?;
         let c = falco::compile_texts(&files, &falco_options(&a.rules)?);
         report_unsupported("falco", &c.unsupported);
         pack.extend(c.hunts);
     }
     if a.coverage {
-        print_text(&crate::hunt::coverage::text(&pack))?;
+        print_text(&crate::rules::coverage::text(&pack))?;
         return Ok(exit::OK);
     }
-    let hunts = hunt::select(pack, &a.select)?;
-    let overrides = hunt::parse_params(&a.params)?;
-    hunt::check_params(&hunts, &overrides)?;
+    let hunts = pack::select(pack, &a.select)?;
+    let overrides = pack::parse_params(&a.params)?;
+    pack::check_params(&hunts, &overrides)?;
     if a.list {
-        print_text(&hunt::list_text(&hunts))?;
+        print_text(&pack::list_text(&hunts))?;
         return Ok(exit::OK);
     }
     let (ctx, dataset, window) =
@@ -523,7 +522,7 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
     let dataset = dataset.as_str();
     let results = match a.format {
         _ if a.story => {
-            let results = hunt::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
+            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
             let stories = story::build(&ctx, &results).await?;
             match a.format {
                 cli::HuntFormat::Json => print_json(&stories)?,
@@ -533,14 +532,14 @@ async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
         }
         cli::HuntFormat::Json => {
             let mut out =
-                hunt::JsonOut::begin(std::io::BufWriter::new(std::io::stdout()), dataset)?;
-            let results = hunt::run(&ctx, &hunts, &overrides, Some(&mut out)).await?;
+                hunts::JsonOut::begin(std::io::BufWriter::new(std::io::stdout()), dataset)?;
+            let results = hunts::run(&ctx, &hunts, &overrides, Some(&mut out)).await?;
             out.end()?;
             results
         }
         cli::HuntFormat::Table => {
-            let results = hunt::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
-            print_text(&hunt::summary_text(&results, a.rows)?)?;
+            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
+            print_text(&hunts::summary_text(&results, a.rows)?)?;
             results
         }
     };
@@ -616,7 +615,7 @@ async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
 /// Rule files in a folder (Sigma and Falco both write YAML).
 const RULE_EXTS: [&str; 2] = ["yml", "yaml"];
 
-fn report_unsupported(kind: &str, skipped: &[hunt::Unsupported]) {
+fn report_unsupported(kind: &str, skipped: &[pack::Unsupported]) {
     for u in skipped {
         eprintln!(
             "{kind}: skipped {} ({}): {}",
@@ -644,8 +643,8 @@ fn falco_options(a: &cli::RuleArgs) -> Result<falco::Options> {
 /// Writes compiled rules as hunt files, prints them (SQL or a JSON summary) and the counts.
 fn emit_compiled(
     kind: &str,
-    compiled: &[hunt::Hunt],
-    skipped: &[hunt::Unsupported],
+    compiled: &[pack::Hunt],
+    skipped: &[pack::Unsupported],
     output: Option<&std::path::Path>,
     json: Option<serde_json::Value>,
 ) -> Result<u8> {
@@ -655,7 +654,7 @@ fn emit_compiled(
         for h in compiled {
             let name = h.name.trim_start_matches(&format!("{kind}/"));
             let path = dir.join(format!("{name}.sql"));
-            std::fs::write(&path, hunt::hunt_file(h)).map_err(|e| Error::io(&path, e))?;
+            std::fs::write(&path, pack::hunt_file(h)).map_err(|e| Error::io(&path, e))?;
         }
     }
     if let Some(mut doc) = json {
@@ -672,7 +671,7 @@ fn emit_compiled(
         print_json(&doc)?;
     } else if output.is_none() {
         for h in compiled {
-            print_text(&format!("-- {}\n{}\n", h.name, hunt::hunt_file(h)))?;
+            print_text(&format!("-- {}\n{}\n", h.name, pack::hunt_file(h)))?;
         }
     }
     eprintln!(
@@ -687,14 +686,14 @@ fn emit_compiled(
 }
 
 fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
-    let files = hunt::rule_files(std::slice::from_ref(&a.rules), &RULE_EXTS, "Sigma rules")?;
+    let files = pack::rule_files(std::slice::from_ref(&a.rules), &RULE_EXTS, "Sigma rules")?;
     let (compiled, skipped) = sigma::compile_texts(&files, a.events.process_events);
     let json = a.json.then(|| serde_json::json!({}));
     emit_compiled("sigma", &compiled, &skipped, a.output.as_deref(), json)
 }
 
 fn cmd_falco(a: cli::FalcoArgs) -> Result<u8> {
-    let files = hunt::rule_files(&a.rules, &RULE_EXTS, "Falco rule files")?;
+    let files = pack::rule_files(&a.rules, &RULE_EXTS, "Falco rule files")?;
     let c = falco::compile_texts(&files, &falco_options(&a.rules_args)?);
     for f in &c.files {
         eprintln!(

@@ -4,15 +4,15 @@
 //! runner would read as a parameter.
 #![no_main]
 
-#[path = "../../src/hunt/falco.rs"]
+#[path = "../../src/rules/falco.rs"]
 mod falco;
-#[path = "../../src/hunt/rule.rs"]
+#[path = "../../src/rules/rule.rs"]
 pub mod rule;
-#[path = "../../src/hunt/sigma.rs"]
+#[path = "../../src/rules/sigma.rs"]
 mod sigma;
 
-/// The module path the compilers import through (`crate::hunt::rule`).
-mod hunt {
+/// The module path the compilers import through (`crate::rules::rule`).
+mod rules {
     pub use crate::rule;
 }
 

@@ -14,10 +14,11 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::escape;
-use crate::hunt::pack::{HuntResult, Severity};
-use crate::hunt::query;
+use crate::hunt::run::HuntResult;
 use crate::hunt::story::{self, Stories, Story};
 use crate::hunt::tree::Forest;
+use crate::rules::pack::Severity;
+use crate::sql::query;
 
 /// Rows shown per hunt (the JSON output has them all).
 const MAX_ROWS: usize = 200;
@@ -185,7 +186,7 @@ impl Report {
     }
 
     fn ordered(&self) -> Vec<&HuntResult> {
-        crate::hunt::pack::by_importance(&self.results)
+        crate::hunt::run::by_importance(&self.results)
     }
 
     /// A hunt's rows as (header, cells), at most [`MAX_ROWS`].

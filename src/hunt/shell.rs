@@ -30,8 +30,8 @@ use rustyline::{Editor, Helper};
 
 use crate::error::{exit, Error, Result};
 use crate::escape;
-use crate::hunt::pack::{self, Hunt};
-use crate::hunt::query::{self, Format};
+use crate::rules::pack::{self, Hunt};
+use crate::sql::query::{self, Format};
 
 /// How a shell session starts.
 #[derive(Debug)]

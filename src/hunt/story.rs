@@ -33,9 +33,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::escape;
-use crate::hunt::pack::HuntResult;
-use crate::hunt::query;
+use crate::hunt::run::HuntResult;
 use crate::hunt::tree::Forest;
+use crate::sql::query;
 
 /// Hits on one host this close in time (the gap between one and the next) join.
 pub const NEAR_SECONDS: i64 = 120;

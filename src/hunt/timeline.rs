@@ -23,8 +23,8 @@ pub enum TimelineFormat {
 
 impl TimelineFormat {
     /// The `query` output format the rows are written in.
-    pub fn writer(self) -> crate::hunt::query::Format {
-        use crate::hunt::query::Format;
+    pub fn writer(self) -> crate::sql::query::Format {
+        use crate::sql::query::Format;
         match self {
             TimelineFormat::Table => Format::Table,
             TimelineFormat::Csv | TimelineFormat::TimesketchCsv => Format::Csv,

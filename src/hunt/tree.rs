@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::escape;
-use crate::hunt::query;
+use crate::sql::query;
 
 /// A silence after which the same pid running another program is taken for a new process.
 pub const REUSE_GAP_SECONDS: i64 = 600;

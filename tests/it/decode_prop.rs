@@ -66,9 +66,9 @@ proptest! {
         let rule = format!(
             "title: {title:?}\nlogsource: {{product: linux, category: process_creation}}\ndetection:\n  sel:\n    {field}: {value:?}\n  condition: sel\n"
         );
-        if let Ok(h) = jsreplay::hunt::sigma::compile("x", &rule, jsreplay::hunt::pack::ProcessEvents::Any) {
-            let file = jsreplay::hunt::pack::hunt_file(&h);
-            let again = jsreplay::hunt::pack::parse("x", &file).unwrap();
+        if let Ok(h) = jsreplay::rules::sigma::compile("x", &rule, jsreplay::rules::pack::ProcessEvents::Any) {
+            let file = jsreplay::rules::pack::hunt_file(&h);
+            let again = jsreplay::rules::pack::parse("x", &file).unwrap();
             prop_assert_eq!(again.sql.trim(), h.sql.trim());
         }
     }
@@ -80,11 +80,11 @@ proptest! {
         let rules = format!(
             "- macro: m\n  condition: proc.name = x\n- list: l\n  items: [a, \"b\"]\n- rule: {name:?}\n  desc: d\n  condition: {cond:?}\n  output: {output:?}\n  priority: ERROR\n"
         );
-        let c = jsreplay::hunt::falco::compile_texts(&[("f.yaml".into(), rules)], &Default::default());
+        let c = jsreplay::rules::falco::compile_texts(&[("f.yaml".into(), rules)], &Default::default());
         prop_assert_eq!(c.hunts.len() + c.unsupported.len(), 1);
         for h in &c.hunts {
-            let file = jsreplay::hunt::pack::hunt_file(h);
-            let again = jsreplay::hunt::pack::parse("x", &file).unwrap();
+            let file = jsreplay::rules::pack::hunt_file(h);
+            let again = jsreplay::rules::pack::parse("x", &file).unwrap();
             prop_assert_eq!(again.sql.trim(), h.sql.trim());
             prop_assert!(!h.sql.contains("{{"));
         }

@@ -27,11 +27,11 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::escape;
-use crate::hunt::engine;
 use crate::lake::batch::event_schema;
 use crate::lake::delta::{self, SnapshotStore, Table};
 use crate::lake::manifest::{CHECKPOINT, MANIFEST};
 use crate::lake::store::Dest;
+use crate::sql::engine;
 
 /// The table name every query sees.
 pub const TABLE: &str = "events";

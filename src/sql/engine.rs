@@ -1,7 +1,7 @@
 //! The SQL engine every query, hunt, timeline and tree runs on: one DataFusion session state
 //! built the same way here, on a Ballista scheduler and on its executors, so a statement means the
 //! same thing wherever it runs. The state carries the operator memory limit (a fair spill pool),
-//! jsreplay's SQL functions ([`crate::hunt::udf`]) and an object-store registry that opens
+//! jsreplay's SQL functions ([`crate::sql::udf`]) and an object-store registry that opens
 //! `s3://`, `gs://` and `az://` URLs the way the archive does, from the credential environment
 //! variables of the process that reads them (so a cluster's machines use their own credentials,
 //! and none travel with a query).
@@ -25,8 +25,8 @@ use object_store::ObjectStore;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::hunt::confine::Confinement;
 use crate::lake::store::Dest;
+use crate::sql::confine::Confinement;
 
 /// Memory the query operators (sorts, joins, aggregates, windows) may hold, unless the command
 /// line sets another limit: beyond it, sorts and aggregates spill to the temporary folder and a
@@ -206,7 +206,7 @@ pub fn configure(config: SessionConfig) -> SessionConfig {
 
 /// jsreplay's SQL functions added to a state (after anything that resets its function list).
 pub fn with_udfs(mut state: SessionState) -> DfResult<SessionState> {
-    for udf in crate::hunt::udf::all() {
+    for udf in crate::sql::udf::all() {
         state.register_udf(Arc::new(udf))?;
     }
     Ok(state)

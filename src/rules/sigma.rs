@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
-use crate::hunt::rule::{sql_string as quote, Hunt, ProcessEvents, Severity, Unsupported};
+use crate::rules::rule::{sql_string as quote, Hunt, ProcessEvents, Severity, Unsupported};
 
 /// Every rule of these files (path, YAML text): the compiled hunts and the rules left out with
 /// their reasons. A hunt is named after its file's stem.
@@ -398,7 +398,7 @@ pub fn compile(
     events: ProcessEvents,
 ) -> std::result::Result<Hunt, Unsupported> {
     let mut why = Vec::new();
-    let doc: Value = match crate::hunt::rule::parse_yaml(text) {
+    let doc: Value = match crate::rules::rule::parse_yaml(text) {
         Ok(v) => v,
         Err(e) => {
             return Err(Unsupported {
@@ -529,7 +529,11 @@ mod tests {
         let started = std::time::Instant::now();
         let e = compile("bomb", &rule, ProcessEvents::Any).unwrap_err();
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
-        assert!(e.reasons.iter().any(|r| r.contains("more than")), "{:?}", e.reasons);
+        assert!(
+            e.reasons.iter().any(|r| r.contains("more than")),
+            "{:?}",
+            e.reasons
+        );
     }
 
     #[test]
@@ -539,12 +543,12 @@ mod tests {
             "title: \"x\\nSELECT 'pwned' AS n\\r\\n--\"",
         );
         let h = compile("find_shell", &rule, ProcessEvents::Any).unwrap();
-        let file = crate::hunt::rule::hunt_file(&h);
+        let file = crate::rules::rule::hunt_file(&h);
         assert!(
             !file.lines().any(|l| l.starts_with("SELECT 'pwned'")),
             "{file}"
         );
-        let again = crate::hunt::pack::parse("x", &file).unwrap();
+        let again = crate::rules::pack::parse("x", &file).unwrap();
         assert_eq!(again.sql.trim(), h.sql.trim());
     }
 
@@ -578,7 +582,7 @@ detection:
         );
         assert!(h.sql.contains("NOT coalesce("), "{}", h.sql);
         // The file form parses back into the same hunt.
-        let again = crate::hunt::pack::parse("x", &crate::hunt::rule::hunt_file(&h)).unwrap();
+        let again = crate::rules::pack::parse("x", &crate::rules::rule::hunt_file(&h)).unwrap();
         assert_eq!(again.sql.trim(), h.sql.trim());
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::hunt::pack::Hunt;
+use crate::rules::pack::Hunt;
 
 /// Whether the SysArmor template (file and socket events with process fields; no execve, no
 /// user, container or DNS fields) can show a technique.
@@ -189,9 +189,9 @@ mod tests {
 
     #[test]
     fn every_hunt_of_the_pack_maps_to_known_techniques() {
-        let pack = crate::hunt::pack::load(None).unwrap();
+        let pack = crate::rules::pack::load(None).unwrap();
         for h in &pack {
-            if h.severity == crate::hunt::pack::Severity::Info {
+            if h.severity == crate::rules::pack::Severity::Info {
                 continue;
             }
             assert!(!h.attack.is_empty(), "{} has no ATT&CK id", h.name);

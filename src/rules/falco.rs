@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_yaml::Value;
 
-use crate::hunt::rule::{sql_string as quote, Hunt, ProcessEvents, Severity, Unsupported};
+use crate::rules::rule::{sql_string as quote, Hunt, ProcessEvents, Severity, Unsupported};
 
 /// How the rules are compiled.
 #[derive(Debug, Clone, Default)]
@@ -290,7 +290,7 @@ impl Defs {
 pub fn compile_texts(files: &[(String, String)], opts: &Options) -> Compiled {
     let mut defs = Defs::default();
     for (i, (name, text)) in files.iter().enumerate() {
-        match crate::hunt::rule::parse_yaml(text) {
+        match crate::rules::rule::parse_yaml(text) {
             Ok(doc) => defs.load(i, name, &doc),
             Err(e) => defs.problem(name, "(file)", format!("not YAML: {e}")),
         }
@@ -1600,13 +1600,13 @@ mod tests {
             text += &format!("a{i}: &a{i} [{refs}]\n");
         }
         let started = std::time::Instant::now();
-        let e = crate::hunt::rule::parse_yaml(&text).unwrap_err();
+        let e = crate::rules::rule::parse_yaml(&text).unwrap_err();
         assert!(e.contains("more than"), "{e}");
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         let c = compile_one(&text, &Options::default());
         assert!(c.hunts.is_empty());
         // Small aliases still work.
-        let v = crate::hunt::rule::parse_yaml("a: &x [1, 2]\nb: *x\n").unwrap();
+        let v = crate::rules::rule::parse_yaml("a: &x [1, 2]\nb: *x\n").unwrap();
         assert_eq!(v["b"], v["a"]);
     }
 }

@@ -21,8 +21,8 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 
 use crate::error::{Error, Result};
-use crate::hunt::confine::{CheckedEngine, Confinement, RefuseWrites};
-use crate::hunt::engine;
+use crate::sql::confine::{CheckedEngine, Confinement, RefuseWrites};
+use crate::sql::engine;
 
 /// Where a scheduler listens and how executors are told to reach it.
 #[derive(Debug, Clone)]
@@ -127,7 +127,7 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<()> {
 /// The executor's function registry: DataFusion's functions and jsreplay's.
 fn function_registry() -> BallistaFunctionRegistry {
     let mut registry = BallistaFunctionRegistry::default();
-    for udf in crate::hunt::udf::all() {
+    for udf in crate::sql::udf::all() {
         registry
             .scalar_functions
             .insert(udf.name().to_string(), Arc::new(udf));
