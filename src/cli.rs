@@ -14,25 +14,12 @@ use crate::nats::connect::ConnectSpec;
 use crate::nats::window::Window;
 use crate::sql::query::Format;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    failure (I/O, unexpected server answer, accounting mismatch)
-  2    bad flags or arguments
-  3    cannot connect: server down, wrong credentials, TLS failure
-  4    stream not found, or JetStream not enabled
-  5    SQL error (does not parse, unknown table or column, fails while running)
-  6    export finished but the range had gaps and --fail-on-gaps was given;
-       archive finished but messages were lost before they could be archived (see the gaps)
-  7    archive/compact/convert: another run holds the lease, or (Delta) committed first
-  130  interrupted (SIGINT); 143 terminated (SIGTERM): nothing is left on the server or on disk";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "jsreplay",
     version,
     about = "Replay NATS JetStream windows of EDR/XDR events into Parquet, and hunt through them with SQL",
-    after_help = EXIT_CODES
+    after_help = crate::error::exit::help()
 )]
 pub struct Cli {
     #[command(subcommand)]

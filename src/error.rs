@@ -32,6 +32,57 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
     /// Terminated by SIGTERM (128 + 15).
     pub const TERMINATED: u8 = 143;
+
+    /// Every code with what it means: `--help` prints this table, and a test holds README's
+    /// table and [`super::Error::exit_code`] to it.
+    pub const TABLE: &[(u8, &str)] = &[
+        (OK, "success"),
+        (
+            FAILURE,
+            "failure (I/O, unexpected server answer, accounting mismatch)",
+        ),
+        (USAGE, "bad flags or arguments"),
+        (
+            CONNECT,
+            "cannot connect: server down, wrong credentials, TLS failure",
+        ),
+        (STREAM, "stream not found, or JetStream not enabled"),
+        (
+            QUERY,
+            "SQL error (does not parse, unknown table or column, fails while running)",
+        ),
+        (
+            GAPS,
+            "export finished but the range had gaps and --fail-on-gaps was given; archive \
+             finished but messages were lost before they could be archived (see the gaps)",
+        ),
+        (
+            BUSY,
+            "archive/compact/convert: another run holds the lease, or (Delta) committed first",
+        ),
+        (
+            MISMATCH,
+            "verify: a file or a count does not match its manifest; vacuum: the snapshot names \
+             files that are not there; a Delta snapshot lists files outside the table",
+        ),
+        (
+            INTERRUPTED,
+            "interrupted (SIGINT): nothing is left on the server or on disk",
+        ),
+        (
+            TERMINATED,
+            "terminated (SIGTERM): nothing is left on the server or on disk",
+        ),
+    ];
+
+    /// The table as `--help` ends.
+    pub fn help() -> String {
+        let mut out = String::from("Exit codes:");
+        for (code, meaning) in TABLE {
+            out += &format!("\n  {code:<4} {meaning}");
+        }
+        out
+    }
 }
 
 /// Everything the library reports.
@@ -110,3 +161,43 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_documented_code() {
+        let errors = [
+            Error::Usage(String::new()),
+            Error::Connect {
+                server: String::new(),
+                reason: String::new(),
+            },
+            Error::StreamNotFound(String::new()),
+            Error::JetStreamUnavailable(String::new()),
+            Error::JetStream(String::new()),
+            Error::Replay(String::new()),
+            Error::io("x", std::io::Error::other("x")),
+            Error::Query(String::new()),
+            Error::Input(String::new()),
+            Error::Store(String::new()),
+            Error::Busy(String::new()),
+            Error::Mismatch(String::new()),
+            Error::Interrupted("SIGINT"),
+            Error::Interrupted("SIGTERM"),
+        ];
+        for e in errors {
+            let code = e.exit_code();
+            assert!(
+                exit::TABLE.iter().any(|(c, _)| *c == code),
+                "{e:?} exits {code}, which the table does not list"
+            );
+        }
+        let codes: Vec<u8> = exit::TABLE.iter().map(|(c, _)| *c).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(codes, sorted, "codes listed once, in order");
+    }
+}

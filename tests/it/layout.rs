@@ -234,3 +234,41 @@ fn the_checker_sees_every_form_of_import() {
     );
     assert!(foreign_crates("use datafusion::arrow::array;", &["arrow"]).is_empty());
 }
+
+/// README's exit-code table and `jsreplay --help` list exactly the codes of the library's table
+/// (`jsreplay::error::exit::TABLE`), so the three cannot drift apart again.
+#[test]
+fn exit_codes_agree_everywhere() {
+    let table: Vec<u8> = jsreplay::error::exit::TABLE
+        .iter()
+        .map(|(c, _)| *c)
+        .collect();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Exit codes")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has an Exit codes section");
+    let documented: Vec<u8> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    assert_eq!(documented, table, "README's exit codes");
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_jsreplay"))
+        .arg("--help")
+        .output()
+        .expect("run jsreplay --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let listed: Vec<u8> = help
+        .split("Exit codes:")
+        .nth(1)
+        .expect("--help lists the exit codes")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    assert_eq!(listed, table, "--help's exit codes");
+}
