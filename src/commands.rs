@@ -12,7 +12,7 @@ use crate::error::{exit, Error, Result};
 use crate::escape;
 use crate::hunt::{report, run as hunts, shell, story, timeline, tree};
 use crate::jobs::{archive, compact, export, sample, scratch, table, verify};
-use crate::nats::{connect, plan, publish, window};
+use crate::nats::{api, connect, plan, publish, window};
 use crate::rules::{falco, pack, sigma};
 use crate::sql::{cluster, confine::Confinement, engine, query};
 
@@ -253,7 +253,7 @@ async fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
 async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
     let window = a.window.window()?;
     let client = a.conn.spec()?.connect().await?;
-    let p = plan::resolve(&client, &a.window.stream, &window, true).await?;
+    let p = plan::resolve(&client, &a.window.stream, &window, plan::Estimate::Count).await?;
     if a.json {
         print_json(&p)?;
         return Ok(exit::OK);
@@ -723,7 +723,7 @@ async fn cmd_publish(a: cli::PublishArgs) -> Result<u8> {
         )
         .await?;
     } else {
-        plan::stream_state(&client, &a.stream, false).await?;
+        api::stream_state(&client, &a.stream, api::Deleted::Omit).await?;
     }
     let summary = publish::publish_files(&js, &a.files).await?;
     eprintln!(

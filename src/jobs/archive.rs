@@ -32,7 +32,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::jobs::export::{read_description, Accounted, Readers, Signals, Staging};
+use crate::jobs::read::{read_description, Accounted, Readers, Signals, Staging};
 use crate::lake::delta::{self, Table, TableFormat};
 use crate::lake::lease::Lease;
 use crate::lake::manifest::{
@@ -43,8 +43,8 @@ use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, Version, WriteMode, Written};
 use crate::nats::connect::ConnectSpec;
 use crate::nats::cursor::merge_ranges;
-use crate::nats::plan;
 use crate::nats::window::{ReadPathChoice, Window};
+use crate::nats::{api, plan};
 
 pub const PENDING: &str = "_jsreplay/pending.json";
 const CHUNKS: &str = "_jsreplay/chunks";
@@ -551,7 +551,7 @@ async fn run(
     let started = Instant::now();
     let dest = keeper.dest;
     let (state, _) = signals
-        .guard(plan::stream_state(client, &req.stream, false))
+        .guard(api::stream_state(client, &req.stream, api::Deleted::Omit))
         .await?;
     let mut recovered = Vec::new();
     let (found, mut kept) = keeper.load(&req.stream, signals, &mut recovered).await?;
@@ -675,7 +675,12 @@ async fn run(
             ..Window::default()
         };
         let plan = signals
-            .guard(plan::resolve(client, &req.stream, &window, false))
+            .guard(plan::resolve(
+                client,
+                &req.stream,
+                &window,
+                plan::Estimate::Skip,
+            ))
             .await?;
         let mut uploads = Uploads::new(keeper, (a, b), &run_id);
         let read = match plan.range {

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::jobs::archive::{read_checkpoint, recover_pending};
-use crate::jobs::export::Signals;
+use crate::jobs::read::Signals;
 use crate::lake::batch::event_schema;
 use crate::lake::delta::{self, Table};
 use crate::lake::lease::Lease;

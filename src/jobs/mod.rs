@@ -2,7 +2,7 @@
 //! (the whole stream, incrementally and exactly once, into a folder or object store), [`compact`]
 //! (merging an archive's small parts), [`verify`] (a dataset or archive re-checked against its
 //! manifests), the Delta table's own jobs ([`table`]: convert, vacuum), the progress bars they show
-//! ([`progress`]), a window read for one command and removed after it ([`scratch`]) and the
+//! ([`progress`]), the read pipeline they share ([`read`]), a window read for one command and removed after it ([`scratch`]) and the
 //! sample incident generator ([`sample`]).
 //!
 //! This is the only wing that uses both `nats` (to read) and `lake` (to write): it wires reader
@@ -13,6 +13,7 @@ pub mod archive;
 pub mod compact;
 pub mod export;
 pub mod progress;
+pub mod read;
 pub mod sample;
 pub mod scratch;
 pub mod table;

@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{exit, Result};
-use crate::jobs::export::{self, ExportRequest, ExportSummary, Signals};
+use crate::jobs::export::{self, ExportRequest, ExportSummary};
+use crate::jobs::read::Signals;
 use crate::lake::staging::WorkDir;
 use crate::nats::connect::ConnectSpec;
 

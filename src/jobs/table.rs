@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::jobs::archive::{self, read_checkpoint, recover_pending, DeltaRecordOut};
-use crate::jobs::export::Signals;
+use crate::jobs::read::Signals;
 use crate::jobs::verify::{archive_accounts, VerifyReport};
 use crate::lake::batch::event_schema;
 use crate::lake::delta::{self, Table};

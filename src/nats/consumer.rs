@@ -19,11 +19,12 @@ use async_nats::jetstream::{self, consumer, consumer::pull::MessagesErrorKind};
 
 use crate::error::{Error, Result};
 use crate::message::RawMessage;
+use crate::nats::api::ephemeral_config;
 use crate::nats::cursor::{
     end_or_retry, next_or_reconnect, take_from_leader, writer_stopped, Cursor, Offer, ReadReport,
     Retries,
 };
-use crate::nats::plan::{ephemeral_config, pulls_broken, FilterMode};
+use crate::nats::plan::{pulls_broken, FilterMode};
 use crate::nats::reply::{headers_json, Delivery};
 
 /// A pull's byte cap (the message count, from [`pull_size`], is what normally binds).

@@ -327,7 +327,7 @@ pub async fn leader_get(
     };
     let mut first: Option<StoredMessage> = None;
     for subj in subjects {
-        let reply: MsgGetReply = crate::nats::plan::js_request(
+        let reply: MsgGetReply = crate::nats::api::js_request(
             client,
             format!("$JS.API.STREAM.MSG.GET.{stream}"),
             serde_json::json!({ "seq": from, "next_by_subj": subj }),

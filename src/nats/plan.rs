@@ -12,34 +12,15 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::nats::api::{
+    ephemeral_config, probe_consumer, stream_state, subject_counts, Deleted, StreamState,
+};
 use crate::nats::reply::ServerWord;
 use crate::nats::subject;
 use crate::nats::window::{ReadPathChoice, Window};
-
-/// What the tool knows of the stream when it freezes the range.
-#[derive(Debug, Clone, Serialize)]
-pub struct StreamState {
-    pub name: String,
-    pub subjects: Vec<String>,
-    pub retention: String,
-    pub storage: String,
-    pub replicas: usize,
-    pub allow_direct: bool,
-    pub messages: u64,
-    pub bytes: u64,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub first_ts: Option<String>,
-    pub last_ts: Option<String>,
-    pub num_deleted: u64,
-    pub consumer_count: u64,
-    /// When the server created the stream: a stream deleted and made again under the same name
-    /// has another.
-    pub created: Option<String>,
-}
 
 /// How subject filters reach the data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,146 +149,6 @@ impl Plan {
     }
 }
 
-#[derive(Deserialize)]
-struct ApiError {
-    code: u16,
-    #[serde(default)]
-    err_code: u32,
-    #[serde(default)]
-    description: String,
-}
-
-#[derive(Deserialize)]
-struct RawStreamInfo {
-    error: Option<ApiError>,
-    config: Option<RawConfig>,
-    state: Option<RawState>,
-    #[serde(default)]
-    created: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawConfig {
-    name: String,
-    subjects: Vec<String>,
-    retention: String,
-    storage: String,
-    num_replicas: usize,
-    allow_direct: bool,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawState {
-    messages: u64,
-    bytes: u64,
-    first_seq: u64,
-    last_seq: u64,
-    first_ts: Option<String>,
-    last_ts: Option<String>,
-    num_deleted: u64,
-    deleted: Option<Vec<u64>>,
-    consumer_count: u64,
-    subjects: Option<std::collections::BTreeMap<String, u64>>,
-}
-
-/// Sends a JetStream API request and decodes the JSON answer, mapping "no responders" to
-/// "JetStream not enabled" and API errors to typed errors.
-pub async fn js_request<T: for<'de> Deserialize<'de>>(
-    client: &async_nats::Client,
-    subject: String,
-    body: serde_json::Value,
-) -> Result<T> {
-    let payload = serde_json::to_vec(&body).expect("JSON values serialize");
-    let reply = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.request(subject.clone(), payload.into()),
-    )
-    .await
-    .map_err(|_| Error::JetStream(format!("{subject}: no answer within 10 s")))?
-    .map_err(|e| match e.kind() {
-        async_nats::RequestErrorKind::NoResponders => Error::JetStreamUnavailable(
-            "no JetStream API answered (is JetStream enabled on the server and for this account?)"
-                .into(),
-        ),
-        _ => Error::JetStream(format!("{subject}: {e}")),
-    })?;
-    serde_json::from_slice(&reply.payload)
-        .map_err(|e| Error::JetStream(format!("{subject}: unexpected answer: {e}")))
-}
-
-/// Reads the stream's configuration and state; with `deleted`, the interior deleted sequences too.
-pub async fn stream_state(
-    client: &async_nats::Client,
-    stream: &str,
-    deleted: bool,
-) -> Result<(StreamState, Vec<u64>)> {
-    let info: RawStreamInfo = js_request(
-        client,
-        format!("$JS.API.STREAM.INFO.{stream}"),
-        serde_json::json!({ "deleted_details": deleted }),
-    )
-    .await?;
-    if let Some(e) = info.error {
-        return Err(if e.code == 404 || e.err_code == 10059 {
-            Error::StreamNotFound(stream.to_string())
-        } else if e.err_code == 10039 {
-            Error::JetStreamUnavailable(e.description)
-        } else {
-            Error::JetStream(format!("stream info: {} ({})", e.description, e.code))
-        });
-    }
-    let (config, state) = match (info.config, info.state) {
-        (Some(c), Some(s)) => (c, s),
-        _ => {
-            return Err(Error::JetStream(
-                "stream info without config or state".into(),
-            ))
-        }
-    };
-    let deleted = state.deleted.clone().unwrap_or_default();
-    Ok((
-        StreamState {
-            name: config.name,
-            subjects: config.subjects,
-            retention: config.retention,
-            storage: config.storage,
-            replicas: config.num_replicas,
-            allow_direct: config.allow_direct,
-            messages: state.messages,
-            bytes: state.bytes,
-            first_seq: state.first_seq,
-            last_seq: state.last_seq,
-            first_ts: state.first_ts,
-            last_ts: state.last_ts,
-            num_deleted: state.num_deleted,
-            consumer_count: state.consumer_count,
-            created: info.created,
-        },
-        deleted,
-    ))
-}
-
-/// Whole-stream message counts of the subjects matching `filter` (one page of up to 100 000).
-async fn subject_counts(
-    client: &async_nats::Client,
-    stream: &str,
-    filter: &str,
-) -> Result<Vec<(String, u64)>> {
-    let info: RawStreamInfo = js_request(
-        client,
-        format!("$JS.API.STREAM.INFO.{stream}"),
-        serde_json::json!({ "subjects_filter": filter }),
-    )
-    .await?;
-    Ok(info
-        .state
-        .and_then(|s| s.subjects)
-        .map(|m| m.into_iter().collect())
-        .unwrap_or_default())
-}
-
 /// Parses `major.minor` out of a server version string (`2.9.10`, `2.14.0-beta.1`).
 pub fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
     let mut it = version
@@ -335,49 +176,6 @@ pub fn stores_status_lines(version: &str) -> bool {
     !(v >= (2, 14, 0)
         || (v.0 == 2 && v.1 == 12 && v.2 >= 6)
         || (v.0 == 2 && v.1 == 11 && v.2 >= 15))
-}
-
-/// The ephemeral consumer configuration every read uses: no acks, memory storage, one replica,
-/// a short inactivity threshold so the server removes it by itself if the tool dies.
-pub fn ephemeral_config(
-    deliver: consumer::DeliverPolicy,
-    filter: &FilterMode,
-) -> consumer::pull::Config {
-    let mut cfg = consumer::pull::Config {
-        deliver_policy: deliver,
-        ack_policy: consumer::AckPolicy::None,
-        replay_policy: consumer::ReplayPolicy::Instant,
-        memory_storage: true,
-        num_replicas: 1,
-        inactive_threshold: Duration::from_secs(30),
-        description: Some("jsreplay (ephemeral, read-only)".into()),
-        ..Default::default()
-    };
-    if let FilterMode::Server(f) = filter {
-        if f.len() == 1 {
-            cfg.filter_subject = f[0].clone();
-        } else {
-            cfg.filter_subjects = f.clone();
-        }
-    }
-    cfg
-}
-
-/// Creates an ephemeral consumer and returns the info its creation answered with (delivered
-/// position and pending count are computed by the server at creation), deleting it at once:
-/// two requests in all.
-async fn probe_consumer(
-    stream: &jetstream::stream::Stream<()>,
-    cfg: consumer::pull::Config,
-) -> Result<consumer::Info> {
-    let c = stream
-        .create_consumer(cfg)
-        .await
-        .map_err(|e| Error::JetStream(format!("creating an ephemeral consumer: {e}")))?;
-    let info = c.cached_info().clone();
-    // Deleting is best effort: the inactivity threshold removes it anyway.
-    let _ = stream.delete_consumer(&info.name).await;
-    Ok(info)
 }
 
 /// First sequence whose JetStream time is at or after `t` (`last_seq + 1` when none is).
@@ -469,16 +267,25 @@ fn filter_mode(subjects: &[String], server_version: &str) -> FilterMode {
     }
 }
 
-/// Resolves the window to a frozen range. With `count`, also estimates messages and bytes (a few
-/// more consumer probes); the export skips that and counts exactly while reading.
+/// Whether a plan also estimates the messages and bytes of its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Estimate {
+    /// A few more consumer probes, for `plan` to show.
+    Count,
+    /// What an export or archive does: it counts exactly while reading.
+    Skip,
+}
+
+/// Resolves the window to a frozen range, estimating its size when `estimate` says so.
 pub async fn resolve(
     client: &async_nats::Client,
     stream_name: &str,
     window: &Window,
-    count: bool,
+    estimate: Estimate,
 ) -> Result<Plan> {
+    let count = estimate == Estimate::Count;
     let server_version = client.server_info().version.clone();
-    let (state, _) = stream_state(client, stream_name, false).await?;
+    let (state, _) = stream_state(client, stream_name, Deleted::Omit).await?;
     let (read_path, read_path_reason) =
         choose_read_path(window.read_path, &server_version, &state)?;
     let seek_direct = direct_available(&server_version, &state);

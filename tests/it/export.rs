@@ -667,9 +667,10 @@ async fn work_queue_stream(kind: Kind) {
     let out = tmp.path().join("wq");
     let o = export_args(&server, &out, &["-q", "--parallel", "3"]).await;
     let client = server.client().await;
-    let (state, _) = jsreplay::nats::plan::stream_state(&client, STREAM, false)
-        .await
-        .unwrap();
+    let (state, _) =
+        jsreplay::nats::api::stream_state(&client, STREAM, jsreplay::nats::api::Deleted::Omit)
+            .await
+            .unwrap();
     assert_eq!(
         state.messages, 300,
         "the export must not consume a work queue"

@@ -484,9 +484,10 @@ pub fn seqs(dir: &Path) -> Vec<i64> {
 
 /// Number of consumers on a stream right now.
 pub async fn consumer_count(client: &async_nats::Client, stream: &str) -> u64 {
-    let (state, _) = jsreplay::nats::plan::stream_state(client, stream, false)
-        .await
-        .unwrap_or_else(|e: Error| panic!("stream info: {e}"));
+    let (state, _) =
+        jsreplay::nats::api::stream_state(client, stream, jsreplay::nats::api::Deleted::Omit)
+            .await
+            .unwrap_or_else(|e: Error| panic!("stream info: {e}"));
     state.consumer_count
 }
 
