@@ -4,7 +4,7 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../src/lake/decode.rs"]
+#[path = "../../src/lake/decode/mod.rs"]
 mod decode;
 
 use libfuzzer_sys::fuzz_target;

@@ -4,7 +4,7 @@
 //! runner would read as a parameter.
 #![no_main]
 
-#[path = "../../src/rules/falco.rs"]
+#[path = "../../src/rules/falco/mod.rs"]
 mod falco;
 #[path = "../../src/rules/rule.rs"]
 pub mod rule;

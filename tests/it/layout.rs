@@ -272,3 +272,21 @@ fn exit_codes_agree_everywhere() {
         .collect();
     assert_eq!(listed, table, "--help's exit codes");
 }
+
+/// No source file grows past 900 lines: a file that long does several jobs (split it by job,
+/// as `rules/falco/`, `lake/decode/` and `jobs/archive/` are).
+#[test]
+fn no_source_file_is_over_900_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let long: Vec<String> = rust_files(&src)
+        .into_iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(&f)
+                .expect("read source")
+                .lines()
+                .count();
+            (lines > 900).then(|| format!("{} has {lines} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
