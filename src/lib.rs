@@ -19,12 +19,14 @@
 //!
 //! At the top sit [`cli`] (flags), [`commands`] (one handler per command), [`error`] (typed
 //! errors and exit codes), [`escape`] (evidence made safe for terminals, Markdown, HTML and CSV)
-//! and [`message`], the one plain type handed from `nats` to `lake`.
+//! [`fields`] (the one field catalogue the decoder and the rule compilers share) and
+//! [`message`], the one plain type handed from `nats` to `lake`.
 
 pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod escape;
+pub mod fields;
 pub mod hunt;
 pub mod jobs;
 pub mod lake;

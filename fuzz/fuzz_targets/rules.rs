@@ -10,6 +10,8 @@ mod falco;
 pub mod rule;
 #[path = "../../src/rules/sigma.rs"]
 mod sigma;
+#[path = "../../src/fields.rs"]
+mod fields;
 
 /// The module path the compilers import through (`crate::rules::rule`).
 mod rules {

@@ -365,3 +365,59 @@ impl Refill for BooleanBuilder {
         Arc::new(array)
     }
 }
+
+/// The decoder reads exactly the field catalogue's payload names: each one, alone in a flat
+/// sysdig event, lands in its column (the decoder's own `match` is the hot path; this holds it
+/// to `crate::fields`).
+#[cfg(test)]
+mod catalogue {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+
+    use super::BatchBuilder;
+    use crate::message::RawMessage;
+
+    #[test]
+    fn every_payload_name_lands_in_its_column() {
+        for f in crate::fields::FIELDS {
+            for name in f.sysdig {
+                let (value, payload) = match (f.column, f.kind) {
+                    ("evt_type", _) => ("openat".to_string(), format!(r#"{{"{name}":"openat"}}"#)),
+                    (_, crate::fields::Kind::Int) => ("42".into(), format!(r#"{{"{name}":"42"}}"#)),
+                    (_, crate::fields::Kind::Text) => {
+                        ("v".into(), format!(r#"{{"{name}":"v","evt.type":"x"}}"#))
+                    }
+                };
+                let mut b = BatchBuilder::new();
+                b.append(
+                    "S",
+                    &RawMessage {
+                        stream_seq: 1,
+                        subject: "events.sysdig.h".into(),
+                        time_ns: 0,
+                        headers: None,
+                        payload: payload.into_bytes().into(),
+                    },
+                );
+                let batch = b.finish();
+                let col = batch.column_by_name(f.column).expect("a column");
+                let got = match f.kind {
+                    crate::fields::Kind::Int => col
+                        .as_primitive_opt::<Int64Type>()
+                        .filter(|a| a.is_valid(0))
+                        .map(|a| a.value(0).to_string()),
+                    crate::fields::Kind::Text => col
+                        .as_string_opt::<i32>()
+                        .filter(|a| a.is_valid(0))
+                        .map(|a| a.value(0).to_string()),
+                };
+                assert_eq!(
+                    got.as_deref(),
+                    Some(value.as_str()),
+                    "{name} -> {}",
+                    f.column
+                );
+            }
+        }
+    }
+}

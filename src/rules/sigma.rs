@@ -50,39 +50,47 @@ pub fn compile_texts(
     (hunts, skipped)
 }
 
-/// What a field maps to in one log source.
+/// Sigma fields a log source category reads beside the process fields every category has.
+fn category_fields(category: &str) -> &'static [&'static str] {
+    match category {
+        "file_event" => &["TargetFilename"],
+        "network_connection" => &["DestinationIp", "DestinationPort", "SourceIp", "SourcePort"],
+        _ => &[],
+    }
+}
+
+/// Sigma's process fields that are plain columns (the rest are derived below).
+const PROCESS_FIELDS: [&str; 5] = [
+    "CommandLine",
+    "ParentCommandLine",
+    "User",
+    "ProcessId",
+    "ParentProcessId",
+];
+
+/// What a field maps to in one log source: a column of the field catalogue, or an expression
+/// derived from them.
 fn field(category: &str, name: &str) -> Option<(&'static str, bool)> {
     // (SQL expression, numeric)
-    let process = match name {
-        "Image" => Some(("coalesce(proc_exepath, concat('/', proc_name))", false)),
-        "CommandLine" => Some(("proc_cmdline", false)),
-        "ParentImage" => Some(("concat('/', proc_pname)", false)),
-        "ParentCommandLine" => Some(("proc_pcmdline", false)),
-        "User" => Some(("user_name", false)),
-        "ProcessId" => Some(("proc_pid", true)),
-        "ParentProcessId" => Some(("proc_ppid", true)),
-        _ => None,
-    };
-    match category {
-        "process_creation" => process,
-        "file_event" => match name {
-            "TargetFilename" => Some(("fd_name", false)),
-            _ => process,
-        },
-        "network_connection" => match name {
-            "DestinationIp" => Some(("fd_sip", false)),
-            // The name the process was asked to reach: the host of the first URL in its
-            // command line (`curl https://x.ngrok.io/...`); the template carries no DNS names.
-            "DestinationHostname" => Some((
-                "CASE WHEN regexp_like(proc_cmdline, '[A-Za-z][A-Za-z0-9+.-]*://') THEN \
-                 regexp_replace(proc_cmdline, '^.*?[A-Za-z][A-Za-z0-9+.-]*://([^/@ ]*@)?([^/:? ]+).*$', '$2') END",
-                false,
-            )),
-            "DestinationPort" => Some(("fd_sport", true)),
-            "SourceIp" => Some(("fd_cip", false)),
-            "SourcePort" => Some(("fd_cport", true)),
-            _ => process,
-        },
+    if !matches!(
+        category,
+        "process_creation" | "file_event" | "network_connection"
+    ) {
+        return None;
+    }
+    if PROCESS_FIELDS.contains(&name) || category_fields(category).contains(&name) {
+        return crate::fields::sigma(name).map(|f| (f.column, f.kind == crate::fields::Kind::Int));
+    }
+    match (category, name) {
+        (_, "Image") => Some(("coalesce(proc_exepath, concat('/', proc_name))", false)),
+        (_, "ParentImage") => Some(("concat('/', proc_pname)", false)),
+        // The name the process was asked to reach: the host of the first URL in its command
+        // line (`curl https://x.ngrok.io/...`); the template carries no DNS names.
+        ("network_connection", "DestinationHostname") => Some((
+            "CASE WHEN regexp_like(proc_cmdline, '[A-Za-z][A-Za-z0-9+.-]*://') THEN \
+             regexp_replace(proc_cmdline, '^.*?[A-Za-z][A-Za-z0-9+.-]*://([^/@ ]*@)?([^/:? ]+).*$', '$2') END",
+            false,
+        )),
         _ => None,
     }
 }

@@ -278,7 +278,7 @@ async fn technique_families_and_falco_rules() {
             files[0]["unsupported"].as_u64(),
             files[0]["disabled"].as_u64()
         ),
-        (Some(11), Some(8), Some(3), Some(0)),
+        (Some(11), Some(9), Some(2), Some(0)),
         "{compiled:#}"
     );
     assert_eq!(files[1]["rules"], 0);
@@ -290,13 +290,18 @@ async fn technique_families_and_falco_rules() {
             .map(|u| u["reasons"].to_string())
             .unwrap_or_else(|| panic!("{title} not reported: {compiled:#}"))
     };
-    assert!(reason("Terminal shell in container").contains("container.id"));
+    // container.id and user.name are columns of the field catalogue: the container rule is
+    // unsupported only for its tty, the user rule compiles (no hits: these events carry no
+    // user name, and a comparison with a missing value is false, as in Falco).
+    assert!(!reason("Terminal shell in container").contains("container.id"));
     assert!(reason("Terminal shell in container").contains("proc.tty"));
-    assert!(reason("Package management by a user").contains("user.name"));
+    assert!(!unsupported
+        .iter()
+        .any(|u| u["title"] == "Package management by a user"));
     assert!(reason("Pod created").contains("k8s_audit"));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        stderr.contains("8 rules compiled, 3 unsupported"),
+        stderr.contains("9 rules compiled, 2 unsupported"),
         "{stderr}"
     );
 
@@ -395,7 +400,7 @@ async fn technique_families_and_falco_rules() {
     // Upstream rule files: the counts the README states, and every compiled rule runs.
     let files = upstream_falco();
     for (assume, want) in [
-        (vec![], [(25, 8, 0), (31, 10, 0), (37, 11, 12)]),
+        (vec![], [(25, 13, 0), (31, 16, 0), (37, 16, 12)]),
         (
             vec![
                 "--assume",
@@ -403,7 +408,7 @@ async fn technique_families_and_falco_rules() {
                 "--assume",
                 "container.image.repository=",
             ],
-            [(25, 13, 0), (31, 16, 0), (37, 17, 12)],
+            [(25, 15, 0), (31, 18, 0), (37, 18, 12)],
         ),
     ] {
         let mut args: Vec<&str> = vec!["falco", "--json"];

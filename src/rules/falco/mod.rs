@@ -325,7 +325,7 @@ mod tests {
 - rule: Shell under web server
   desc: a shell whose parent is a web server
   condition: spawned_process and shell_procs and proc.pname in (nginx, php-fpm8.1)
-  output: Shell %proc.name under %proc.pname (cmd=%proc.cmdline user=%user.name gp=%proc.aname[2])
+  output: Shell %proc.name under %proc.pname (cmd=%proc.cmdline user=%user.name tty=%proc.tty gp=%proc.aname[2])
   priority: WARNING
   tags: [host, mitre_execution, T1059.004]
   exceptions:
@@ -347,7 +347,12 @@ mod tests {
     items: append
 - rule: Needs a container
   desc: x
-  condition: spawned_process and container.id != host
+  condition: spawned_process and container.image.repository = nginx
+  output: x
+  priority: ERROR
+- rule: Root in a container
+  desc: x
+  condition: spawned_process and user.name = root and user.uid = 0 and container.id != host and proc.exepath = /bin/sh
   output: x
   priority: ERROR
 - rule: Off
@@ -365,8 +370,26 @@ mod tests {
     #[test]
     fn lists_macros_exceptions_overrides() {
         let c = compile_one(RULES, &Options::default());
-        assert_eq!(c.hunts.len(), 1, "{:?}", c.unsupported);
-        let h = &c.hunts[0];
+        assert_eq!(c.hunts.len(), 2, "{:?}", c.unsupported);
+        // User, container id and executable path are columns of the field catalogue.
+        let root = c
+            .hunts
+            .iter()
+            .find(|h| h.title == "Root in a container")
+            .unwrap();
+        for column in [
+            "user_name = 'root'",
+            "user_uid = 0",
+            "container_id",
+            "proc_exepath = '/bin/sh'",
+        ] {
+            assert!(root.sql.contains(column), "{column}: {}", root.sql);
+        }
+        let h = c
+            .hunts
+            .iter()
+            .find(|h| h.title == "Shell under web server")
+            .unwrap();
         assert_eq!(h.name, "falco/shell_under_web_server");
         assert_eq!(h.severity, Severity::Medium);
         assert_eq!(h.attack, vec!["T1059.004"]);
@@ -376,9 +399,11 @@ mod tests {
         // Both exceptions, the original and the appended one.
         assert!(h.sql.contains("sh -c /usr/local/bin/health"), "{}", h.sql);
         assert!(h.sql.contains("sh -c echo ok"), "{}", h.sql);
-        // Ancestry for aname[2] in the output; the unknown user field prints <NA>.
+        // Ancestry for aname[2] in the output; a field the events lack (`proc.tty`) prints <NA>,
+        // the catalogue's `user.name` is its column.
         assert!(h.sql.contains("events_anc"), "{}", h.sql);
         assert!(h.sql.contains("'<NA>'"), "{}", h.sql);
+        assert!(h.sql.contains("user_name"), "{}", h.sql);
         let counts = &c.files[0];
         assert_eq!(
             (
@@ -387,7 +412,7 @@ mod tests {
                 counts.unsupported,
                 counts.disabled
             ),
-            (3, 1, 1, 1)
+            (4, 2, 1, 1)
         );
         let why = &c
             .unsupported
@@ -398,13 +423,13 @@ mod tests {
         assert!(why[0].contains("container"), "{why:?}");
         // With the team's assumption, the container rule compiles and says so.
         let mut opts = Options::default();
-        opts.assume.insert("container.id".into(), "host".into());
+        opts.assume
+            .insert("container.image.repository".into(), "".into());
         let c = compile_one(RULES, &opts);
-        assert_eq!(c.hunts.len(), 2);
-        assert!(c
-            .hunts
-            .iter()
-            .any(|h| h.description.contains("assumed: container.id=host")));
+        assert_eq!(c.hunts.len(), 3);
+        assert!(c.hunts.iter().any(|h| h
+            .description
+            .contains("assumed: container.image.repository=")));
     }
 
     #[test]

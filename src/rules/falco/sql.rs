@@ -73,11 +73,15 @@ impl Gen<'_> {
             };
             format!("CASE WHEN {remote_is_client} THEN {a} ELSE {b} END")
         };
+        if let Some(f) = crate::fields::falco(name) {
+            return match f.kind {
+                crate::fields::Kind::Text => text(f.column),
+                crate::fields::Kind::Int => int(f.column),
+            };
+        }
         match name {
             "evt.type" => Field::EvtType,
             "evt.dir" => Field::EvtDir,
-            "evt.num" => int("evt_num"),
-            "evt.args" => text("evt_args"),
             "evt.rawres" => int(rawres),
             "evt.res" => Field::Text(format!(
                 "CASE WHEN {rawres} >= 0 THEN 'SUCCESS' ELSE \
@@ -93,7 +97,6 @@ impl Gen<'_> {
                     "(evt_type IN ('open', 'openat', 'openat2') AND regexp_like(coalesce(evt_arg(evt_args, 'flags'), ''), '{flags}'))"
                 ))
             }
-            "fd.name" | "fd.nameraw" => text("fd_name"),
             "fd.num" => int("evt_arg_int(evt_args, 'fd')"),
             "fd.typechar" => Field::Text(fd_kind(["4", "6", "u", "f"])),
             "fd.type" => Field::Text(fd_kind(["ipv4", "ipv6", "unix", "file"])),
@@ -104,10 +107,6 @@ impl Gen<'_> {
             "fd.filename" => {
                 text("CASE WHEN fd_name LIKE '/%' AND fd_sip IS NULL THEN regexp_replace(fd_name, '^.*/', '') END")
             }
-            "fd.sip" => text("fd_sip"),
-            "fd.cip" => text("fd_cip"),
-            "fd.sport" => int("fd_sport"),
-            "fd.cport" => int("fd_cport"),
             "fd.rip" => Field::Text(side("fd_cip", "fd_sip", true)),
             "fd.lip" => Field::Text(side("fd_cip", "fd_sip", false)),
             "fd.rport" => Field::Int(side("fd_cport", "fd_sport", true)),
@@ -119,12 +118,6 @@ impl Gen<'_> {
             "fd.cnet" => Field::Net(vec!["fd_cip".into()]),
             "fd.rnet" => Field::Net(vec![side("fd_cip", "fd_sip", true)]),
             "fd.lnet" => Field::Net(vec![side("fd_cip", "fd_sip", false)]),
-            "proc.name" => text("proc_name"),
-            "proc.pname" => text("proc_pname"),
-            "proc.cmdline" => text("proc_cmdline"),
-            "proc.pcmdline" => text("proc_pcmdline"),
-            "proc.pid" => int("proc_pid"),
-            "proc.ppid" => int("proc_ppid"),
             "proc.exe" => text("split_part(proc_cmdline, ' ', 1)"),
             "proc.pexe" => text("split_part(proc_pcmdline, ' ', 1)"),
             "proc.args" => text(
@@ -425,9 +418,10 @@ pub(super) fn ancestor_column(level: usize, names: bool) -> String {
 pub(super) fn unknown_reason(name: &str) -> String {
     let family = name.split('.').next().unwrap_or_default();
     let what = match family {
-        "container" => "no container fields",
+        "container" => "no container fields but container.id",
         "k8s" | "ka" => "no Kubernetes fields",
-        "user" | "group" => "no user or group fields",
+        "user" => "no user fields but user.name and user.uid",
+        "group" => "no group fields",
         "thread" => "no thread or capability fields",
         _ => "no such field",
     };
