@@ -21,13 +21,29 @@ pub(crate) const STREAM: &str = "SYSDIG_EVENTS";
 
 /// Runs `archive` of the test stream from `url` into `dest` (a folder or object-store URL) with
 /// `extra` flags and `env`, printing the JSON summary.
-fn run_archive(url: &str, dest: &str, extra: &[&str], env: &[(String, String)]) -> Output {
+pub(crate) fn run_archive(
+    url: &str,
+    dest: &str,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> Output {
+    run_archive_of(STREAM, url, dest, extra, env)
+}
+
+/// [`run_archive`] of another stream.
+pub(crate) fn run_archive_of(
+    stream: &str,
+    url: &str,
+    dest: &str,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> Output {
     let mut args = vec![
         "archive",
         "-s",
         url,
         "--stream",
-        STREAM,
+        stream,
         "--to",
         dest,
         "-q",

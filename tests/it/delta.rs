@@ -6,7 +6,8 @@
 use std::process::Stdio;
 
 use crate::archive::{
-    exactly_once, link_at, publish_events, server_keeping_1000, summary, DeltaSeen, Target, STREAM,
+    exactly_once, link_at, publish_events, run_archive, run_archive_of, server_keeping_1000,
+    summary, DeltaSeen, Target, STREAM,
 };
 use crate::util::*;
 
@@ -451,28 +452,6 @@ async fn delta_retention_loss_is_recorded_in_the_commit() {
     assert_ok(&jsreplay(&["verify", dir.to_str().unwrap()]));
 }
 
-/// Runs `archive` of `stream` from `url` into `dest` with `extra` flags.
-fn archive_stream(url: &str, stream: &str, dest: &str, extra: &[&str]) -> std::process::Output {
-    let args = [
-        &[
-            "archive",
-            "-s",
-            url,
-            "--stream",
-            stream,
-            "--to",
-            dest,
-            "-q",
-            "--json",
-            "--event-time-window",
-            "any",
-        ],
-        extra,
-    ]
-    .concat();
-    jsreplay(&args)
-}
-
 /// Stream names NATS allows with characters that object stores percent-encode (`%`, `?`):
 /// the part names carry a label of safe characters, so the log's paths are the files' names.
 /// delta-rs and pyarrow read every row, `verify` passes, and `vacuum --retention 0s` keeps
@@ -499,11 +478,12 @@ async fn stream_names_object_stores_encode_keep_their_files() {
                 .path()
                 .join(format!("{format}-{}", name.replace(['%', '?'], "_")));
             let ds = dir.to_str().unwrap().to_string();
-            let o = archive_stream(
-                &server.url,
+            let o = run_archive_of(
                 name,
+                &server.url,
                 &ds,
                 &["--format", format, "--chunk", "500"],
+                &[],
             );
             assert_ok(&o);
             assert_eq!(summary(&o)["rows"], 1500, "{}", text(&o));
@@ -653,24 +633,10 @@ async fn a_commit_whose_answer_was_lost_keeps_its_files() {
     let front = FailingFront::start(&s3, "_delta_log/00000000000000000002.json", &fired);
     let env = s3.env_via(front.port);
     let dest = s3.url("lost");
-    let o = jsreplay_env(
-        &[
-            "archive",
-            "-s",
-            &server.url,
-            "--stream",
-            STREAM,
-            "--to",
-            &dest,
-            "-q",
-            "--json",
-            "--event-time-window",
-            "any",
-            "--format",
-            "delta",
-            "--chunk",
-            "1000",
-        ],
+    let o = run_archive(
+        &server.url,
+        &dest,
+        &["--format", "delta", "--chunk", "1000"],
         &env,
     );
     drop(front);
