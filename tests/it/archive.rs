@@ -82,8 +82,7 @@ impl Target<'_> {
     }
 
     pub(crate) fn command(&self, url: &str, extra: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-        cmd.args([
+        let mut cmd = Run::new([
             "archive",
             "-s",
             url,
@@ -96,11 +95,9 @@ impl Target<'_> {
             "any",
         ])
         .args(extra)
-        .envs(self.env())
-        .env_remove("NATS_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .envs(&self.env())
+        .command();
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         cmd
     }
 

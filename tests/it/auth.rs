@@ -3,7 +3,7 @@
 //! Wrong credentials give exit code 3; secrets never appear in output or in the manifest.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine;
 
@@ -19,15 +19,9 @@ fn fixture(name: &str) -> String {
 }
 
 fn run(args: &[String], env: &[(&str, &Path)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-    c.args(args)
-        .env_remove("NATS_URL")
-        .env_remove("NATS_CONTEXT")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run jsreplay")
+    env.iter()
+        .fold(Run::new(args), |run, (k, v)| run.env(k, v))
+        .output()
 }
 
 /// Loads a few messages with `publish --create`, exports them, and checks nothing leaks `secret`.

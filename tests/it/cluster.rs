@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use crate::archive::Target;
 use crate::util::*;
@@ -15,14 +15,7 @@ struct Daemon(Child);
 impl Daemon {
     fn spawn(args: &[&str], env: &[(String, String)], log: &Path) -> Daemon {
         let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start a cluster process");
+        let child = Run::new(args).envs(env).spawn(Stdio::null(), log);
         Daemon(child)
     }
 }

@@ -379,12 +379,9 @@ async fn interrupted_run_leaves_nothing(kind: Kind) {
     for signal in ["INT", "TERM"] {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("ds");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-            .args(["export", "-s", &server.url, "--stream", STREAM, "-q", "-o"])
-            .arg(&out)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = Run::new(["export", "-s", &server.url, "--stream", STREAM, "-q", "-o"])
+            .args([&out])
+            .spawn(std::process::Stdio::inherit(), std::process::Stdio::piped());
         // Wait until the export is reading (its consumer exists), then signal it.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while consumer_count(&client, STREAM).await == 0 {

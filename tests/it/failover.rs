@@ -7,13 +7,14 @@
 //! and the failure lands in the middle of the read, not after it.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 
 use crate::both_servers;
 use crate::proxy::{Proxy, Shape};
+use crate::run::Run;
 use crate::util::{
     check_manifest, publish, seqs, template, text, Cluster, Kind, Server, CPU_HEAVY,
 };
@@ -53,25 +54,18 @@ async fn fill(js: &jetstream::Context, replicas: usize) {
 
 /// Starts `jsreplay export` of the whole stream in the background.
 fn start_export(urls: &str, out: &Path, read_path: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-        .args([
-            "export",
-            "--server",
-            urls,
-            "--stream",
-            "EV",
-            "--parallel",
-            "2",
-        ])
-        .args(["--read-path", read_path, "--json", "-q", "--output"])
-        .arg(out)
-        .env_remove("NATS_URL")
-        .env_remove("NATS_CONTEXT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start jsreplay")
+    Run::new([
+        "export",
+        "--server",
+        urls,
+        "--stream",
+        "EV",
+        "--parallel",
+        "2",
+    ])
+    .args(["--read-path", read_path, "--json", "-q", "--output"])
+    .args([out])
+    .spawn(Stdio::piped(), Stdio::piped())
 }
 
 /// Waits until the export has created its staging folders (the read is under way), then a

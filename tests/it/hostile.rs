@@ -373,12 +373,7 @@ async fn hostile_text(kind: Kind) {
             "json",
         ],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = Run::new(&args).spawn(Stdio::piped(), Stdio::piped());
         drop(child.stdout.take());
         let o = child.wait_with_output().unwrap();
         assert!(
@@ -750,9 +745,9 @@ async fn report_of_a_hunt_matching_everything() {
         hunts.to_str().unwrap(),
     ];
     let (status, peak_kib) = run_measured(
-        Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-            .args(args)
+        Run::new(args)
             .args(["--format", "json"])
+            .command()
             .stdout(std::fs::File::create(&json).unwrap()),
     );
     assert!(status.success());
@@ -946,9 +941,7 @@ async fn program_formats_on_a_terminal_are_escaped() {
         if format == "csv" {
             assert!(has_raw_controls(&piped.stdout), "{format}: {raw}");
         }
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-        cmd.args(args).env_remove("NATS_URL");
-        let mut t = crate::pty::Pty::spawn(cmd, 40);
+        let mut t = crate::pty::Pty::spawn(Run::new(args).command(), 40);
         t.expect("\\u{202e}", 60);
         assert_eq!(t.wait(60), Some(0), "{}", t.screen());
         let screen = t.screen();

@@ -257,10 +257,7 @@ fn exit_codes_agree_everywhere() {
         .filter_map(|c| c.trim().parse().ok())
         .collect();
     assert_eq!(documented, table, "README's exit codes");
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-        .arg("--help")
-        .output()
-        .expect("run jsreplay --help");
+    let help = crate::run::Run::new(["--help"]).output();
     let help = String::from_utf8_lossy(&help.stdout);
     let listed: Vec<u8> = help
         .split("Exit codes:")

@@ -16,6 +16,8 @@ mod proxy;
 #[path = "../support/pty.rs"]
 mod pty;
 mod query;
+#[path = "../support/run.rs"]
+mod run;
 mod shell;
 mod story;
 mod util;

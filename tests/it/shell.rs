@@ -6,7 +6,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::both_servers;
 use crate::pty::Pty;
@@ -23,12 +22,11 @@ fn sample() -> (tempfile::TempDir, Server, PathBuf) {
 
 /// `jsreplay sql DS` on a terminal of `rows` lines; the pager marks every line it shows.
 fn shell_on_terminal(ds: &Path, history: &Path, rows: u16) -> Pty {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jsreplay"));
-    cmd.args(["sql", ds.to_str().unwrap(), "--history"])
-        .arg(history)
+    let cmd = Run::new(["sql", ds.to_str().unwrap(), "--history"])
+        .args([history])
         .env("JSREPLAY_PAGER", "sed 's/^/PAGED: /'")
         .env("TERM", "xterm")
-        .env_remove("NATS_URL");
+        .command();
     Pty::spawn(cmd, rows)
 }
 
@@ -327,18 +325,19 @@ async fn signals_end_a_stream_command_after_the_export() {
     std::fs::create_dir(&stale).unwrap();
     std::fs::write(stale.join("left"), b"x").unwrap();
     for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-            .args([
-                "sql",
-                "--stream",
-                "SYSDIG_EVENTS",
-                "-s",
-                &server.url,
-                "--end-seq",
-                "2000",
-            ])
-            .env("TMPDIR", &scratch)
-            .env_remove("NATS_URL")
+        let mut cmd = Run::new([
+            "sql",
+            "--stream",
+            "SYSDIG_EVENTS",
+            "-s",
+            &server.url,
+            "--end-seq",
+            "2000",
+        ])
+        .env("TMPDIR", &scratch)
+        .command();
+        // stdin stays an open pipe: the shell waits on it.
+        let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

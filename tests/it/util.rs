@@ -1,6 +1,7 @@
 //! Test harness: real nats-servers on free ports with temporary storage, removed on Drop; the
 //! real `jsreplay` binary; Parquet read back with the parquet crate.
 
+pub use crate::run::Run;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -297,13 +298,7 @@ pub fn template(host: &str, n: u64) -> Vec<u8> {
 
 /// Runs the binary with the given arguments and no inherited NATS environment.
 pub fn jsreplay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-        .args(args)
-        .env_remove("NATS_URL")
-        .env_remove("NATS_CONTEXT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run jsreplay")
+    Run::new(args).output()
 }
 
 /// Same, in a blocking task, for async tests.
@@ -567,36 +562,12 @@ pub fn publish_and_export(url: &str, input: &Path, dir: &Path) -> PathBuf {
 
 /// Runs the binary with extra environment variables (credentials of an object store).
 pub fn jsreplay_env(args: &[&str], env: &[(String, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-        .args(args)
-        .env_remove("NATS_URL")
-        .env_remove("NATS_CONTEXT")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run jsreplay")
+    Run::new(args).envs(env).output()
 }
 
 /// Runs the binary with extra environment variables and `input` on its stdin (a pipe).
 pub fn jsreplay_stdin(args: &[&str], env: &[(String, String)], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jsreplay"))
-        .args(args)
-        .env_remove("NATS_URL")
-        .env_remove("NATS_CONTEXT")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run jsreplay");
-    use std::io::Write;
-    // A run that stops early (a failing statement) may close its end first: not our failure.
-    let _ = child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(input.as_bytes());
-    child.wait_with_output().expect("wait for jsreplay")
+    Run::new(args).envs(env).input(input)
 }
 
 /// A real S3-protocol server on loopback (moto's server mode, from the project venv) with one
