@@ -17,13 +17,12 @@
 //! - [`hunt`] runs hunts and presents what they find (summaries, stories, reports, timelines,
 //!   process trees, the SQL shell), on `sql`'s session with `rules`' hunts; never NATS.
 //!
-//! At the top sit [`cli`] (flags), [`commands`] (one handler per command), [`error`] (typed
+//! At the top sit [`cmd`] (each command's flags and handler, one file per family), [`error`] (typed
 //! errors and exit codes), [`escape`] (evidence made safe for terminals, Markdown, HTML and CSV)
 //! [`fields`] (the one field catalogue the decoder and the rule compilers share) and
 //! [`message`], the one plain type handed from `nats` to `lake`.
 
-pub mod cli;
-pub mod commands;
+pub mod cmd;
 pub mod error;
 pub mod escape;
 pub mod fields;
@@ -35,4 +34,4 @@ pub mod nats;
 pub mod rules;
 pub mod sql;
 
-pub use commands::run;
+pub use cmd::run;

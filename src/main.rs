@@ -35,11 +35,11 @@ extern "C" fn tune_allocator() {
 static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
 
 fn main() -> ExitCode {
-    let cli = jsreplay::cli::Cli::parse();
+    let cli = jsreplay::cmd::Cli::parse();
     // async-nats builds its TLS with ring, deltalake links aws-lc-rs too: with two providers in
     // the binary rustls will not choose, and a `tls://` connection would panic. One for all.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(e) = jsreplay::commands::private_by_default() {
+    if let Err(e) = jsreplay::cmd::private_by_default() {
         eprintln!(
             "jsreplay: error: {}",
             jsreplay::escape::terminal(&e.to_string())

@@ -1,20 +1,208 @@
-//! One handler per command: turn the validated flags into a request for a wing, run it, print the
-//! outcome (data on stdout, summaries and warnings on stderr) and choose the exit code.
+//! The command line: the flags of every command (clap) next to its handler, one file per
+//! command family ([`data`]: export, archive, compact, convert, vacuum, verify, plan; [`ask`]:
+//! query, sql, hunt, timeline, tree; [`compile`]: sigma, falco; [`load`]: publish, generate;
+//! [`serve`]: scheduler, executor), the flag groups
+//! several share ([`flags`]) and where output goes ([`output`]). A handler turns validated
+//! flags into a request for a wing, runs it, prints the outcome (data on stdout, summaries and
+//! warnings on stderr) and chooses the exit code.
 //!
-//! This is the edge of the library: the wings return typed errors and plain summaries, and only
-//! here do they meet the terminal.
+//! Flags follow the NATS CLI where they overlap (`-s`, `--creds`, `--nkey`, `--user`,
+//! `--password`, `--token`, `--tlsca`, `--tlscert`, `--tlskey`, `--context`), so a responder's
+//! muscle memory and existing contexts carry over. This is the edge of the library: the wings
+//! return typed errors and plain summaries, never see clap types, and only here meet the
+//! terminal.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cli::{self, Cli, Command};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+
 use crate::error::{exit, Error, Result};
 use crate::escape;
 use crate::hunt::{report, run as hunts, shell, story, timeline, tree};
 use crate::jobs::{archive, compact, export, sample, scratch, table, verify};
+use crate::nats::connect::ConnectSpec;
+use crate::nats::window::Window;
 use crate::nats::{api, connect, plan, publish, window};
 use crate::rules::{falco, pack, sigma};
+use crate::sql::query::Format;
 use crate::sql::{cluster, confine::Confinement, engine, query};
+
+mod ask;
+mod compile;
+mod data;
+mod flags;
+mod load;
+mod output;
+mod serve;
+
+pub use ask::*;
+pub use compile::*;
+pub use data::*;
+pub use flags::*;
+pub use load::*;
+use output::*;
+pub use serve::*;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jsreplay",
+    version,
+    about = "Replay NATS JetStream windows of EDR/XDR events into Parquet, and hunt through them with SQL",
+    after_help = crate::error::exit::help()
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Memory for the SQL engine's sorts, joins and aggregates (query, sql, hunt, timeline, tree):
+    /// beyond it they spill to the temporary folder ($TMPDIR). 512M, 2G, 1.5G … (at least 32M)
+    #[arg(long, global = true, value_name = "SIZE", env = "JSREPLAY_MEMORY_LIMIT", default_value = "1G", value_parser = memory_size)]
+    pub memory_limit: usize,
+    /// Run query, sql, hunt, timeline and tree on a Ballista cluster: the scheduler's address,
+    /// df://HOST:PORT (see `jsreplay scheduler`). The dataset must be a URL (s3://, gs://, az://)
+    /// or a path that every executor reads the same.
+    #[arg(long, global = true, value_name = "df://HOST:PORT", env = "JSREPLAY_CLUSTER", value_parser = crate::sql::engine::Cluster::parse)]
+    pub cluster: Option<crate::sql::engine::Cluster>,
+}
+
+/// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024).
+fn memory_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{text:?} is not a size like 512M or 2G")),
+    };
+    let bytes = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| n * (1u64 << shift) as f64)
+        .filter(|b| *b >= (32 << 20) as f64 && *b < usize::MAX as f64)
+        .ok_or_else(|| format!("{text:?} is not a size like 512M or 2G (at least 32M)"))?;
+    Ok(bytes as usize)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export a window of a stream to a Hive-partitioned Parquet dataset with a manifest.
+    #[command(after_help = "Examples:
+  jsreplay export --stream SYSDIG_EVENTS --since 2025-07-10T02:10:00Z --until 2025-07-10T02:30:00Z -o incident/
+  jsreplay export --stream SYSDIG_EVENTS --since 2h --subject 'events.sysdig.web-01' -o web01/
+  jsreplay export --stream SYSDIG_EVENTS --start-seq 1000 --end-seq 1999 -o slice/ --json")]
+    Export(ExportArgs),
+    /// Archive everything the stream holds past the last checkpoint to a folder or object store, then exit.
+    #[command(
+        after_help = "Examples (cron, systemd timers: see README \"Scheduled archival\"):
+  jsreplay archive --stream SYSDIG_EVENTS --to /srv/archive/sysdig
+  AWS_REGION=eu-west-1 jsreplay archive --stream SYSDIG_EVENTS --to s3://soc-archive/sysdig --json
+  jsreplay query s3://soc-archive/sysdig \"SELECT dt, count(*) FROM events GROUP BY dt\""
+    )]
+    Archive(ArchiveArgs),
+    /// Merge an archive's small parts per partition into larger files, atomically, rows unchanged.
+    #[command(after_help = "Example:
+  jsreplay compact s3://soc-archive/sysdig")]
+    Compact(CompactArgs),
+    /// Turn a Hive archive into a Delta table in place (no data rewritten; the checkpoint becomes
+    /// the table's transaction), so `archive --format delta` continues it.
+    #[command(after_help = "Example:
+  jsreplay convert s3://soc-archive/sysdig && jsreplay archive --stream SYSDIG_EVENTS --to s3://soc-archive/sysdig")]
+    Convert(ConvertArgs),
+    /// Delete a Delta archive's files that its latest version no longer lists (compacted away)
+    /// or never listed (a killed or losing writer's), once older than the retention.
+    #[command(after_help = "Examples:
+  jsreplay vacuum s3://soc-archive/sysdig --dry-run
+  jsreplay vacuum /srv/archive/sysdig --retention 24h")]
+    Vacuum(VacuumArgs),
+    /// Re-check a dataset or archive against its manifests: every file's SHA-256 and rows, no file
+    /// missing or extra, the counts adding up (chain of custody). Exit 8 when anything differs.
+    #[command(after_help = "Examples:
+  jsreplay verify incident/
+  jsreplay verify s3://soc-archive/sysdig --json")]
+    Verify(VerifyArgs),
+    /// Resolve a window to a sequence range and show what an export would read, without reading it.
+    #[command(after_help = "Example:
+  jsreplay plan --stream SYSDIG_EVENTS --since 30m")]
+    Plan(PlanArgs),
+    /// Run SQL over a dataset; the data is the table `events`.
+    #[command(after_help = "Examples:
+  jsreplay query incident/ \"SELECT collector_id, count(*) FROM events GROUP BY 1\"
+  jsreplay query incident/ -f queries/timeline.sql --format csv -o timeline.csv")]
+    Query(QueryArgs),
+    /// An interactive SQL shell over one or more datasets (the first is the table `events`).
+    #[command(after_help = "Examples:
+  jsreplay sql incident/
+  jsreplay sql incident/ baseline/ --as events --as baseline
+  jsreplay sql incident/ < hunt.sql > hits.csv      (statements from a pipe: runs them, stops at the first error)
+
+In the shell: .help, .tables, .schema, .hunts, .hunt NAME [param=value ...], .format table|csv|json|ndjson,
+.timer on|off, .maxrows N, .output [FILE], .read FILE. Ctrl-C cancels a running query.")]
+    Sql(SqlArgs),
+    /// Run the saved hunts (or a selection) over a dataset and summarise their hits.
+    #[command(after_help = "Examples:
+  jsreplay hunt incident/
+  jsreplay hunt incident/ --select persistence --select ssh --rows
+  jsreplay hunt incident/ --param skew_seconds=10 --format json > hits.json
+  jsreplay hunt incident/ --report incident.html
+  jsreplay hunt --list")]
+    Hunt(HuntArgs),
+    /// A host's events in time order with process context (table, CSV, JSON lines, Timesketch).
+    #[command(after_help = "Examples:
+  jsreplay timeline incident/ --host web-01 --since 2025-07-10T02:10:00Z --until 2025-07-10T02:15:00Z
+  jsreplay timeline incident/ --host db-01 --format timesketch-jsonl -o db-01.jsonl")]
+    Timeline(TimelineArgs),
+    /// The ancestors and descendants of a process, safe against PID reuse.
+    #[command(after_help = "Examples:
+  jsreplay tree incident/ --host web-01 --pid 23030
+  jsreplay tree incident/ --host web-01 --pid 23030 --at 2025-07-10T01:35:00Z --format json")]
+    Tree(TreeArgs),
+    /// Compile Sigma rules for Linux into SQL hunts (unsupported parts are reported per rule).
+    #[command(after_help = "Examples:
+  jsreplay sigma rules/linux/ -o queries/sigma/
+  jsreplay hunt incident/ --sigma rules/linux/")]
+    Sigma(SigmaArgs),
+    /// Compile Falco rule files (lists, macros, overrides, exceptions) into SQL hunts over history.
+    #[command(after_help = "Examples:
+  jsreplay falco falco_rules.yaml falco-incubating_rules.yaml --json
+  jsreplay falco falco_rules.yaml my_overrides.yaml --assume container.id=host -o queries/falco/
+  jsreplay hunt incident/ --falco falco_rules.yaml --falco my_overrides.yaml")]
+    Falco(FalcoArgs),
+    /// Publish NDJSON lines ({\"subject\":…,\"payload\":…}) to a stream, with acknowledgements.
+    #[command(after_help = "Example:
+  jsreplay publish --stream SYSDIG_EVENTS --create sample-data/incident.ndjson")]
+    Publish(PublishArgs),
+    /// Write the deterministic sample incident (see sample-data/README.md) as NDJSON publish lines.
+    #[command(after_help = "Example:
+  jsreplay generate --noise 20000 -o sample-data/incident.ndjson")]
+    Generate(GenerateArgs),
+    /// Run a Ballista scheduler with jsreplay's functions, for `--cluster` (until SIGINT/SIGTERM).
+    #[command(
+        after_help = "Examples (two machines; the port carries no authentication: a private network only):
+  hunt-01$ jsreplay scheduler --bind 0.0.0.0:50050 --external-host hunt-01
+  hunt-01$ AWS_REGION=eu-west-1 jsreplay executor --scheduler df://hunt-01:50050 --bind 0.0.0.0 --external-host hunt-01
+  hunt-02$ AWS_REGION=eu-west-1 jsreplay executor --scheduler df://hunt-01:50050 --bind 0.0.0.0 --external-host hunt-02
+  laptop$  jsreplay hunt s3://soc-archive/sysdig --cluster df://hunt-01:50050"
+    )]
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor with jsreplay's functions and object stores (until SIGINT/SIGTERM).
+    #[command(after_help = "Example:
+  AWS_REGION=eu-west-1 jsreplay executor --scheduler df://hunt-01:50050 --bind 0.0.0.0 --external-host hunt-02")]
+    Executor(ExecutorArgs),
+}
 
 /// Files and folders this process creates are private unless `JSREPLAY_UMASK` says otherwise
 /// (`JSREPLAY_UMASK=022` for an archive other users read): they hold command lines, and those
@@ -76,726 +264,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// Writes `value` as pretty JSON on stdout; a closed pipe or a full disk is an error, not a
-/// panic (JSON keeps event text raw: a program reads it).
-fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let mut text = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Input(format!("cannot write the result as JSON: {e}")))?;
-    text.push(b'\n');
-    print_bytes(&text)
-}
-
-/// Writes text on stdout; a closed pipe or a full disk is an error (a closed pipe exits 0).
-fn print_text(text: &str) -> Result<()> {
-    print_bytes(text.as_bytes())
-}
-
-fn print_bytes(bytes: &[u8]) -> Result<()> {
-    std::io::stdout()
-        .lock()
-        .write_all(bytes)
-        .map_err(|e| Error::io("stdout", e))
-}
-
-async fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
-    let window = a.window.window()?;
-    let spec = a.conn.spec()?;
-    let client = spec.connect().await?;
-    let req = export::ExportRequest {
-        stream: a.window.stream.clone(),
-        out_dir: a.output.clone(),
-        window,
-        quiet: a.quiet,
-        parallel: a.parallel.map(usize::from),
-        server_display: connect::redact_url(&spec.server()),
-    };
-    let summary = export::export(&client, &spec, &req).await?;
-    for w in &summary.warnings {
-        eprintln!("jsreplay: warning: {}", escape::terminal(w));
-    }
-    eprintln!("{}", summary.line());
-    if a.json {
-        print_json(&summary)?;
-    }
-    Ok(if a.fail_on_gaps && summary.gap_messages > 0 {
-        exit::GAPS
-    } else {
-        exit::OK
-    })
-}
-
-async fn cmd_archive(a: cli::ArchiveArgs) -> Result<u8> {
-    let spec = a.conn.spec()?;
-    let client = spec.connect().await?;
-    let req = archive::ArchiveRequest {
-        stream: a.stream.clone(),
-        staging: a.staging.clone(),
-        event_time_window: a.event_time_window.0,
-        dest: a.to.clone(),
-        quiet: a.quiet,
-        parallel: a.parallel.map(usize::from),
-        read_path: a.read_path,
-        chunk: a.chunk,
-        chunk_bytes: a.chunk_mib << 20,
-        part_bytes: a.part_mib << 20,
-        lease_ttl: a.lease_ttl,
-        start_seq: a.start_seq,
-        server_display: connect::redact_url(&spec.server()),
-        format: a.format,
-    };
-    let summary = archive::archive(&client, &spec, &req).await?;
-    for r in &summary.recovered {
-        eprintln!("jsreplay: recovered: {}", escape::terminal(r));
-    }
-    for w in &summary.warnings {
-        eprintln!("jsreplay: warning: {}", escape::terminal(w));
-    }
-    eprintln!("{}", summary.line());
-    if summary.gap_messages > 0 {
-        eprintln!(
-            "jsreplay: error: {} messages were lost before they could be archived (gaps {:?}); \
-             they are recorded in the checkpoint",
-            summary.gap_messages, summary.gaps
-        );
-    }
-    if a.json {
-        print_json(&summary)?;
-    }
-    Ok(if summary.gap_messages > 0 {
-        exit::GAPS
-    } else {
-        exit::OK
-    })
-}
-
-async fn cmd_compact(a: cli::CompactArgs) -> Result<u8> {
-    let staging = a.staging.clone().unwrap_or_else(std::env::temp_dir);
-    let summary = compact::compact(&a.dest, a.small_mib << 20, a.lease_ttl, &staging).await?;
-    for r in &summary.recovered {
-        eprintln!("jsreplay: recovered: {}", escape::terminal(r));
-    }
-    eprintln!("{}", summary.line());
-    if a.json {
-        print_json(&summary)?;
-    }
-    Ok(exit::OK)
-}
-
-async fn cmd_convert(a: cli::ConvertArgs) -> Result<u8> {
-    let s = table::convert(&a.dest, a.lease_ttl).await?;
-    for r in &s.recovered {
-        eprintln!("jsreplay: recovered: {}", escape::terminal(r));
-    }
-    eprintln!(
-        "{}",
-        escape::terminal(&format!(
-            "converted {} to a Delta table: {} files, {} rows of stream {} committed as version {} \
-             (transaction {} at seq {})",
-            s.dest,
-            s.files,
-            s.rows,
-            s.stream,
-            s.version,
-            archive::app_id(&s.stream),
-            s.checkpoint
-        ))
-    );
-    if a.json {
-        print_json(&s)?;
-    }
-    Ok(exit::OK)
-}
-
-async fn cmd_vacuum(a: cli::VacuumArgs) -> Result<u8> {
-    let s = table::vacuum(&a.dest, a.retention, a.dry_run).await?;
-    for f in &s.files {
-        eprintln!(
-            "jsreplay: {} {}",
-            if s.dry_run { "would delete" } else { "deleted" },
-            escape::terminal(f)
-        );
-    }
-    eprintln!(
-        "{}",
-        escape::terminal(&format!(
-            "{} {} files of {} older than {} h that its latest version does not list",
-            if s.dry_run { "would delete" } else { "deleted" },
-            s.files.len(),
-            s.dest,
-            s.retention_hours
-        ))
-    );
-    if a.json {
-        print_json(&s)?;
-    }
-    Ok(exit::OK)
-}
-
-async fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
-    let report = verify::verify(&a.target, a.version).await?;
-    for n in &report.notes {
-        eprintln!("jsreplay: note: {}", escape::terminal(n));
-    }
-    for p in &report.problems {
-        eprintln!("jsreplay: MISMATCH: {}", escape::terminal(p));
-    }
-    eprintln!("{}", escape::terminal(&report.line()));
-    if a.json {
-        print_json(&report)?;
-    }
-    Ok(if report.ok() {
-        exit::OK
-    } else {
-        exit::MISMATCH
-    })
-}
-
-async fn cmd_plan(a: cli::PlanArgs) -> Result<u8> {
-    let window = a.window.window()?;
-    let client = a.conn.spec()?.connect().await?;
-    let p = plan::resolve(&client, &a.window.stream, &window, plan::Estimate::Count).await?;
-    if a.json {
-        print_json(&p)?;
-        return Ok(exit::OK);
-    }
-    let mut out = String::new();
-    let s = &p.stream;
-    out += &format!(
-        "stream       {} (server {}, {} retention, {} storage, R{}, subjects {})\n",
-        s.name,
-        p.server_version,
-        s.retention,
-        s.storage,
-        s.replicas,
-        s.subjects.join(" ")
-    );
-    out += &format!(
-        "stream state seq {}..={}, {} messages, {} bytes, {} deleted, first {} last {}\n",
-        s.first_seq,
-        s.last_seq,
-        s.messages,
-        s.bytes,
-        s.num_deleted,
-        s.first_ts.as_deref().unwrap_or("-"),
-        s.last_ts.as_deref().unwrap_or("-")
-    );
-    match p.range {
-        Some((first, last)) => {
-            out += &format!(
-                "range        seq {first}..={last} ({} sequences, frozen at the stream's last sequence)\n",
-                last - first + 1
-            )
-        }
-        None => out += "range        empty: no message of the stream falls in the window\n",
-    }
-    out += &format!(
-        "seek         {} requests to the server (no scan, whatever the stream's size)\n",
-        p.seek_requests
-    );
-    out += &format!(
-        "messages     {} matching (estimate ~{:.1} MiB)\n",
-        p.estimated_messages,
-        p.estimated_bytes as f64 / (1024.0 * 1024.0)
-    );
-    let filter = match &p.filter {
-        plan::FilterMode::None => "none".to_string(),
-        plan::FilterMode::Server(f) => format!("{} (applied by the server)", f.join(" ")),
-        plan::FilterMode::Client(f) => format!(
-            "{} (applied by jsreplay: this server cannot apply several or overlapping filters)",
-            f.join(" ")
-        ),
-    };
-    out += &format!("filter       {filter}\n");
-    let path = match p.read_path {
-        plan::ReadPath::Direct => "direct (batched direct gets)",
-        plan::ReadPath::Consumer => "consumer (ephemeral no-ack pull consumers)",
-    };
-    out += &format!("read path    {path}: {}\n", p.read_path_reason);
-    for w in &p.warnings {
-        out += &format!("warning      {w}\n");
-    }
-    if !p.subject_counts.is_empty() {
-        out += "subjects     (whole-stream counts)\n";
-        for (subj, n) in p.subject_counts.iter().take(50) {
-            out += &format!("  {n:>10}  {subj}\n");
-        }
-        if p.subject_counts.len() > 50 {
-            out += &format!("  … and {} more\n", p.subject_counts.len() - 50);
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(super::memory_size("1G"), Ok(1 << 30));
+        assert_eq!(super::memory_size("512M"), Ok(512 << 20));
+        assert_eq!(super::memory_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(super::memory_size("2048MB"), Ok(2 << 30));
+        assert_eq!(super::memory_size("33554432"), Ok(32 << 20));
+        for bad in ["", "G", "-1G", "1X", "10K", "16M", "nanG", "1e400"] {
+            assert!(super::memory_size(bad).is_err(), "{bad}");
         }
     }
-    print_text(&escape::terminal_block(&out))?;
-    Ok(exit::OK)
-}
-
-/// The dataset a command answers over: the one named, or with `--stream` the window read for
-/// it (kept alive by the returned [`scratch::Scratch`]: a temporary one goes when it drops).
-/// `sigint`: whether SIGINT ends the command after the window is read (not in the interactive
-/// shell, where it cancels the running query).
-async fn dataset_or_window(
-    dataset: Option<&std::path::Path>,
-    from: &cli::FromStreamArgs,
-    since: Option<&str>,
-    until: Option<&str>,
-    sigint: bool,
-) -> Result<(std::path::PathBuf, Option<scratch::Scratch>)> {
-    let Some(stream) = &from.stream else {
-        let path = dataset.expect("clap requires a dataset without --stream");
-        return Ok((path.to_path_buf(), None));
-    };
-    let window = from.window(since, until)?;
-    let spec = from.conn.spec()?;
-    let client = spec.connect().await?;
-    let req = export::ExportRequest {
-        stream: stream.clone(),
-        out_dir: std::path::PathBuf::new(),
-        window,
-        quiet: false,
-        parallel: from.parallel.map(usize::from),
-        server_display: connect::redact_url(&spec.server()),
-    };
-    let window = scratch::read_window(&client, &spec, req, from.keep.as_deref()).await?;
-    window.end_on_signals(sigint)?;
-    for w in &window.summary.warnings {
-        eprintln!("jsreplay: warning: {}", escape::terminal(w));
-    }
-    eprintln!("{}", window.summary.line());
-    if window.summary.gap_messages > 0 {
-        // The answers below cover what was read; say plainly what was not.
-        eprintln!(
-            "jsreplay: warning: {} messages of the window could not be read (gaps {:?}): the \
-             answers below do not cover them",
-            window.summary.gap_messages, window.summary.gaps
-        );
-    }
-    if let Some(dir) = &from.keep {
-        eprintln!("the window's dataset is kept in {}", dir.display());
-    }
-    Ok((window.path.clone(), Some(window)))
-}
-
-/// [`dataset_or_window`], opened for SQL; the scratch window lives as long as the caller keeps it.
-async fn open_source(
-    dataset: Option<&std::path::Path>,
-    from: &cli::FromStreamArgs,
-    (since, until): (Option<&str>, Option<&str>),
-    version: Option<i64>,
-) -> Result<(
-    datafusion::prelude::SessionContext,
-    std::path::PathBuf,
-    Option<scratch::Scratch>,
-)> {
-    let (path, window) = dataset_or_window(dataset, from, since, until, true).await?;
-    let ctx = open_dataset(&path, version).await?;
-    Ok((ctx, path, window))
-}
-
-/// Opens a dataset for SQL, warning first when nothing accounts for its files.
-async fn open_dataset(
-    path: &std::path::Path,
-    version: Option<i64>,
-) -> Result<datafusion::prelude::SessionContext> {
-    if let Some(w) = query::unaccounted(path) {
-        eprintln!("jsreplay: warning: {}", escape::terminal(&w));
-    }
-    if let Some(c) = engine::cluster() {
-        engine::check_reachable(c).await?;
-    }
-    query::open(path, version).await
-}
-
-async fn cmd_query(a: cli::QueryArgs) -> Result<u8> {
-    let sql = match (&a.sql, &a.file) {
-        (Some(s), None) => s.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
-        _ => {
-            return Err(Error::Usage(
-                "give the SQL as an argument or with -f FILE".into(),
-            ))
-        }
-    };
-    let started = Instant::now();
-    let ctx = open_dataset(&a.dataset, a.version).await?;
-    let target = match &a.output {
-        Some(p) => query::Target::File(p.clone()),
-        None => query::Target::Stdout(a.format),
-    };
-    let streams = query::run_sql(&ctx, &sql).await?;
-    let mut rows = 0;
-    for stream in streams {
-        rows += query::write_result(stream, &target).await?;
-    }
-    if !a.quiet {
-        eprintln!(
-            "{rows} rows in set ({:.3} s){}",
-            started.elapsed().as_secs_f64(),
-            a.output
-                .as_ref()
-                .map(|p| format!(", written to {}", p.display()))
-                .unwrap_or_default()
-        );
-    }
-    Ok(exit::OK)
-}
-
-async fn cmd_sql(a: cli::SqlArgs) -> Result<u8> {
-    let (window, _scratch) = match a.from.stream {
-        Some(_) => {
-            let (since, until) = a.times.bounds();
-            let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
-            let (path, scratch) =
-                dataset_or_window(None, &a.from, since, until, !interactive).await?;
-            (Some(path), scratch)
-        }
-        None => (None, None),
-    };
-    let datasets: Vec<std::path::PathBuf> = window.into_iter().chain(a.datasets).collect();
-    let names = shell::table_names(datasets.len(), &a.names)?;
-    if datasets.len() > 1 {
-        for d in &datasets {
-            if query::delta_table(d).await?.is_some() {
-                // Its snapshot is a filtered view over its whole store, which the others share.
-                return Err(Error::Usage(format!(
-                    "{} is a Delta table: open it alone in `jsreplay sql`",
-                    d.display()
-                )));
-            }
-        }
-    }
-    if let Some(c) = engine::cluster() {
-        engine::check_reachable(c).await?;
-    }
-    let ctx = engine::session()?;
-    let mut tables = Vec::with_capacity(names.len());
-    for (name, path) in names.into_iter().zip(&datasets) {
-        if let Some(w) = query::unaccounted(path) {
-            eprintln!("jsreplay: warning: {}", escape::terminal(&w));
-        }
-        query::attach(&ctx, &name, path, None).await?;
-        tables.push((name, path.display().to_string()));
-    }
-    let options = shell::Options {
-        tables,
-        hunts: pack::load(a.queries.as_deref())?,
-        format: a.format,
-        history: if a.no_history {
-            None
-        } else {
-            a.history.or_else(shell::default_history)
-        },
-        pager: !a.no_pager,
-        max_rows: a.max_rows as usize,
-    };
-    shell::run(ctx, options).await
-}
-
-async fn cmd_hunt(a: cli::HuntArgs) -> Result<u8> {
-    let mut pack = pack::load(a.queries.as_deref())?;
-    if let Some(rules) = &a.sigma {
-        let files = pack::rule_files(std::slice::from_ref(rules), &RULE_EXTS, "Sigma rules")?;
-        let (compiled, skipped) = sigma::compile_texts(&files, a.rules.events.process_events);
-        report_unsupported("sigma", &skipped);
-        pack.extend(compiled);
-    }
-    if !a.falco.is_empty() {
-        let files = pack::rule_files(&a.falco, &RULE_EXTS, "Falco rule files")?;
-        let c = falco::compile_texts(&files, &falco_options(&a.rules)?);
-        report_unsupported("falco", &c.unsupported);
-        pack.extend(c.hunts);
-    }
-    if a.coverage {
-        print_text(&crate::rules::coverage::text(&pack))?;
-        return Ok(exit::OK);
-    }
-    let hunts = pack::select(pack, &a.select)?;
-    let overrides = pack::parse_params(&a.params)?;
-    pack::check_params(&hunts, &overrides)?;
-    if a.list {
-        print_text(&pack::list_text(&hunts))?;
-        return Ok(exit::OK);
-    }
-    let (ctx, dataset, window) =
-        open_source(a.dataset.as_deref(), &a.from, a.times.bounds(), a.version).await?;
-    // Outputs name what they answer over: a folder, or the window of a stream.
-    let dataset = window
-        .as_ref()
-        .map_or_else(|| dataset.display().to_string(), scratch::Scratch::label);
-    let dataset = dataset.as_str();
-    let results = match a.format {
-        _ if a.story => {
-            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
-            let stories = story::build(&ctx, &results).await?;
-            match a.format {
-                cli::HuntFormat::Json => print_json(&stories)?,
-                cli::HuntFormat::Table => print_text(&stories.text())?,
-            }
-            results
-        }
-        cli::HuntFormat::Json => {
-            let mut out =
-                hunts::JsonOut::begin(std::io::BufWriter::new(std::io::stdout()), dataset)?;
-            let results = hunts::run(&ctx, &hunts, &overrides, Some(&mut out)).await?;
-            out.end()?;
-            results
-        }
-        cli::HuntFormat::Table => {
-            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
-            print_text(&hunts::summary_text(&results, a.rows)?)?;
-            results
-        }
-    };
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.hunt.name)))
-        .collect();
-    if let Some(path) = &a.report {
-        report::Report::build(&ctx, dataset, results)
-            .await?
-            .write(path)?;
-        eprintln!("report written to {}", path.display());
-    }
-    if !failed.is_empty() {
-        return Err(Error::Query(format!(
-            "{} hunt(s) failed: {}",
-            failed.len(),
-            failed.join("; ")
-        )));
-    }
-    Ok(exit::OK)
-}
-
-async fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
-    let now = chrono::Utc::now();
-    let time = |t: &Option<String>| t.as_deref().map(|t| window::parse_time(t, now)).transpose();
-    let req = timeline::TimelineRequest {
-        host: a.host.clone(),
-        since: time(&a.since)?,
-        until: time(&a.until)?,
-    };
-    let bounds = (a.since.as_deref(), a.until.as_deref());
-    let (ctx, _, _window) = open_source(a.dataset.as_deref(), &a.from, bounds, a.version).await?;
-    let target = match &a.output {
-        Some(p) => query::Target::File(p.clone()),
-        None => query::Target::Stdout(a.format.writer()),
-    };
-    let mut streams = query::run_sql(&ctx, &timeline::sql(&req, a.format)).await?;
-    let stream = streams.pop().expect("one statement");
-    let rows = query::write_result(stream, &target).await?;
-    if rows == 0 {
-        eprintln!("no events match (check --host against: jsreplay query DATASET \"SELECT DISTINCT collector_id FROM events\")");
-    }
-    Ok(exit::OK)
-}
-
-async fn cmd_tree(a: cli::TreeArgs) -> Result<u8> {
-    let at =
-        a.at.as_deref()
-            .map(|t| window::parse_time(t, chrono::Utc::now()))
-            .transpose()?;
-    let (ctx, _, _window) =
-        open_source(a.dataset.as_deref(), &a.from, a.times.bounds(), a.version).await?;
-    let forest = tree::Forest::load(&ctx, &a.host).await?;
-    let (target, same_pid) = forest.pick(a.pid, at)?;
-    match a.format {
-        cli::HuntFormat::Json => print_json(&forest.to_json(target))?,
-        cli::HuntFormat::Table => {
-            if same_pid > 1 {
-                eprintln!(
-                    "pid {} was {same_pid} different processes on {}; showing the one {} (choose with --at)",
-                    a.pid,
-                    a.host,
-                    if at.is_some() { "alive at --at" } else { "seen last" }
-                );
-            }
-            print_text(&forest.render(target))?;
-        }
-    }
-    Ok(exit::OK)
-}
-
-/// Rule files in a folder (Sigma and Falco both write YAML).
-const RULE_EXTS: [&str; 2] = ["yml", "yaml"];
-
-fn report_unsupported(kind: &str, skipped: &[pack::Unsupported]) {
-    for u in skipped {
-        eprintln!(
-            "{kind}: skipped {} ({}): {}",
-            escape::terminal(&u.file),
-            escape::terminal(&u.title),
-            escape::terminal(&u.reasons.join("; "))
-        );
-    }
-}
-
-fn falco_options(a: &cli::RuleArgs) -> Result<falco::Options> {
-    let mut assume = std::collections::BTreeMap::new();
-    for pair in &a.assume {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("--assume {pair:?}: expected FIELD=VALUE")))?;
-        assume.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(falco::Options {
-        process_events: a.events.process_events,
-        assume,
-    })
-}
-
-/// Writes compiled rules as hunt files, prints them (SQL or a JSON summary) and the counts.
-fn emit_compiled(
-    kind: &str,
-    compiled: &[pack::Hunt],
-    skipped: &[pack::Unsupported],
-    output: Option<&std::path::Path>,
-    json: Option<serde_json::Value>,
-) -> Result<u8> {
-    report_unsupported(kind, skipped);
-    if let Some(dir) = output {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        for h in compiled {
-            let name = h.name.trim_start_matches(&format!("{kind}/"));
-            let path = dir.join(format!("{name}.sql"));
-            std::fs::write(&path, pack::hunt_file(h)).map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    if let Some(mut doc) = json {
-        doc["compiled"] = compiled
-            .iter()
-            .map(|h| {
-                serde_json::json!({
-                    "name": h.name, "title": h.title, "severity": h.severity, "attack": h.attack,
-                    "sql": h.sql,
-                })
-            })
-            .collect();
-        doc["unsupported"] = serde_json::to_value(skipped).expect("serializable");
-        print_json(&doc)?;
-    } else if output.is_none() {
-        for h in compiled {
-            print_text(&format!("-- {}\n{}\n", h.name, pack::hunt_file(h)))?;
-        }
-    }
-    eprintln!(
-        "{kind}: {} rules compiled, {} unsupported",
-        compiled.len(),
-        skipped.len()
-    );
-    if compiled.is_empty() {
-        return Err(Error::Usage("no rule could be compiled".into()));
-    }
-    Ok(exit::OK)
-}
-
-fn cmd_sigma(a: cli::SigmaArgs) -> Result<u8> {
-    let files = pack::rule_files(std::slice::from_ref(&a.rules), &RULE_EXTS, "Sigma rules")?;
-    let (compiled, skipped) = sigma::compile_texts(&files, a.events.process_events);
-    let json = a.json.then(|| serde_json::json!({}));
-    emit_compiled("sigma", &compiled, &skipped, a.output.as_deref(), json)
-}
-
-fn cmd_falco(a: cli::FalcoArgs) -> Result<u8> {
-    let files = pack::rule_files(&a.rules, &RULE_EXTS, "Falco rule files")?;
-    let c = falco::compile_texts(&files, &falco_options(&a.rules_args)?);
-    for f in &c.files {
-        eprintln!(
-            "falco: {}: {} rules, {} compiled, {} unsupported, {} disabled",
-            escape::terminal(&f.file),
-            f.rules,
-            f.compiled,
-            f.unsupported,
-            f.disabled
-        );
-    }
-    let json = a.json.then(|| serde_json::json!({ "files": c.files }));
-    emit_compiled("falco", &c.hunts, &c.unsupported, a.output.as_deref(), json)
-}
-
-async fn cmd_publish(a: cli::PublishArgs) -> Result<u8> {
-    let client = a.conn.spec()?.connect().await?;
-    let js = async_nats::jetstream::new(client.clone());
-    if a.create {
-        publish::ensure_stream(
-            &js,
-            &publish::StreamSpec {
-                name: a.stream.clone(),
-                subjects: a.stream_subjects.clone(),
-                replicas: a.replicas,
-            },
-        )
-        .await?;
-    } else {
-        api::stream_state(&client, &a.stream, api::Deleted::Omit).await?;
-    }
-    let summary = publish::publish_files(&js, &a.files).await?;
-    eprintln!(
-        "published {} messages ({:.1} MiB) to {} in {:.1} s ({:.0} msg/s), seq {}..={}",
-        summary.published,
-        summary.bytes as f64 / (1024.0 * 1024.0),
-        a.stream,
-        summary.seconds,
-        summary.published as f64 / summary.seconds.max(1e-9),
-        summary.first_seq.unwrap_or(0),
-        summary.last_seq.unwrap_or(0)
-    );
-    if a.json {
-        print_json(&summary)?;
-    }
-    client.flush().await.ok();
-    Ok(exit::OK)
-}
-
-fn cmd_generate(a: cli::GenerateArgs) -> Result<u8> {
-    let cfg = sample::Config {
-        noise: a.noise,
-        seed: a.seed,
-        scenario: a.scenario,
-    };
-    match &a.output {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-            let io = |e| Error::io(path, e);
-            let n = if path.extension().is_some_and(|e| e == "zst") {
-                let mut z = zstd::Encoder::new(file, 19).map_err(io)?;
-                let n = sample::write_ndjson(&cfg, &mut z).map_err(io)?;
-                z.finish().map_err(io)?.sync_all().map_err(io)?;
-                n
-            } else {
-                let mut w = std::io::BufWriter::new(file);
-                let n = sample::write_ndjson(&cfg, &mut w).map_err(io)?;
-                w.flush().map_err(io)?;
-                n
-            };
-            eprintln!("wrote {n} publish lines to {}", path.display());
-        }
-        None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            sample::write_ndjson(&cfg, &mut out).map_err(|e| Error::io("stdout", e))?;
-            out.flush().map_err(|e| Error::io("stdout", e))?;
-        }
-    }
-    Ok(exit::OK)
-}
-
-async fn cmd_scheduler(a: cli::SchedulerArgs) -> Result<u8> {
-    cluster::run_scheduler(cluster::SchedulerOptions {
-        bind: a.bind,
-        external_host: a.external_host,
-        confinement: Confinement::new(&a.read_root)?,
-    })
-    .await?;
-    Ok(exit::OK)
-}
-
-async fn cmd_executor(a: cli::ExecutorArgs) -> Result<u8> {
-    cluster::run_executor(cluster::ExecutorOptions {
-        scheduler: a.scheduler,
-        bind_host: a.bind,
-        external_host: a.external_host,
-        port: a.port,
-        grpc_port: a.grpc_port,
-        concurrent_tasks: a.concurrent_tasks.map(usize::from),
-        work_dir: a.work_dir.map(|p| p.display().to_string()),
-        confinement: Confinement::new(&a.read_root)?,
-    })
-    .await?;
-    Ok(exit::OK)
 }

@@ -334,12 +334,10 @@ impl Shell {
             }
             ("hunt", []) => return usage(".hunt NAME [param=value ...] (see .hunts)"),
             ("format", [f]) => {
-                self.format = match *f {
-                    "table" => Format::Table,
-                    "csv" => Format::Csv,
-                    "json" => Format::Json,
-                    "ndjson" => Format::Ndjson,
-                    _ => return usage(".format table|csv|json|ndjson"),
+                // The command line's own format names (`--format`), one enum for both.
+                self.format = match <Format as clap::ValueEnum>::from_str(f, true) {
+                    Ok(format) => format,
+                    Err(_) => return usage(&format!(".format {}", format_names())),
                 }
             }
             ("timer", ["on"]) => self.timer = true,
@@ -782,9 +780,27 @@ pub fn table_names(datasets: usize, names: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The output formats, as `--format` and `.format` spell them: `table|csv|json|ndjson`.
+fn format_names() -> String {
+    <Format as clap::ValueEnum>::value_variants()
+        .iter()
+        .filter_map(clap::ValueEnum::to_possible_value)
+        .map(|v| v.get_name().to_string())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_names_the_formats_the_command_line_has() {
+        assert!(
+            HELP.contains(&format!(".format {} ", format_names())),
+            "{HELP}"
+        );
+    }
 
     #[test]
     fn statements_end_at_a_semicolon_outside_quotes_and_comments() {

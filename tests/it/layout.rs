@@ -148,18 +148,18 @@ fn wings_import_one_way() {
     let rules: [(&str, &[&str], &[&str]); 6] = [
         (
             "nats",
-            &["lake", "jobs", "rules", "sql", "hunt", "commands", "cli"],
+            &["lake", "jobs", "rules", "sql", "hunt", "cmd"],
             &["arrow", "parquet", "datafusion", "object_store"],
         ),
         (
             "lake",
-            &["nats", "jobs", "rules", "sql", "hunt", "commands", "cli"],
+            &["nats", "jobs", "rules", "sql", "hunt", "cmd"],
             &["async_nats"],
         ),
-        ("jobs", &["rules", "sql", "hunt", "commands", "cli"], &[]),
+        ("jobs", &["rules", "sql", "hunt", "cmd"], &[]),
         (
             "rules",
-            &["nats", "lake", "jobs", "sql", "hunt", "commands", "cli"],
+            &["nats", "lake", "jobs", "sql", "hunt", "cmd"],
             &[
                 "arrow",
                 "parquet",
@@ -173,16 +173,8 @@ fn wings_import_one_way() {
                 "deltalake",
             ],
         ),
-        (
-            "sql",
-            &["nats", "jobs", "hunt", "commands", "cli"],
-            &["async_nats"],
-        ),
-        (
-            "hunt",
-            &["nats", "jobs", "commands", "cli"],
-            &["async_nats"],
-        ),
+        ("sql", &["nats", "jobs", "hunt", "cmd"], &["async_nats"]),
+        ("hunt", &["nats", "jobs", "cmd"], &["async_nats"]),
     ];
     let mut broken = Vec::new();
     let mut checked = 0;
