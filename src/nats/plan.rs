@@ -143,6 +143,77 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan as `jsreplay plan` prints it, a line per fact (raw: the caller escapes it for
+    /// its terminal).
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let (p, s) = (self, &self.stream);
+        out += &format!(
+            "stream       {} (server {}, {} retention, {} storage, R{}, subjects {})\n",
+            s.name,
+            p.server_version,
+            s.retention,
+            s.storage,
+            s.replicas,
+            s.subjects.join(" ")
+        );
+        out += &format!(
+            "stream state seq {}..={}, {} messages, {} bytes, {} deleted, first {} last {}\n",
+            s.first_seq,
+            s.last_seq,
+            s.messages,
+            s.bytes,
+            s.num_deleted,
+            s.first_ts.as_deref().unwrap_or("-"),
+            s.last_ts.as_deref().unwrap_or("-")
+        );
+        match p.range {
+            Some((first, last)) => {
+                out += &format!(
+                    "range        seq {first}..={last} ({} sequences, frozen at the stream's last sequence)\n",
+                    last - first + 1
+                )
+            }
+            None => out += "range        empty: no message of the stream falls in the window\n",
+        }
+        out += &format!(
+            "seek         {} requests to the server (no scan, whatever the stream's size)\n",
+            p.seek_requests
+        );
+        out += &format!(
+            "messages     {} matching (estimate ~{:.1} MiB)\n",
+            p.estimated_messages,
+            p.estimated_bytes as f64 / (1024.0 * 1024.0)
+        );
+        let filter = match &p.filter {
+            FilterMode::None => "none".to_string(),
+            FilterMode::Server(f) => format!("{} (applied by the server)", f.join(" ")),
+            FilterMode::Client(f) => format!(
+                "{} (applied by jsreplay: this server cannot apply several or overlapping filters)",
+                f.join(" ")
+            ),
+        };
+        out += &format!("filter       {filter}\n");
+        let path = match p.read_path {
+            ReadPath::Direct => "direct (batched direct gets)",
+            ReadPath::Consumer => "consumer (ephemeral no-ack pull consumers)",
+        };
+        out += &format!("read path    {path}: {}\n", p.read_path_reason);
+        for w in &p.warnings {
+            out += &format!("warning      {w}\n");
+        }
+        if !p.subject_counts.is_empty() {
+            out += "subjects     (whole-stream counts)\n";
+            for (subj, n) in p.subject_counts.iter().take(50) {
+                out += &format!("  {n:>10}  {subj}\n");
+            }
+            if p.subject_counts.len() > 50 {
+                out += &format!("  … and {} more\n", p.subject_counts.len() - 50);
+            }
+        }
+        out
+    }
+
     /// Number of sequences in the range (messages, gaps and filtered-out messages together).
     pub fn span(&self) -> u64 {
         self.range.map_or(0, |(s, e)| e - s + 1)
