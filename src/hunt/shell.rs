@@ -278,10 +278,10 @@ impl Shell {
         let name = words.next().unwrap_or("");
         let args: Vec<&str> = words.collect();
         let usage = |text: &str| Err(Error::Usage(text.to_string()));
-        match (name, args.as_slice()) {
-            ("quit" | "exit" | "q", []) => return Ok(Flow::Quit),
-            ("help" | "h", []) => self.print(HELP)?,
-            ("tables", []) => {
+        match (Dot::parse(name), args.as_slice()) {
+            (Some(Dot::Quit), []) => return Ok(Flow::Quit),
+            (Some(Dot::Help), []) => self.print(&help_text())?,
+            (Some(Dot::Tables), []) => {
                 let mut text = String::new();
                 for name in self.table_names() {
                     let source = self
@@ -293,7 +293,7 @@ impl Shell {
                 }
                 self.print(&text)?;
             }
-            ("schema", names) => {
+            (Some(Dot::Schema), names) => {
                 let names: Vec<String> = if names.is_empty() {
                     self.table_names()
                 } else {
@@ -317,8 +317,8 @@ impl Shell {
                 }
                 self.print(&escape::terminal_block(&text))?;
             }
-            ("hunts", []) => self.print(&pack::list_text(&self.hunts))?,
-            ("hunt", [hunt, params @ ..]) => {
+            (Some(Dot::Hunts), []) => self.print(&pack::list_text(&self.hunts))?,
+            (Some(Dot::Hunt), [hunt, params @ ..]) => {
                 let hunt = self
                     .hunts
                     .iter()
@@ -332,30 +332,30 @@ impl Shell {
                 self.run_one(|ctx| async move { query::stream_last(&ctx, &sql).await })
                     .await?;
             }
-            ("hunt", []) => return usage(".hunt NAME [param=value ...] (see .hunts)"),
-            ("format", [f]) => {
+            (Some(Dot::Hunt), []) => return usage(&format!("{} (see .hunts)", Dot::Hunt.usage())),
+            (Some(Dot::Format), [f]) => {
                 // The command line's own format names (`--format`), one enum for both.
                 self.format = match <Format as clap::ValueEnum>::from_str(f, true) {
                     Ok(format) => format,
-                    Err(_) => return usage(&format!(".format {}", format_names())),
+                    Err(_) => return usage(&Dot::Format.usage()),
                 }
             }
-            ("timer", ["on"]) => self.timer = true,
-            ("timer", ["off"]) => self.timer = false,
-            ("maxrows", [n]) => {
+            (Some(Dot::Timer), ["on"]) => self.timer = true,
+            (Some(Dot::Timer), ["off"]) => self.timer = false,
+            (Some(Dot::MaxRows), [n]) => {
                 self.max_rows = n
                     .parse()
                     .ok()
                     .filter(|n| *n > 0)
                     .ok_or_else(|| Error::Usage(".maxrows N (N > 0)".into()))?
             }
-            ("output", []) => self.output = None,
-            ("output", [path]) => {
+            (Some(Dot::Output), []) => self.output = None,
+            (Some(Dot::Output), [path]) => {
                 let path = PathBuf::from(path);
                 let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
                 self.output = Some((path, file));
             }
-            ("read", [path]) => {
+            (Some(Dot::Read), [path]) => {
                 if depth >= MAX_READ_DEPTH {
                     return usage(".read: files read each other too deep");
                 }
@@ -548,29 +548,118 @@ fn scan(sql: &str, mut code: impl FnMut(char)) {
     }
 }
 
-const HELP: &str = "\
-Statements end with `;` and may span lines. Ctrl-C cancels a running query (or drops the line
-being typed); Ctrl-D or .quit leaves. Tab completes tables, columns, functions and hunt names.
+/// The shell's dot-commands. `.help`, Tab completion and the dispatch in `Shell::dot` all come
+/// from this one list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dot {
+    Tables,
+    Schema,
+    Hunts,
+    Hunt,
+    Format,
+    MaxRows,
+    Timer,
+    Output,
+    Read,
+    Help,
+    Quit,
+}
 
-.tables                      tables of this session and where they come from
-.schema [TABLE ...]          columns and types
-.hunts                       the saved hunts
-.hunt NAME [param=value ...] run a hunt (parameters as in `jsreplay hunt --param`)
-.format table|csv|json|ndjson  how results are written
-.maxrows N                   rows a table shows (the rest is counted)
-.timer on|off                time each statement
-.output [FILE]               results to FILE from now on (no FILE: back to the screen)
-.read FILE                   run the statements and commands of a file
-.help, .quit
+impl Dot {
+    const ALL: [Dot; 11] = [
+        Dot::Tables,
+        Dot::Schema,
+        Dot::Hunts,
+        Dot::Hunt,
+        Dot::Format,
+        Dot::MaxRows,
+        Dot::Timer,
+        Dot::Output,
+        Dot::Read,
+        Dot::Help,
+        Dot::Quit,
+    ];
 
-SQL functions of jsreplay: payload_text(payload), evt_arg(evt_args, name),
-evt_arg_int(evt_args, name), socket_part(fd_name, part), is_private_ip(ip), cidr_match(ip, cidr).
-";
+    /// The names it answers to (the first is the one shown).
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Dot::Tables => &["tables"],
+            Dot::Schema => &["schema"],
+            Dot::Hunts => &["hunts"],
+            Dot::Hunt => &["hunt"],
+            Dot::Format => &["format"],
+            Dot::MaxRows => &["maxrows"],
+            Dot::Timer => &["timer"],
+            Dot::Output => &["output"],
+            Dot::Read => &["read"],
+            Dot::Help => &["help", "h"],
+            Dot::Quit => &["quit", "exit", "q"],
+        }
+    }
 
-const DOT_COMMANDS: [&str; 12] = [
-    ".tables", ".schema", ".hunts", ".hunt", ".format", ".maxrows", ".timer", ".output", ".read",
-    ".help", ".quit", ".exit",
-];
+    fn parse(name: &str) -> Option<Dot> {
+        Dot::ALL.into_iter().find(|d| d.names().contains(&name))
+    }
+
+    /// How it is written, with its arguments.
+    fn usage(self) -> String {
+        let args = match self {
+            Dot::Schema => " [TABLE ...]",
+            Dot::Hunt => " NAME [param=value ...]",
+            Dot::MaxRows => " N",
+            Dot::Timer => " on|off",
+            Dot::Output => " [FILE]",
+            Dot::Read => " FILE",
+            Dot::Format => return format!(".format {}", format_names()),
+            _ => "",
+        };
+        format!(".{}{args}", self.names()[0])
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Dot::Tables => "tables of this session and where they come from",
+            Dot::Schema => "columns and types",
+            Dot::Hunts => "the saved hunts",
+            Dot::Hunt => "run a hunt (parameters as in `jsreplay hunt --param`)",
+            Dot::Format => "how results are written",
+            Dot::MaxRows => "rows a table shows (the rest is counted)",
+            Dot::Timer => "time each statement",
+            Dot::Output => "results to FILE from now on (no FILE: back to the screen)",
+            Dot::Read => "run the statements and commands of a file",
+            Dot::Help => "this text",
+            Dot::Quit => "leave (also .exit, Ctrl-D)",
+        }
+    }
+}
+
+/// What `.help` prints.
+fn help_text() -> String {
+    let mut out = String::from(
+        "Statements end with `;` and may span lines. Ctrl-C cancels a running query (or drops the \
+         line\nbeing typed); Ctrl-D or .quit leaves. Tab completes tables, columns, functions and \
+         hunt names.\n\n",
+    );
+    for d in Dot::ALL {
+        let usage = d.usage();
+        let pad = 29usize.saturating_sub(usage.len()).max(2);
+        out += &format!("{usage}{:pad$}{}\n", "", d.help());
+    }
+    out += "\nSQL functions of jsreplay: payload_text(payload), evt_arg(evt_args, name),\n\
+            evt_arg_int(evt_args, name), socket_part(fd_name, part), is_private_ip(ip), \
+            cidr_match(ip, cidr).\n";
+    out
+}
+
+/// The dot-commands Tab completes: every name but the one-letter ones.
+fn dot_commands() -> Vec<String> {
+    Dot::ALL
+        .iter()
+        .flat_map(|d| d.names())
+        .filter(|n| n.len() > 1)
+        .map(|n| format!(".{n}"))
+        .collect()
+}
 
 const KEYWORDS: [&str; 46] = [
     "SELECT",
@@ -636,16 +725,17 @@ impl Vocabulary {
         let lower = word.to_ascii_lowercase();
         let starts = |c: &&str| c.to_ascii_lowercase().starts_with(&lower);
         let trimmed = line.trim_start();
-        let list: Vec<&str> = if let Some(rest) = trimmed.strip_prefix('.') {
+        let list: Vec<String> = if let Some(rest) = trimmed.strip_prefix('.') {
+            let owned = |v: &[String]| v.to_vec();
             match rest.split_whitespace().next() {
-                Some(cmd) if rest.contains(char::is_whitespace) => match cmd {
-                    "hunt" => self.hunts.iter().map(String::as_str).collect(),
-                    "schema" => self.tables.iter().map(String::as_str).collect(),
-                    "format" => vec!["table", "csv", "json", "ndjson"],
-                    "timer" => vec!["on", "off"],
+                Some(cmd) if rest.contains(char::is_whitespace) => match Dot::parse(cmd) {
+                    Some(Dot::Hunt) => owned(&self.hunts),
+                    Some(Dot::Schema) => owned(&self.tables),
+                    Some(Dot::Format) => format_names().split('|').map(String::from).collect(),
+                    Some(Dot::Timer) => vec!["on".into(), "off".into()],
                     _ => Vec::new(),
                 },
-                _ => DOT_COMMANDS.to_vec(),
+                _ => dot_commands(),
             }
         } else {
             let keyword_case = |k: &'static str| -> Cow<'static, str> {
@@ -674,11 +764,7 @@ impl Vocabulary {
             out.dedup();
             return out;
         };
-        let mut out: Vec<String> = list
-            .into_iter()
-            .filter(starts)
-            .map(str::to_string)
-            .collect();
+        let mut out: Vec<String> = list.into_iter().filter(|c| starts(&c.as_str())).collect();
         out.sort();
         out
     }
@@ -797,8 +883,9 @@ mod tests {
     #[test]
     fn help_names_the_formats_the_command_line_has() {
         assert!(
-            HELP.contains(&format!(".format {} ", format_names())),
-            "{HELP}"
+            help_text().contains(&format!(".format {} ", format_names())),
+            "{}",
+            help_text()
         );
     }
 

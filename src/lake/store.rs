@@ -319,6 +319,56 @@ impl Dest {
         }
     }
 
+    /// Removes the staging files of uploads a killed writer left in a local destination, older
+    /// than `older_than` (zero: all): `object_store` writes `<name>#<digits>` and renames it on
+    /// completion, and hides such names from listings, so nothing else ever sees or removes
+    /// them, while a folder reader (pyarrow, Spark) trips on the empty or half-written file.
+    /// Object stores have no such files (an upload appears whole or not at all). Returns the
+    /// paths removed, relative to the destination. Links are not followed.
+    pub fn sweep_staged_uploads(&self, older_than: std::time::Duration) -> Result<Vec<String>> {
+        let Some(root) = &self.local else {
+            return Ok(Vec::new());
+        };
+        fn staged(name: &str) -> bool {
+            name.rsplit_once('#').is_some_and(|(base, digits)| {
+                !base.is_empty() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+            })
+        }
+        let mut removed = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    dirs.push(path);
+                } else if meta.is_file()
+                    && staged(&entry.file_name().to_string_lossy())
+                    && meta
+                        .modified()
+                        .ok()
+                        .and_then(|m| m.elapsed().ok())
+                        .is_some_and(|age| age >= older_than)
+                {
+                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                    removed.push(
+                        path.strip_prefix(root)
+                            .unwrap_or(&path)
+                            .display()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
     /// Every object under the destination (or under `under`), as (relative path, size), sorted.
     pub async fn list(&self, under: Option<&str>) -> Result<Vec<(String, u64)>> {
         let root = under.map_or(self.prefix.clone(), |u| self.key(u));
@@ -336,5 +386,39 @@ impl Dest {
             .map_err(|e| store_error(&format!("listing {}", self.display), e))?;
         all.sort();
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_uploads_of_killed_runs_are_swept() {
+        let tmp = std::env::temp_dir().join(format!("jsreplay-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(tmp.join("dt=2025-07-10/hour=02")).unwrap();
+        let part = "dt=2025-07-10/hour=02/part-S-1-2.parquet";
+        std::fs::write(tmp.join(format!("{part}#12")), b"").unwrap();
+        std::fs::write(tmp.join(part), b"data").unwrap();
+        std::fs::write(tmp.join("notes#draft"), b"kept").unwrap();
+        let outside = tmp.with_extension("victim");
+        std::fs::write(&outside, b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, tmp.join("link#3")).unwrap();
+        let dest = Dest::open(tmp.to_str().unwrap()).unwrap();
+        // Too young to be a killed run's when other writers may be uploading.
+        assert!(dest
+            .sweep_staged_uploads(std::time::Duration::from_secs(3600))
+            .unwrap()
+            .is_empty());
+        let removed = dest
+            .sweep_staged_uploads(std::time::Duration::ZERO)
+            .unwrap();
+        assert_eq!(removed, vec![format!("{part}#12")]);
+        assert!(tmp.join(part).exists());
+        assert!(tmp.join("notes#draft").exists());
+        assert!(outside.exists());
+        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_file(&outside);
     }
 }
