@@ -16,9 +16,15 @@ mod proxy;
 #[path = "../support/pty.rs"]
 mod pty;
 mod query;
+#[path = "../support/readers.rs"]
+mod readers;
 #[path = "../support/run.rs"]
 mod run;
+#[path = "../support/servers.rs"]
+mod servers;
 mod shell;
+#[path = "../support/stores.rs"]
+mod stores;
 mod story;
 mod util;
 

@@ -1,8 +1,10 @@
 //! The jsreplay binary as the tests run it: built by cargo for this test run, with no NATS
 //! environment inherited from the machine (`NATS_URL`, `NATS_CONTEXT`) and stdin closed unless
-//! a test says otherwise. Every test starts the binary through [`Run`].
+//! a test says otherwise. Every test starts the binary through [`Run`]; the helpers below run
+//! it to the end and check what it said.
 
 use std::ffi::OsStr;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 pub struct Run {
@@ -85,4 +87,86 @@ impl Run {
             .spawn()
             .expect("start jsreplay")
     }
+}
+
+/// Runs the binary with the given arguments and no inherited NATS environment.
+pub fn jsreplay(args: &[&str]) -> Output {
+    Run::new(args).output()
+}
+
+/// Same, in a blocking task, for async tests.
+pub async fn jsreplay_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        jsreplay(&refs)
+    })
+    .await
+    .expect("join")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "{}", text(o));
+}
+
+pub fn assert_code(o: &Output, code: u8, needle: &str) {
+    assert_eq!(o.status.code(), Some(code as i32), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(needle), "stderr lacks {needle:?}: {}", text(o));
+    assert!(!err.contains("panicked"), "{}", text(o));
+}
+
+/// Rows of `jsreplay query DATASET SQL`, as JSON objects.
+pub fn query_json(dataset: &Path, sql: &str) -> Vec<serde_json::Value> {
+    let o = jsreplay(&[
+        "query",
+        dataset.to_str().unwrap(),
+        sql,
+        "--format",
+        "ndjson",
+        "-q",
+    ]);
+    assert_ok(&o);
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Runs the binary with extra environment variables (credentials of an object store).
+pub fn jsreplay_env(args: &[&str], env: &[(String, String)]) -> Output {
+    Run::new(args).envs(env).output()
+}
+
+/// Runs the binary with extra environment variables and `input` on its stdin (a pipe).
+pub fn jsreplay_stdin(args: &[&str], env: &[(String, String)], input: &str) -> Output {
+    Run::new(args).envs(env).input(input)
+}
+
+/// The hunt named `name` in a `hunt --format json` document.
+pub fn hunt_named<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["hunts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("{name} did not run"))
+}
+
+/// `jsreplay hunt DATASET --format json EXTRA...`, checked, as a JSON document.
+pub fn hunt_json(dataset: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["hunt", dataset.to_str().unwrap(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = jsreplay(&args);
+    assert_ok(&o);
+    serde_json::from_slice(&o.stdout).unwrap()
 }
