@@ -25,6 +25,9 @@ fn check(h: &rule::Hunt) {
     let file = rule::hunt_file(h);
     let header = file.strip_suffix(&format!("{}\n", h.sql)).expect("the SQL ends the file");
     assert!(header.lines().all(|l| l.starts_with("-- ")), "{header}");
+    // The writer's file reads back through the reader beside it.
+    let back = rule::parse_hunt_file("x", &file).expect("a written hunt file reads back");
+    assert_eq!(back.sql.trim(), h.sql.trim());
 }
 
 fuzz_target!(|data: &[u8]| {

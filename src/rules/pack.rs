@@ -19,77 +19,10 @@ pub use crate::rules::rule::{hunt_file, Hunt, ProcessEvents, Severity, Unsupport
 
 include!(concat!(env!("OUT_DIR"), "/hunt_pack.rs"));
 
-/// Parses a hunt file; `name` is its path under the pack without `.sql`.
+/// Parses a hunt file; `name` is its path under the pack without `.sql` (the reader is
+/// [`crate::rules::rule::parse_hunt_file`], next to the writer).
 pub fn parse(name: &str, text: &str) -> Result<Hunt> {
-    let bad = |why: String| Error::Usage(format!("hunt {name}: {why}"));
-    let mut fields: Vec<(String, String)> = Vec::new();
-    let mut body = Vec::new();
-    let mut in_header = true;
-    for line in text.lines() {
-        if in_header {
-            if let Some(rest) = line.strip_prefix("--") {
-                if let Some(more) = rest.strip_prefix("  ") {
-                    // `--   continued` lines extend the previous value.
-                    if let Some(last) = fields.last_mut() {
-                        last.1.push(' ');
-                        last.1.push_str(more.trim());
-                        continue;
-                    }
-                }
-                if let Some((k, v)) = rest.trim().split_once(':') {
-                    fields.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                    continue;
-                }
-                continue; // a plain comment
-            }
-            if line.trim().is_empty() && body.is_empty() {
-                continue;
-            }
-            in_header = false;
-        }
-        body.push(line);
-    }
-    let get = |k: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
-    let list = |k: &str| -> Vec<String> {
-        get(k)
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let severity = match get("severity") {
-        Some(s) => Severity::parse(&s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?,
-        None => Severity::Medium,
-    };
-    let mut params = Vec::new();
-    for (_, p) in fields.iter().filter(|(k, _)| k == "param") {
-        let (n, default) = p
-            .split_once('=')
-            .ok_or_else(|| bad(format!("parameter {p:?} has no `= default`")))?;
-        params.push((n.trim().to_string(), default.trim().to_string()));
-    }
-    let sql = body.join("\n");
-    if sql.trim().is_empty() {
-        return Err(bad("no SQL after the header".into()));
-    }
-    Ok(Hunt {
-        name: name.to_string(),
-        title: get("title").unwrap_or_else(|| name.to_string()),
-        description: get("description").unwrap_or_default(),
-        attack: list("attack"),
-        severity,
-        tags: list("tags"),
-        params,
-        sql,
-    })
+    crate::rules::rule::parse_hunt_file(name, text).map_err(Error::Usage)
 }
 
 /// The hunts of a folder (recursively), or the pack built into the binary when `dir` is `None`.

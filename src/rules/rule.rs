@@ -96,6 +96,80 @@ pub fn hunt_file(h: &Hunt) -> String {
     )
 }
 
+/// Reads a hunt file (what [`hunt_file`] writes, or one a person wrote); `name` is its path
+/// under the pack without `.sql`. Errors say what is wrong, for the caller to report.
+pub fn parse_hunt_file(name: &str, text: &str) -> std::result::Result<Hunt, String> {
+    let bad = |why: String| format!("hunt {name}: {why}");
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut body = Vec::new();
+    let mut in_header = true;
+    for line in text.lines() {
+        if in_header {
+            if let Some(rest) = line.strip_prefix("--") {
+                if let Some(more) = rest.strip_prefix("  ") {
+                    // `--   continued` lines extend the previous value.
+                    if let Some(last) = fields.last_mut() {
+                        last.1.push(' ');
+                        last.1.push_str(more.trim());
+                        continue;
+                    }
+                }
+                if let Some((k, v)) = rest.trim().split_once(':') {
+                    fields.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    continue;
+                }
+                continue; // a plain comment
+            }
+            if line.trim().is_empty() && body.is_empty() {
+                continue;
+            }
+            in_header = false;
+        }
+        body.push(line);
+    }
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let list = |k: &str| -> Vec<String> {
+        get(k)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let severity = match get("severity") {
+        Some(s) => Severity::parse(&s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?,
+        None => Severity::Medium,
+    };
+    let mut params = Vec::new();
+    for (_, p) in fields.iter().filter(|(k, _)| k == "param") {
+        let (n, default) = p
+            .split_once('=')
+            .ok_or_else(|| bad(format!("parameter {p:?} has no `= default`")))?;
+        params.push((n.trim().to_string(), default.trim().to_string()));
+    }
+    let sql = body.join("\n");
+    if sql.trim().is_empty() {
+        return Err(bad("no SQL after the header".into()));
+    }
+    Ok(Hunt {
+        name: name.to_string(),
+        title: get("title").unwrap_or_else(|| name.to_string()),
+        description: get("description").unwrap_or_default(),
+        attack: list("attack"),
+        severity,
+        tags: list("tags"),
+        params,
+        sql,
+    })
+}
+
 /// Rule text as a SQL string literal: quotes doubled, NUL made a space, and `{{` written as
 /// `'{' || '{'`, so that no rule's text ever reads as a hunt parameter when the hunt runs.
 pub(crate) fn sql_string(s: &str) -> String {
