@@ -185,14 +185,13 @@ pub struct TreeArgs {
 
 /// The dataset a command answers over: the one named, or with `--stream` the window read for
 /// it (kept alive by the returned [`scratch::Scratch`]: a temporary one goes when it drops).
-/// `sigint`: whether SIGINT ends the command after the window is read (not in the interactive
-/// shell, where it cancels the running query).
+/// `sigint`: what SIGINT does once the window is read.
 pub(super) async fn dataset_or_window(
     dataset: Option<&std::path::Path>,
     from: &FromStreamArgs,
     since: Option<&str>,
     until: Option<&str>,
-    sigint: bool,
+    sigint: scratch::Sigint,
 ) -> Result<(std::path::PathBuf, Option<scratch::Scratch>)> {
     let Some(stream) = &from.stream else {
         let path = dataset.expect("clap requires a dataset without --stream");
@@ -240,7 +239,8 @@ pub(super) async fn open_source(
     std::path::PathBuf,
     Option<scratch::Scratch>,
 )> {
-    let (path, window) = dataset_or_window(dataset, from, since, until, true).await?;
+    let (path, window) =
+        dataset_or_window(dataset, from, since, until, scratch::Sigint::Ends).await?;
     let ctx = open_dataset(&path, version).await?;
     Ok((ctx, path, window))
 }
@@ -297,9 +297,12 @@ pub(super) async fn cmd_sql(a: SqlArgs) -> Result<u8> {
     let (window, _scratch) = match a.from.stream {
         Some(_) => {
             let (since, until) = a.times.bounds();
-            let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
-            let (path, scratch) =
-                dataset_or_window(None, &a.from, since, until, !interactive).await?;
+            let sigint = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                scratch::Sigint::CancelsAQuery
+            } else {
+                scratch::Sigint::Ends
+            };
+            let (path, scratch) = dataset_or_window(None, &a.from, since, until, sigint).await?;
             (Some(path), scratch)
         }
         None => (None, None),

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::lake::manifest::{schema_columns, Manifest, SeqRange, Tool};
 use crate::lake::sink::{Layout, STAGING_PREFIX};
+use crate::lake::staging::Made;
 use crate::nats::connect::ConnectSpec;
 use crate::nats::plan;
 use crate::nats::window::Window;
@@ -92,7 +93,7 @@ impl ExportSummary {
 fn prepare_out_dir(dir: &Path) -> Result<bool> {
     match std::fs::read_dir(dir) {
         Ok(entries) => {
-            crate::lake::staging::check_output_folder(dir, false)?;
+            crate::lake::staging::check_output_folder(dir, Made::Before)?;
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io(dir, e))?;
                 let name = entry.file_name();
@@ -111,7 +112,7 @@ fn prepare_out_dir(dir: &Path) -> Result<bool> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            crate::lake::staging::check_output_folder(dir, true)?;
+            crate::lake::staging::check_output_folder(dir, Made::ByThisRun)?;
             Ok(true)
         }
         Err(e) => Err(Error::io(dir, e)),

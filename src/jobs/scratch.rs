@@ -12,6 +12,15 @@ use crate::jobs::read::Signals;
 use crate::lake::staging::WorkDir;
 use crate::nats::connect::ConnectSpec;
 
+/// What SIGINT does once a window is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sigint {
+    /// It ends the command, as SIGTERM does.
+    Ends,
+    /// Somebody else takes it: the interactive shell cancels the running query with it.
+    CancelsAQuery,
+}
+
 /// The dataset a window was read into; a temporary one is removed on drop.
 #[derive(Debug)]
 pub struct Scratch {
@@ -29,18 +38,18 @@ impl Scratch {
         self.temp.is_some()
     }
 
-    /// From now on, ends the process on SIGTERM, and on SIGINT when `sigint` (the interactive
+    /// From now on, ends the process on SIGTERM, and on SIGINT as `sigint` says (the interactive
     /// shell keeps SIGINT: it cancels the running query), removing the temporary dataset
     /// first. The export's handlers stay installed once it is done (a process cannot give a
     /// signal back its default action through tokio), so without this the signals would be
     /// swallowed for the rest of the command.
-    pub fn end_on_signals(&self, sigint: bool) -> Result<()> {
+    pub fn end_on_signals(&self, sigint: Sigint) -> Result<()> {
         let mut signals = Signals::new()?;
         let temp = self.temp.as_ref().map(|t| t.path().to_path_buf());
         tokio::spawn(async move {
             let signal = loop {
                 let s = signals.recv().await;
-                if s == "SIGTERM" || sigint {
+                if s == "SIGTERM" || sigint == Sigint::Ends {
                     break s;
                 }
             };

@@ -88,11 +88,20 @@ fn check_ours(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Who made an output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    /// This run, just now.
+    ByThisRun,
+    /// It was there before.
+    Before,
+}
+
 /// An output folder (`-o DIR`, `--keep DIR`) that exists already must be a real folder (not a
 /// symbolic link to one), of this user, that no other user can write to: otherwise somebody
 /// else chose where the evidence goes, or can plant links in it before the parts are moved in.
-/// A folder this run just made (`made`) has the mode the umask gave it.
-pub fn check_output_folder(dir: &Path, made: bool) -> Result<()> {
+/// A folder this run just made has the mode the umask gave it.
+pub fn check_output_folder(dir: &Path, made: Made) -> Result<()> {
     let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::io(dir, e))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
@@ -102,7 +111,7 @@ pub fn check_output_folder(dir: &Path, made: bool) -> Result<()> {
         "is not a folder"
     } else if meta.uid() != me {
         "belongs to another user"
-    } else if !made && meta.mode() & 0o022 != 0 {
+    } else if made == Made::Before && meta.mode() & 0o022 != 0 {
         "can be written by other users (chmod go-w, or choose a new folder)"
     } else {
         return Ok(());
