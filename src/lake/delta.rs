@@ -37,7 +37,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::lake::sink::PartFile;
-use crate::lake::store::Dest;
+use crate::lake::store::{Dest, ReadGate, ReadOnly};
 
 /// The folder of the table's log.
 pub const LOG_DIR: &str = "_delta_log";
@@ -657,28 +657,25 @@ fn millis_text(v: i64, unit: TimeUnit, up: bool) -> Option<String> {
     Some(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-/// A read-only view of an object store that lists exactly one snapshot's files: what the table
-/// at that version holds, no orphan of a killed or losing writer, no file removed since. Reads
-/// of those files go to the store underneath; everything else is refused.
+/// The files of one snapshot, as a [`ReadGate`]: the view lists exactly what the table at that
+/// version holds, no orphan of a killed or losing writer, no file removed since. Reads of those
+/// files go to the store underneath; everything else is refused.
 #[derive(Debug)]
-pub struct SnapshotStore {
-    inner: Arc<dyn ObjectStore>,
-    /// Keys in `inner`, sorted.
+pub struct Snapshot {
+    /// Keys in the store underneath, sorted.
     files: Vec<ObjectMeta>,
 }
 
-impl std::fmt::Display for SnapshotStore {
+/// A read-only store that shows one snapshot's files.
+pub type SnapshotStore = ReadOnly<Snapshot>;
+
+impl std::fmt::Display for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "SnapshotStore({} files over {})",
-            self.files.len(),
-            self.inner
-        )
+        write!(f, "SnapshotStore({} files)", self.files.len())
     }
 }
 
-impl SnapshotStore {
+impl ReadOnly<Snapshot> {
     /// The view of `files` (a snapshot's) in `dest`, with the store it is to be registered as
     /// and that store's root URL.
     pub fn registered(dest: &Dest, files: &[TableFile]) -> (Arc<dyn ObjectStore>, url::Url) {
@@ -695,73 +692,35 @@ impl SnapshotStore {
             .collect();
         metas.sort_by(|a, b| a.location.cmp(&b.location));
         (
-            Arc::new(SnapshotStore {
-                inner,
-                files: metas,
-            }),
+            Arc::new(ReadOnly::new(inner, Snapshot { files: metas })),
             root,
         )
     }
+}
 
+impl Snapshot {
     fn under<'a>(&'a self, prefix: Option<&'a ObjPath>) -> impl Iterator<Item = &'a ObjectMeta> {
         self.files
             .iter()
             .filter(move |m| prefix.is_none_or(|p| m.location.prefix_matches(p)))
     }
-
-    fn refuse(op: &str) -> object_store::Error {
-        object_store::Error::NotSupported {
-            source: format!("{op}: a Delta snapshot is read-only").into(),
-        }
-    }
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for SnapshotStore {
-    async fn put_opts(
-        &self,
-        _: &ObjPath,
-        _: object_store::PutPayload,
-        _: object_store::PutOptions,
-    ) -> object_store::Result<object_store::PutResult> {
-        Err(Self::refuse("put"))
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        _: &ObjPath,
-        _: object_store::PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-        Err(Self::refuse("put"))
-    }
-
-    async fn get_opts(
-        &self,
-        location: &ObjPath,
-        options: object_store::GetOptions,
-    ) -> object_store::Result<object_store::GetResult> {
-        if self
-            .files
-            .binary_search_by(|m| m.location.cmp(location))
-            .is_err()
-        {
-            return Err(object_store::Error::NotFound {
+impl ReadGate for Snapshot {
+    fn readable(&self, location: &ObjPath) -> object_store::Result<()> {
+        match self.files.binary_search_by(|m| m.location.cmp(location)) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(object_store::Error::NotFound {
                 path: location.to_string(),
                 source: "not in the Delta snapshot".into(),
-            });
+            }),
         }
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<ObjPath>>,
-    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
-        locations.map(|_| Err(Self::refuse("delete"))).boxed()
     }
 
     fn list(
         &self,
+        _: &Arc<dyn ObjectStore>,
         prefix: Option<&ObjPath>,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let found: Vec<_> = self.under(prefix).cloned().map(Ok).collect();
@@ -770,6 +729,7 @@ impl ObjectStore for SnapshotStore {
 
     async fn list_with_delimiter(
         &self,
+        _: &Arc<dyn ObjectStore>,
         prefix: Option<&ObjPath>,
     ) -> object_store::Result<ListResult> {
         let depth = prefix.map_or(0, |p| p.parts().count());
@@ -789,13 +749,8 @@ impl ObjectStore for SnapshotStore {
         })
     }
 
-    async fn copy_opts(
-        &self,
-        _: &ObjPath,
-        _: &ObjPath,
-        _: object_store::CopyOptions,
-    ) -> object_store::Result<()> {
-        Err(Self::refuse("copy"))
+    fn why_read_only(&self) -> &'static str {
+        "a Delta snapshot is read-only"
     }
 }
 

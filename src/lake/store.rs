@@ -389,6 +389,127 @@ impl Dest {
     }
 }
 
+/// What a read-only view of a store lets through: reads of the keys it allows, and listings it
+/// filters or makes up. [`ReadOnly`] refuses every write and delete around it.
+#[async_trait::async_trait]
+pub trait ReadGate: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static {
+    /// `Ok` when `location` may be read, else the error to answer with.
+    fn readable(&self, location: &ObjPath) -> object_store::Result<()>;
+    /// The objects under `prefix`, given the store underneath.
+    fn list(
+        &self,
+        inner: &Arc<dyn ObjectStore>,
+        prefix: Option<&ObjPath>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>;
+    /// One level of the listing under `prefix`.
+    async fn list_with_delimiter(
+        &self,
+        inner: &Arc<dyn ObjectStore>,
+        prefix: Option<&ObjPath>,
+    ) -> object_store::Result<object_store::ListResult>;
+    /// Why writes are refused, for the error.
+    fn why_read_only(&self) -> &'static str;
+}
+
+/// A store that only reads, through a [`ReadGate`]: a Delta snapshot's files, a cluster
+/// process's confined view.
+#[derive(Debug)]
+pub struct ReadOnly<G> {
+    inner: Arc<dyn ObjectStore>,
+    gate: G,
+}
+
+impl<G> ReadOnly<G> {
+    pub fn new(inner: Arc<dyn ObjectStore>, gate: G) -> Self {
+        Self { inner, gate }
+    }
+
+    pub fn gate(&self) -> &G {
+        &self.gate
+    }
+}
+
+impl<G: ReadGate> std::fmt::Display for ReadOnly<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.gate, self.inner)
+    }
+}
+
+impl<G: ReadGate> ReadOnly<G> {
+    fn refuse(&self, op: &str) -> object_store::Error {
+        object_store::Error::NotSupported {
+            source: format!("{op}: {}", self.gate.why_read_only()).into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<G: ReadGate> ObjectStore for ReadOnly<G> {
+    async fn put_opts(
+        &self,
+        _: &ObjPath,
+        _: PutPayload,
+        _: PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        Err(self.refuse("put"))
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        _: &ObjPath,
+        _: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        Err(self.refuse("put"))
+    }
+
+    async fn get_opts(
+        &self,
+        location: &ObjPath,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.gate.readable(location)?;
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<ObjPath>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<ObjPath>> {
+        use futures::StreamExt;
+        let refused = self.refuse("delete").to_string();
+        locations
+            .map(move |_| {
+                Err(object_store::Error::NotSupported {
+                    source: refused.clone().into(),
+                })
+            })
+            .boxed()
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.gate.list(&self.inner, prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.gate.list_with_delimiter(&self.inner, prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        _: &ObjPath,
+        _: &ObjPath,
+        _: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        Err(self.refuse("copy"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

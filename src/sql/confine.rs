@@ -35,6 +35,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ListResult, ObjectMeta, ObjectStore};
 
 use crate::error::{Error, Result};
+use crate::lake::store::{ReadGate, ReadOnly};
 
 /// The folders a cluster process reads local files from (canonical paths), everything else
 /// read-only or refused.
@@ -64,21 +65,12 @@ impl Confinement {
 
     /// `store` made read-only; a local file system (`local`) also confined to the roots.
     pub fn wrap(&self, store: Arc<dyn ObjectStore>, local: bool) -> Arc<dyn ObjectStore> {
-        Arc::new(ConfinedStore {
-            inner: store,
-            local: local.then(|| (LocalFileSystem::new(), self.clone())),
-        })
-    }
-}
-
-/// The refusal every write gets.
-fn read_only(op: &str) -> object_store::Error {
-    object_store::Error::NotSupported {
-        source: format!(
-            "{op}: a jsreplay cluster only reads (its scheduler and executors accept plans \
-             from anybody who reaches them)"
-        )
-        .into(),
+        Arc::new(ReadOnly::new(
+            store,
+            Confined {
+                local: local.then(|| (LocalFileSystem::new(), self.clone())),
+            },
+        ))
     }
 }
 
@@ -89,21 +81,35 @@ fn outside(location: &ObjPath) -> object_store::Error {
     }
 }
 
-/// A read-only view of a store; for the local file system, only under the roots.
+/// What a cluster process may read of one store, as a [`ReadGate`]: anything of an object
+/// store; of the local file system, only what lies under the roots.
 #[derive(Debug)]
-struct ConfinedStore {
-    inner: Arc<dyn ObjectStore>,
+struct Confined {
     /// For the local file system: the mapping of keys to paths and the roots.
     local: Option<(LocalFileSystem, Confinement)>,
 }
 
-impl std::fmt::Display for ConfinedStore {
+impl std::fmt::Display for Confined {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Confined({})", self.inner)
+        f.write_str("Confined")
     }
 }
 
-impl ConfinedStore {
+impl Confined {
+    /// Keys listed: for the local file system, only those under a root (lexically: a listing
+    /// shows names; reading one resolves its links first).
+    fn listable(&self, meta: &ObjectMeta) -> bool {
+        match &self.local {
+            None => true,
+            Some((fs, confinement)) => fs
+                .path_to_filesystem(&meta.location)
+                .is_ok_and(|p| confinement.allows(&p)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadGate for Confined {
     /// A key's path with links resolved lies under a root (remote stores: always).
     fn readable(&self, location: &ObjPath) -> object_store::Result<()> {
         let Some((fs, confinement)) = &self.local else {
@@ -122,62 +128,16 @@ impl ConfinedStore {
         }
     }
 
-    /// Keys listed: for the local file system, only those under a root (lexically: a listing
-    /// shows names; reading one resolves its links first).
-    fn listable(&self, meta: &ObjectMeta) -> bool {
-        match &self.local {
-            None => true,
-            Some((fs, confinement)) => fs
-                .path_to_filesystem(&meta.location)
-                .is_ok_and(|p| confinement.allows(&p)),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for ConfinedStore {
-    async fn put_opts(
-        &self,
-        _: &ObjPath,
-        _: object_store::PutPayload,
-        _: object_store::PutOptions,
-    ) -> object_store::Result<object_store::PutResult> {
-        Err(read_only("put"))
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        _: &ObjPath,
-        _: object_store::PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-        Err(read_only("put"))
-    }
-
-    async fn get_opts(
-        &self,
-        location: &ObjPath,
-        options: object_store::GetOptions,
-    ) -> object_store::Result<object_store::GetResult> {
-        self.readable(location)?;
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<ObjPath>>,
-    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
-        locations.map(|_| Err(read_only("delete"))).boxed()
-    }
-
     fn list(
         &self,
+        inner: &Arc<dyn ObjectStore>,
         prefix: Option<&ObjPath>,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let Some((_, confinement)) = &self.local else {
-            return self.inner.list(prefix);
+            return inner.list(prefix);
         };
         let (fs, confinement) = (LocalFileSystem::new(), confinement.clone());
-        self.inner
+        inner
             .list(prefix)
             .filter(move |m| {
                 let keep = match m {
@@ -193,9 +153,10 @@ impl ObjectStore for ConfinedStore {
 
     async fn list_with_delimiter(
         &self,
+        inner: &Arc<dyn ObjectStore>,
         prefix: Option<&ObjPath>,
     ) -> object_store::Result<ListResult> {
-        let mut found = self.inner.list_with_delimiter(prefix).await?;
+        let mut found = inner.list_with_delimiter(prefix).await?;
         if let Some((fs, confinement)) = &self.local {
             found.objects.retain(|m| self.listable(m));
             // A folder is shown when it is under a root or leads to one.
@@ -211,13 +172,9 @@ impl ObjectStore for ConfinedStore {
         Ok(found)
     }
 
-    async fn copy_opts(
-        &self,
-        _: &ObjPath,
-        _: &ObjPath,
-        _: object_store::CopyOptions,
-    ) -> object_store::Result<()> {
-        Err(read_only("copy"))
+    fn why_read_only(&self) -> &'static str {
+        "a jsreplay cluster only reads (its scheduler and executors accept plans from anybody \
+         who reaches them)"
     }
 }
 
