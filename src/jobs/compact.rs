@@ -119,6 +119,8 @@ async fn recover_merge(dest: &Dest) -> Result<Option<String>> {
             merge.inputs.len()
         )
     } else {
+        // Not there whole: deleting it removes what a killed upload left of it.
+        dest.delete(&merge.output).await?;
         format!(
             "dropped an interrupted merge into {} (its parts were left as they were)",
             merge.output

@@ -170,9 +170,9 @@ pub struct VacuumSummary {
 }
 
 /// Removes files of the table at `text` that its latest snapshot does not list and that are
-/// older than `retention`: files removed by compaction (older snapshots then lose them) and
-/// orphans of killed or losing writers (never listed). Younger ones stay: a writer may be about
-/// to commit them.
+/// older than `retention`: files removed by compaction (older snapshots then lose them),
+/// orphans of killed or losing writers (never listed), and in a local folder the unfinished
+/// uploads such writers left. Younger ones stay: a writer may be about to commit them.
 pub async fn vacuum(text: &str, retention: Duration, dry_run: bool) -> Result<VacuumSummary> {
     let mut signals = Signals::new()?;
     let dest = Dest::open(text)?;
@@ -201,7 +201,16 @@ pub async fn vacuum(text: &str, retention: Duration, dry_run: bool) -> Result<Va
             table.version()
         )));
     }
-    let files = signals.guard(table.vacuum(retention, dry_run)).await?;
+    let mut files = signals.guard(table.vacuum(retention, dry_run)).await?;
+    // Unfinished uploads of killed writers in a local table: orphans the log never listed,
+    // which the store's listing (and so delta-rs) does not show.
+    for rel in dest.staged_uploads(retention) {
+        if !dry_run {
+            dest.remove_staged_upload(&rel)?;
+        }
+        files.push(rel);
+    }
+    files.sort();
     Ok(VacuumSummary {
         dest: dest.display.clone(),
         dry_run,

@@ -72,6 +72,15 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// The object a local upload's staging file (`<name>#<digits>`, as `object_store` names it)
+/// belongs to.
+fn staged_upload_of(name: &str) -> Option<&str> {
+    name.rsplit_once('#').and_then(|(base, digits)| {
+        (!base.is_empty() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then_some(base)
+    })
+}
+
 fn store_error(what: &str, e: object_store::Error) -> Error {
     Error::Store(format!("{what}: {e}"))
 }
@@ -312,29 +321,45 @@ impl Dest {
     }
 
     /// Deletes an object; one already gone is not an error.
+    /// In a local folder, the staging files of unfinished uploads of it go too (see
+    /// [`Dest::staged_uploads`]): an object deleted is gone whole and in part.
     pub async fn delete(&self, rel: &str) -> Result<()> {
         match self.store.delete(&self.key(rel)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(store_error(&format!("deleting {rel}"), e)),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(store_error(&format!("deleting {rel}"), e)),
         }
+        let Some(root) = &self.local else {
+            return Ok(());
+        };
+        let path = root.join(rel);
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(());
+        };
+        let name = name.to_string_lossy();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let sibling = entry.file_name().to_string_lossy().to_string();
+            if staged_upload_of(&sibling) == Some(&name)
+                && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                let staged = entry.path();
+                std::fs::remove_file(&staged).map_err(|e| Error::io(&staged, e))?;
+            }
+        }
+        Ok(())
     }
 
-    /// Removes the staging files of uploads a killed writer left in a local destination, older
-    /// than `older_than` (zero: all): `object_store` writes `<name>#<digits>` and renames it on
-    /// completion, and hides such names from listings, so nothing else ever sees or removes
-    /// them, while a folder reader (pyarrow, Spark) trips on the empty or half-written file.
-    /// Object stores have no such files (an upload appears whole or not at all). Returns the
-    /// paths removed, relative to the destination. Links are not followed.
-    pub fn sweep_staged_uploads(&self, older_than: std::time::Duration) -> Result<Vec<String>> {
+    /// The staging files of unfinished uploads in a local destination that are older than
+    /// `older_than`, relative to it, sorted: `object_store` writes `<name>#<digits>` and renames
+    /// it on completion, and hides such names from listings, so a run killed mid-upload leaves
+    /// one nothing else sees, while a folder reader (pyarrow, Spark) trips on the empty or
+    /// half-written file. [`Dest::delete`] removes those of an object it deletes; `vacuum`
+    /// removes the rest with [`Dest::remove_staged_upload`]. Object stores have none (an upload
+    /// appears whole or not at all). Links are not followed.
+    pub fn staged_uploads(&self, older_than: std::time::Duration) -> Vec<String> {
         let Some(root) = &self.local else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
-        fn staged(name: &str) -> bool {
-            name.rsplit_once('#').is_some_and(|(base, digits)| {
-                !base.is_empty() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-            })
-        }
-        let mut removed = Vec::new();
+        let mut found = Vec::new();
         let mut dirs = vec![root.clone()];
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -348,15 +373,14 @@ impl Dest {
                 if meta.is_dir() {
                     dirs.push(path);
                 } else if meta.is_file()
-                    && staged(&entry.file_name().to_string_lossy())
+                    && staged_upload_of(&entry.file_name().to_string_lossy()).is_some()
                     && meta
                         .modified()
                         .ok()
                         .and_then(|m| m.elapsed().ok())
                         .is_some_and(|age| age >= older_than)
                 {
-                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                    removed.push(
+                    found.push(
                         path.strip_prefix(root)
                             .unwrap_or(&path)
                             .display()
@@ -365,8 +389,24 @@ impl Dest {
                 }
             }
         }
-        removed.sort();
-        Ok(removed)
+        found.sort();
+        found
+    }
+
+    /// Removes one staging file [`Dest::staged_uploads`] named.
+    pub fn remove_staged_upload(&self, rel: &str) -> Result<()> {
+        let (Some(root), Some(name)) = (&self.local, rel.rsplit('/').next()) else {
+            return Ok(());
+        };
+        if staged_upload_of(name).is_none() {
+            return Err(Error::Store(format!("{rel} is not an unfinished upload")));
+        }
+        let path = root.join(rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&path, e)),
+        }
     }
 
     /// Every object under the destination (or under `under`), as (relative path, size), sorted.
@@ -515,28 +555,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn staged_uploads_of_killed_runs_are_swept() {
+    fn unfinished_uploads_go_with_their_object_or_with_vacuum() {
         let tmp = std::env::temp_dir().join(format!("jsreplay-sweep-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(tmp.join("dt=2025-07-10/hour=02")).unwrap();
         let part = "dt=2025-07-10/hour=02/part-S-1-2.parquet";
+        let other = "dt=2025-07-10/hour=02/part-S-3-4.parquet";
         std::fs::write(tmp.join(format!("{part}#12")), b"").unwrap();
-        std::fs::write(tmp.join(part), b"data").unwrap();
+        std::fs::write(tmp.join(format!("{other}#7")), b"").unwrap();
+        std::fs::write(tmp.join(other), b"data").unwrap();
         std::fs::write(tmp.join("notes#draft"), b"kept").unwrap();
         let outside = tmp.with_extension("victim");
         std::fs::write(&outside, b"x").unwrap();
         std::os::unix::fs::symlink(&outside, tmp.join("link#3")).unwrap();
         let dest = Dest::open(tmp.to_str().unwrap()).unwrap();
-        // Too young to be a killed run's when other writers may be uploading.
-        assert!(dest
-            .sweep_staged_uploads(std::time::Duration::from_secs(3600))
+        // Deleting an object (here one never finished) removes its unfinished uploads only.
+        tokio::runtime::Builder::new_current_thread()
+            .build()
             .unwrap()
-            .is_empty());
-        let removed = dest
-            .sweep_staged_uploads(std::time::Duration::ZERO)
+            .block_on(dest.delete(part))
             .unwrap();
-        assert_eq!(removed, vec![format!("{part}#12")]);
-        assert!(tmp.join(part).exists());
+        assert!(!tmp.join(format!("{part}#12")).exists());
+        assert!(tmp.join(format!("{other}#7")).exists());
+        // The rest, for vacuum: only when old enough, never a link or another name with `#`.
+        assert!(dest
+            .staged_uploads(std::time::Duration::from_secs(3600))
+            .is_empty());
+        let found = dest.staged_uploads(std::time::Duration::ZERO);
+        assert_eq!(found, vec![format!("{other}#7")]);
+        for rel in &found {
+            dest.remove_staged_upload(rel).unwrap();
+        }
+        assert!(dest.remove_staged_upload(other).is_err());
+        assert!(tmp.join(other).exists());
         assert!(tmp.join("notes#draft").exists());
         assert!(outside.exists());
         let _ = std::fs::remove_dir_all(&tmp);

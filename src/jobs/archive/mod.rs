@@ -508,13 +508,6 @@ impl Keeper<'_> {
                     dest.display
                 )));
             }
-            // No lease on a table: another writer may be uploading right now, so only staged
-            // uploads older than any upload takes are a killed run's.
-            for rel in dest.sweep_staged_uploads(std::time::Duration::from_secs(3600))? {
-                recovered.push(format!(
-                    "removed {rel}, an upload a killed run left unfinished"
-                ));
-            }
             return Ok((cp, Kept::Delta(Box::new(table))));
         }
         let found = read_checkpoint(dest).await?;
@@ -530,12 +523,6 @@ impl Keeper<'_> {
         }
         if let Some(note) = signals.guard(recover_pending(dest, stream, last)).await? {
             recovered.push(note);
-        }
-        // Under the lease nobody else uploads: every staged upload is a killed run's.
-        for rel in dest.sweep_staged_uploads(std::time::Duration::ZERO)? {
-            recovered.push(format!(
-                "removed {rel}, an upload a killed run left unfinished"
-            ));
         }
         if let Some((cp, _)) = &found {
             let names = chunk_manifests(dest).await?;
