@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{exit, Result};
+use crate::error::{Error, Result};
 use crate::jobs::export::{self, ExportRequest, ExportSummary};
 use crate::jobs::read::Signals;
 use crate::lake::staging::WorkDir;
@@ -56,12 +56,10 @@ impl Scratch {
             if let Some(dir) = &temp {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            eprintln!("jsreplay: interrupted by {signal}");
-            std::process::exit(i32::from(if signal == "SIGTERM" {
-                exit::TERMINATED
-            } else {
-                exit::INTERRUPTED
-            }));
+            // As the binary reports an interruption, with its code.
+            let e = Error::Interrupted(signal);
+            eprintln!("jsreplay: error: {e}");
+            std::process::exit(i32::from(e.exit_code()));
         });
         Ok(())
     }

@@ -44,11 +44,7 @@ pub fn contained(rel: &str) -> bool {
 /// byte as `_XX` (upper-case hex): `EV%41` is `_EV_2541`. The two forms cannot meet (only the
 /// second starts with `_`), so [`stream_from_label`] gives back the name.
 pub fn stream_label(stream: &str) -> String {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
-    if !stream.is_empty()
-        && !stream.starts_with('_')
-        && stream.bytes().all(|b| plain(b) || b == b'_')
-    {
+    if !stream.is_empty() && !stream.starts_with('_') && stream.bytes().all(label_byte) {
         return stream.to_string();
     }
     let mut out = String::with_capacity(stream.len() * 3 + 1);
@@ -63,14 +59,21 @@ pub fn stream_label(stream: &str) -> String {
     out
 }
 
+/// A byte a label may hold: `[A-Za-z0-9_-]`.
+fn label_byte(b: u8) -> bool {
+    plain(b) || b == b'_'
+}
+
+/// A byte the encoded form keeps as it is: `[A-Za-z0-9-]` (`_` starts an escape there).
+fn plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
 /// The stream name a part name's label stands for (see [`stream_label`]); `None` when the label
 /// is neither form.
 pub fn stream_from_label(label: &str) -> Option<String> {
     let Some(rest) = label.strip_prefix('_') else {
-        return label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            .then(|| label.to_string());
+        return label.bytes().all(label_byte).then(|| label.to_string());
     };
     let mut bytes = Vec::with_capacity(rest.len());
     let mut it = rest.bytes();
@@ -81,7 +84,7 @@ pub fn stream_from_label(label: &str) -> Option<String> {
                 let lo = (it.next()? as char).to_digit(16)?;
                 bytes.push((hi * 16 + lo) as u8);
             }
-            b if b.is_ascii_alphanumeric() || b == b'-' => bytes.push(b),
+            b if plain(b) => bytes.push(b),
             _ => return None,
         }
     }

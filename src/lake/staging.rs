@@ -74,11 +74,16 @@ pub fn random() -> u64 {
     h.finish()
 }
 
+/// The effective user id of this process.
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// The folder just made must be a real folder (not a link), owned by this user, private.
 fn check_ours(dir: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::io(dir, e))?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = euid();
     if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
         return Err(Error::Input(format!(
             "{}: the working folder is not a private folder of this user",
@@ -103,8 +108,7 @@ pub enum Made {
 /// A folder this run just made has the mode the umask gave it.
 pub fn check_output_folder(dir: &Path, made: Made) -> Result<()> {
     let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::io(dir, e))?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = euid();
     let why = if meta.file_type().is_symlink() {
         "is a symbolic link; give the folder itself"
     } else if !meta.is_dir() {
@@ -139,8 +143,7 @@ fn sweep(parent: &Path, what: &str) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = euid();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         let Some(pid) = name

@@ -63,8 +63,10 @@ impl Confinement {
         self.roots.iter().any(|r| path.starts_with(r))
     }
 
-    /// `store` made read-only; a local file system (`local`) also confined to the roots.
-    pub fn wrap(&self, store: Arc<dyn ObjectStore>, local: bool) -> Arc<dyn ObjectStore> {
+    /// `store`, the store of `url`, made read-only; a local file system (`file://`) also
+    /// confined to the roots.
+    pub fn wrap(&self, store: Arc<dyn ObjectStore>, url: &url::Url) -> Arc<dyn ObjectStore> {
+        let local = url.scheme() == "file";
         Arc::new(ReadOnly::new(
             store,
             Confined {
@@ -95,17 +97,11 @@ impl std::fmt::Display for Confined {
     }
 }
 
-impl Confined {
-    /// Keys listed: for the local file system, only those under a root (lexically: a listing
-    /// shows names; reading one resolves its links first).
-    fn listable(&self, meta: &ObjectMeta) -> bool {
-        match &self.local {
-            None => true,
-            Some((fs, confinement)) => fs
-                .path_to_filesystem(&meta.location)
-                .is_ok_and(|p| confinement.allows(&p)),
-        }
-    }
+/// A key a listing of the local file system may show: one under a root (lexically: a listing
+/// shows names; reading one resolves its links first).
+fn listable(fs: &LocalFileSystem, confinement: &Confinement, meta: &ObjectMeta) -> bool {
+    fs.path_to_filesystem(&meta.location)
+        .is_ok_and(|p| confinement.allows(&p))
 }
 
 #[async_trait::async_trait]
@@ -141,9 +137,7 @@ impl ReadGate for Confined {
             .list(prefix)
             .filter(move |m| {
                 let keep = match m {
-                    Ok(meta) => fs
-                        .path_to_filesystem(&meta.location)
-                        .is_ok_and(|p| confinement.allows(&p)),
+                    Ok(meta) => listable(&fs, &confinement, meta),
                     Err(_) => true,
                 };
                 std::future::ready(keep)
@@ -158,7 +152,7 @@ impl ReadGate for Confined {
     ) -> object_store::Result<ListResult> {
         let mut found = inner.list_with_delimiter(prefix).await?;
         if let Some((fs, confinement)) = &self.local {
-            found.objects.retain(|m| self.listable(m));
+            found.objects.retain(|m| listable(fs, confinement, m));
             // A folder is shown when it is under a root or leads to one.
             found.common_prefixes.retain(|p| {
                 fs.path_to_filesystem(p).is_ok_and(|path| {
@@ -260,7 +254,8 @@ mod tests {
         std::fs::write(tmp.path().join("secret.txt"), b"secret").unwrap();
         std::os::unix::fs::symlink(tmp.path().join("secret.txt"), root.join("link.txt")).unwrap();
         let c = Confinement::new(std::slice::from_ref(&root)).unwrap();
-        let store = c.wrap(Arc::new(LocalFileSystem::new()), true);
+        let file = url::Url::parse("file:///").unwrap();
+        let store = c.wrap(Arc::new(LocalFileSystem::new()), &file);
         let key =
             |p: &Path| ObjPath::from_absolute_path(std::fs::canonicalize(p).unwrap()).unwrap();
         let got = store.get(&key(&root.join("in.txt"))).await.unwrap();
@@ -289,7 +284,7 @@ mod tests {
         );
         assert!(listed.iter().any(|l| l.ends_with("in.txt")), "{listed:?}");
         // No roots: no local file at all.
-        let none = Confinement::default().wrap(Arc::new(LocalFileSystem::new()), true);
+        let none = Confinement::default().wrap(Arc::new(LocalFileSystem::new()), &file);
         assert!(none.get(&key(&root.join("in.txt"))).await.is_err());
     }
 }

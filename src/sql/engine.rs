@@ -128,7 +128,7 @@ pub struct LakeStores {
 impl LakeStores {
     fn confined(&self, store: Arc<dyn ObjectStore>, url: &Url) -> Arc<dyn ObjectStore> {
         match &self.confinement {
-            Some(c) => c.wrap(store, url.scheme() == "file"),
+            Some(c) => c.wrap(store, url),
             None => store,
         }
     }
