@@ -115,6 +115,10 @@ pub struct HuntArgs {
     /// List the hunts (name, severity, ATT&CK, title, parameters) and exit.
     #[arg(long)]
     pub list: bool,
+    /// Let every hunt scan the dataset itself instead of sharing one pass over it (the same
+    /// rows, slower; for comparison, or if the shared pass misbehaves).
+    #[arg(long)]
+    pub per_hunt: bool,
     #[command(flatten)]
     pub from: FromStreamArgs,
     #[command(flatten)]
@@ -379,9 +383,14 @@ pub(super) async fn cmd_hunt(a: HuntArgs) -> Result<u8> {
         .as_ref()
         .map_or_else(|| dataset.display().to_string(), scratch::Scratch::label);
     let dataset = dataset.as_str();
+    let pass = if a.per_hunt {
+        hunts::Pass::PerHunt
+    } else {
+        hunts::Pass::One
+    };
     let results = match a.format {
         _ if a.story => {
-            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
+            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None, pass).await?;
             let stories = story::build(&ctx, &results).await?;
             match a.format {
                 HuntFormat::Json => print_json(&stories)?,
@@ -392,12 +401,12 @@ pub(super) async fn cmd_hunt(a: HuntArgs) -> Result<u8> {
         HuntFormat::Json => {
             let mut out =
                 hunts::JsonOut::begin(std::io::BufWriter::new(std::io::stdout()), dataset)?;
-            let results = hunts::run(&ctx, &hunts, &overrides, Some(&mut out)).await?;
+            let results = hunts::run(&ctx, &hunts, &overrides, Some(&mut out), pass).await?;
             out.end()?;
             results
         }
         HuntFormat::Table => {
-            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None).await?;
+            let results = hunts::run::<std::io::Sink>(&ctx, &hunts, &overrides, None, pass).await?;
             print_text(&hunts::summary_text(&results, a.rows)?)?;
             results
         }

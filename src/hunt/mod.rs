@@ -6,8 +6,10 @@
 //! It reads datasets through `sql` and `lake` and never touches NATS or the jobs that wrote
 //! them: nothing here imports `nats` or `jobs` (`tests/it/layout.rs` checks).
 
+pub mod memo;
 pub mod report;
 pub mod run;
+pub mod shared;
 pub mod shell;
 pub mod story;
 pub mod timeline;

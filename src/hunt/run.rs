@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::escape;
+use crate::hunt::shared;
 use crate::rules::pack::{Hunt, Severity};
 use crate::sql::query;
 
@@ -69,6 +70,16 @@ pub const KEEP_SEQS: usize = 1_000_000;
 /// Hosts of a hunt kept.
 const KEEP_HOSTS: usize = 10_000;
 
+/// How the pack reads the dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The hunts that filter `events` share one scan of it ([`shared`]); the default.
+    One,
+    /// Every hunt scans the dataset itself (`--per-hunt`; always on a cluster, whose executors
+    /// cannot read this process's shared sets).
+    PerHunt,
+}
+
 /// Runs each hunt over the dataset in `ctx`; a hunt that fails is reported, not fatal. With
 /// `json`, every row is written there as it comes (a failed write is fatal).
 pub async fn run<W: Write>(
@@ -76,11 +87,36 @@ pub async fn run<W: Write>(
     hunts: &[Hunt],
     overrides: &BTreeMap<String, String>,
     mut json: Option<&mut JsonOut<W>>,
+    pass: Pass,
 ) -> Result<Vec<HuntResult>> {
+    let sqls = hunts
+        .iter()
+        .map(|h| h.render(overrides))
+        .collect::<Result<Vec<_>>>()?;
+    let one = match pass {
+        Pass::One if crate::sql::engine::cluster().is_none() => {
+            match shared::prepare(ctx, &sqls).await {
+                Ok(one) => one,
+                // The same answers come from every hunt scanning alone: say so and go on.
+                Err(e) => {
+                    eprintln!(
+                        "jsreplay: warning: the hunts' shared pass failed ({}); each hunt reads \
+                         the dataset itself",
+                        escape::terminal(&e.to_string())
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    if let (Some(out), Some(one)) = (json.as_deref_mut(), &one) {
+        out.shared = Some(one.stats.clone());
+    }
     let mut results = Vec::with_capacity(hunts.len());
-    for hunt in hunts {
+    for (i, (hunt, sql)) in hunts.iter().zip(&sqls).enumerate() {
         let started = std::time::Instant::now();
-        let sql = hunt.render(overrides)?;
+        let plan = one.as_ref().and_then(|o| o.plan(i)).cloned();
         let mut r = HuntResult {
             hunt: hunt.clone(),
             rows: 0,
@@ -97,7 +133,11 @@ pub async fn run<W: Write>(
             out.begin_hunt()?;
         }
         let mut acc = Summary::default();
-        match query::stream_last(ctx, &sql).await {
+        let stream = match plan {
+            Some(plan) => query::stream_plan(ctx, plan).await,
+            None => query::stream_last(ctx, sql).await,
+        };
+        match stream {
             Ok(mut stream) => loop {
                 match query::next_batch(&mut stream).await {
                     None => break,
@@ -277,7 +317,8 @@ pub fn summary_text(results: &[HuntResult], rows: bool) -> Result<String> {
     Ok(out)
 }
 
-/// `--format json`, written while the hunts run: `{"dataset", "hunts": [...], "total_hits"}`,
+/// `--format json`, written while the hunts run: `{"dataset", "hunts": [...], "total_hits",
+/// "shared_pass"}` (the last one `null` when every hunt read the dataset itself),
 /// each hunt an object whose `results` (every row) come first and its summary after, so no row
 /// is held in memory for it.
 pub struct JsonOut<W: Write> {
@@ -285,6 +326,8 @@ pub struct JsonOut<W: Write> {
     hunts: usize,
     total_hits: usize,
     rows: Option<ArrayWriter<Vec<u8>>>,
+    /// What the shared pass did, written at the end.
+    shared: Option<shared::PassStats>,
 }
 
 impl<W: Write> JsonOut<W> {
@@ -296,6 +339,7 @@ impl<W: Write> JsonOut<W> {
             hunts: 0,
             total_hits: 0,
             rows: None,
+            shared: None,
         })
     }
 
@@ -335,7 +379,13 @@ impl<W: Write> JsonOut<W> {
 
     /// Closes the document and flushes it.
     pub fn end(mut self) -> Result<()> {
-        write!(self.out, "\n],\n\"total_hits\": {}}}\n", self.total_hits).map_err(write_error)?;
+        let shared = serde_json::to_string(&self.shared).expect("stats serialize");
+        write!(
+            self.out,
+            "\n],\n\"total_hits\": {},\n\"shared_pass\": {shared}}}\n",
+            self.total_hits
+        )
+        .map_err(write_error)?;
         self.out.flush().map_err(write_error)
     }
 }

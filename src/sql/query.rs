@@ -326,6 +326,21 @@ pub async fn stream_last(ctx: &SessionContext, sql: &str) -> Result<SendableReco
         .ok_or_else(|| Error::Query("no SQL statement given".into()))
 }
 
+/// Runs a plan made from a read-only statement (a hunt's, rewritten to read shared sets).
+pub async fn stream_plan(
+    ctx: &SessionContext,
+    plan: datafusion::logical_expr::LogicalPlan,
+) -> Result<SendableRecordBatchStream> {
+    read_only()
+        .verify_plan(&plan)
+        .map_err(engine::query_error)?;
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(engine::query_error)?;
+    df.execute_stream().await.map_err(engine::query_error)
+}
+
 /// [`stream_last`], collected.
 pub async fn collect_last(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(collect(stream_last(ctx, sql).await?).await?.1)

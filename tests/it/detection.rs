@@ -193,15 +193,14 @@ async fn technique_families_and_falco_rules() {
 
     let falco = repo_root().join("tests/fixtures/falco");
     let (rules, overrides) = (falco.join("rules.yaml"), falco.join("overrides.yaml"));
-    let doc = hunt_json(
-        &ds,
-        &[
-            "--falco",
-            rules.to_str().unwrap(),
-            "--falco",
-            overrides.to_str().unwrap(),
-        ],
-    );
+    let args = [
+        "--falco",
+        rules.to_str().unwrap(),
+        "--falco",
+        overrides.to_str().unwrap(),
+    ];
+    let doc = hunt_json(&ds, &args);
+    same_both_ways(&ds, &args, &doc);
     let found = hits(&doc);
 
     // Per family: each positive found by one of its hunts, each near miss by no high or
@@ -582,7 +581,9 @@ async fn second_incident_amid_a_night_of_administration() {
         scenario: jsreplay::jobs::sample::Scenario::FleetNight,
     });
 
-    let pack = score(&hits(&hunt_json(&ds, &[])), &labels, &located);
+    let doc = hunt_json(&ds, &[]);
+    same_both_ways(&ds, &[], &doc);
+    let pack = score(&hits(&doc), &labels, &located);
     println!("{}", pack.summary("the pack"));
     for (step, (n, f)) in &pack.steps {
         println!("  {step:<24} {f:>3} / {n}");

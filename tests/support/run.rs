@@ -170,3 +170,70 @@ pub fn hunt_json(dataset: &Path, extra: &[&str]) -> serde_json::Value {
     assert_ok(&o);
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// The hunts run as `hunt_json` ran them (`doc`, one shared pass) and again with `--per-hunt`
+/// (each hunt scanning the dataset itself) give the same rows in the same order and the same
+/// seqs, hunt by hunt; and the shared pass did share (most hunts read its sets).
+pub fn same_both_ways(ds: &Path, extra: &[&str], doc: &serde_json::Value) {
+    let pass = &doc["shared_pass"];
+    let shared = pass["hunts_shared"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no shared pass: {pass}"));
+    let hunts = doc["hunts"].as_array().unwrap();
+    assert!(
+        shared * 2 > hunts.len() as u64,
+        "few hunts shared the pass: {pass}"
+    );
+    let mut args = extra.to_vec();
+    args.push("--per-hunt");
+    let alone = hunt_json(ds, &args);
+    assert!(alone["shared_pass"].is_null());
+    let alone = alone["hunts"].as_array().unwrap();
+    assert_eq!(hunts.len(), alone.len());
+    for (a, b) in hunts.iter().zip(alone) {
+        assert_eq!(a["name"], b["name"]);
+        assert_eq!(a["results"], b["results"], "{}: rows differ", a["name"]);
+        assert_eq!(a["seqs"], b["seqs"], "{}: seqs differ", a["name"]);
+        assert_eq!(a["error"], b["error"], "{}", a["name"]);
+    }
+}
+
+impl Run {
+    /// Runs to the end like [`Run::output`], also returning the child's peak resident memory in
+    /// MB (10^6 bytes): its `VmHWM`, polled every 10 ms.
+    pub fn output_with_peak_rss(self) -> (Output, f64) {
+        use std::io::Read;
+        let mut child = self.spawn(Stdio::piped(), Stdio::piped());
+        let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            out.read_to_end(&mut v).unwrap();
+            v
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            err.read_to_end(&mut v).unwrap();
+            v
+        });
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kib = 0u64;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            let hwm = std::fs::read_to_string(&status_file).ok().and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            });
+            peak_kib = peak_kib.max(hwm.unwrap_or(0));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let output = Output {
+            status,
+            stdout: reader.join().unwrap(),
+            stderr: err_reader.join().unwrap(),
+        };
+        (output, peak_kib as f64 * 1024.0 / 1e6)
+    }
+}

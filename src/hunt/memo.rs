@@ -1,0 +1,231 @@
+//! The shared pass's predicates, each evaluated once per batch for every set that names it, and a
+//! predicate over one text column once per *distinct value*: event columns repeat (`proc_name`,
+//! `evt_type`, the command lines of services and cron jobs), so a regular expression over
+//! `proc_cmdline` runs once for each command line the archive holds, not once per event. What a
+//! value gave is remembered for the rest of the pass, within a budget of bytes shared by all
+//! predicates (values longer than [`MAX_KEY`] are never remembered): a publisher sending unique
+//! huge command lines costs the plain evaluation, not memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::{and, prep_null_mask_filter};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::common::DFSchema;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+
+/// The longest value remembered.
+pub const MAX_KEY: usize = 4096;
+/// Bytes of remembered values, all predicates together.
+pub const BUDGET: usize = 64 << 20;
+
+type Known = HashMap<Box<str>, bool, foldhash::fast::RandomState>;
+
+/// One conjunct of a set's predicate.
+enum Conjunct {
+    /// Evaluated on the whole batch.
+    Plain(Arc<dyn PhysicalExpr>),
+    /// A deterministic predicate over one `Utf8` column: evaluated on the values not seen yet.
+    Memo {
+        expr: Arc<dyn PhysicalExpr>,
+        /// The one column, as the expression reads it.
+        schema: SchemaRef,
+        /// Its place in the pass's batches.
+        column: usize,
+        known: Known,
+        null: Option<bool>,
+    },
+}
+
+/// Every set's predicate split into conjuncts, the conjuncts shared between sets.
+pub struct Flags {
+    conjuncts: Vec<Conjunct>,
+    /// Per set, its conjuncts (indices into `conjuncts`).
+    sets: Vec<Vec<usize>>,
+    budget: usize,
+}
+
+impl Flags {
+    /// The conjuncts of `predicates` over batches of `schema` (unqualified columns).
+    pub fn new(ctx: &SessionContext, schema: &SchemaRef, predicates: &[Expr]) -> DfResult<Self> {
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        let mut conjuncts = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut sets = Vec::with_capacity(predicates.len());
+        for p in predicates {
+            let mut mine = Vec::new();
+            for c in split_conjunction(p) {
+                let key = c.to_string();
+                if let Some(&i) = seen.get(&key) {
+                    mine.push(i);
+                    continue;
+                }
+                let conjunct = Self::conjunct(ctx, schema, &df_schema, c)?;
+                seen.insert(key, conjuncts.len());
+                mine.push(conjuncts.len());
+                conjuncts.push(conjunct);
+            }
+            sets.push(mine);
+        }
+        Ok(Self {
+            conjuncts,
+            sets,
+            budget: BUDGET,
+        })
+    }
+
+    fn conjunct(
+        ctx: &SessionContext,
+        schema: &SchemaRef,
+        df_schema: &DFSchema,
+        c: &Expr,
+    ) -> DfResult<Conjunct> {
+        let columns: Vec<_> = c.column_refs().into_iter().collect();
+        if let (false, [one]) = (c.is_volatile(), columns.as_slice()) {
+            if let Ok(column) = schema.index_of(&one.name) {
+                let field = schema.field(column);
+                if field.data_type() == &DataType::Utf8 {
+                    let single = Arc::new(Schema::new(vec![field.clone()]));
+                    let expr = ctx.create_physical_expr(
+                        c.clone(),
+                        &DFSchema::try_from(single.as_ref().clone())?,
+                    )?;
+                    return Ok(Conjunct::Memo {
+                        expr,
+                        schema: single,
+                        column,
+                        known: Known::default(),
+                        null: None,
+                    });
+                }
+            }
+        }
+        Ok(Conjunct::Plain(
+            ctx.create_physical_expr(c.clone(), df_schema)?,
+        ))
+    }
+
+    /// Each set's rows in `batch` (true where every conjunct of its predicate is true), or `None`
+    /// for a set with no row there or one that `skip` says is no longer gathered. A conjunct
+    /// is evaluated at most once per batch, and only for sets still open.
+    pub fn rows(
+        &mut self,
+        batch: &RecordBatch,
+        skip: impl Fn(usize) -> bool,
+    ) -> DfResult<Vec<Option<BooleanArray>>> {
+        let mut done: Vec<Option<BooleanArray>> = vec![None; self.conjuncts.len()];
+        let mut out = Vec::with_capacity(self.sets.len());
+        for s in 0..self.sets.len() {
+            if skip(s) {
+                out.push(None);
+                continue;
+            }
+            let mut mask: Option<BooleanArray> = None;
+            for &c in &self.sets[s] {
+                if done[c].is_none() {
+                    let r = evaluate(&mut self.conjuncts[c], batch, &mut self.budget)?;
+                    done[c] = Some(r);
+                }
+                let r = done[c].as_ref().expect("just evaluated");
+                let next = match &mask {
+                    None => r.clone(),
+                    Some(m) => and(m, r)?,
+                };
+                let empty = next.true_count() == 0;
+                mask = Some(next);
+                if empty {
+                    break;
+                }
+            }
+            out.push(mask.filter(|m| m.true_count() > 0));
+        }
+        Ok(out)
+    }
+}
+
+/// A conjunct's truth on every row of `batch`: true, or false (where SQL says false or NULL).
+fn evaluate(c: &mut Conjunct, batch: &RecordBatch, budget: &mut usize) -> DfResult<BooleanArray> {
+    match c {
+        Conjunct::Plain(expr) => truth(&expr.evaluate(batch)?.into_array(batch.num_rows())?),
+        Conjunct::Memo {
+            expr,
+            schema,
+            column,
+            known,
+            null,
+        } => {
+            let col = batch.column(*column).as_string::<i32>();
+            let n = col.len();
+            let mut res = vec![false; n];
+            // Values not known yet, each once, and the rows waiting for them.
+            let mut misses: Vec<&str> = Vec::new();
+            let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
+            let mut waiting: Vec<(usize, usize)> = Vec::new();
+            let mut null_rows = Vec::new();
+            for (i, r) in res.iter_mut().enumerate() {
+                if col.is_null(i) {
+                    match null {
+                        Some(b) => *r = *b,
+                        None => null_rows.push(i),
+                    }
+                    continue;
+                }
+                let v = col.value(i);
+                if let Some(&b) = known.get(v) {
+                    *r = b;
+                    continue;
+                }
+                let k = *index.entry(v).or_insert_with(|| {
+                    misses.push(v);
+                    misses.len() - 1
+                });
+                waiting.push((i, k));
+            }
+            if misses.is_empty() && null_rows.is_empty() {
+                return Ok(BooleanArray::from(res));
+            }
+            let values: StringArray = misses
+                .iter()
+                .map(|v| Some(*v))
+                .chain((!null_rows.is_empty()).then_some(None))
+                .collect();
+            let one = RecordBatch::try_new(schema.clone(), vec![Arc::new(values) as ArrayRef])?;
+            let got = truth(&expr.evaluate(&one)?.into_array(one.num_rows())?)?;
+            for (i, k) in waiting {
+                res[i] = got.value(k);
+            }
+            if !null_rows.is_empty() {
+                let b = got.value(misses.len());
+                *null = Some(b);
+                for i in null_rows {
+                    res[i] = b;
+                }
+            }
+            for (k, v) in misses.iter().enumerate() {
+                let cost = v.len() + 32;
+                if v.len() <= MAX_KEY && *budget >= cost {
+                    *budget -= cost;
+                    known.insert(Box::from(*v), got.value(k));
+                }
+            }
+            Ok(BooleanArray::from(res))
+        }
+    }
+}
+
+/// A predicate's result as a plain mask: NULL counts as false.
+fn truth(a: &ArrayRef) -> DfResult<BooleanArray> {
+    let b = a.as_boolean_opt().ok_or_else(|| {
+        datafusion::error::DataFusionError::Internal("a predicate that is not boolean".into())
+    })?;
+    Ok(if b.null_count() > 0 {
+        prep_null_mask_filter(b)
+    } else {
+        b.clone()
+    })
+}
