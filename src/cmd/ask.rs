@@ -28,6 +28,58 @@ pub struct QueryArgs {
     /// No "N rows" line on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub window: EventWindow,
+}
+
+/// `--since` / `--until` on the events' own clock, for a dataset: `events` holds only the events
+/// of that window, and the files and row groups outside it are not read.
+#[derive(Debug, Args, Clone)]
+pub struct EventWindow {
+    /// Only events at or after this time (their `event_time`): RFC 3339, or a duration back from
+    /// now (30m, 2h). With --stream, also the start of the window read (on the server's clock).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time (exclusive), same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl EventWindow {
+    pub fn bounds(&self) -> (Option<&str>, Option<&str>) {
+        (self.since.as_deref(), self.until.as_deref())
+    }
+}
+
+/// Narrows `events` to the window, if one was given, and says on stderr how many files of the
+/// dataset it skipped (`quiet`: not that).
+pub(super) async fn narrow(
+    ctx: &datafusion::prelude::SessionContext,
+    (since, until): (Option<&str>, Option<&str>),
+    quiet: bool,
+) -> Result<()> {
+    if since.is_none() && until.is_none() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let micros = |t: Option<&str>| {
+        t.map(|t| window::parse_time(t, now).map(|d| d.timestamp_micros()))
+            .transpose()
+    };
+    let (since, until) = (micros(since)?, micros(until)?);
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(Error::Usage("--since must come before --until".into()));
+        }
+    }
+    let files = query::restrict_to_window(ctx, since, until).await?;
+    if let (Some(f), false) = (files, quiet) {
+        eprintln!(
+            "jsreplay: the time window skips {} of {} files (their event times lie outside it)",
+            f.skipped, f.files
+        );
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -122,7 +174,7 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub from: FromStreamArgs,
     #[command(flatten)]
-    pub times: StreamTimes,
+    pub times: EventWindow,
 }
 
 /// Output of `hunt`.
@@ -275,6 +327,7 @@ pub(super) async fn cmd_query(a: QueryArgs) -> Result<u8> {
     };
     let started = Instant::now();
     let ctx = open_dataset(&a.dataset, a.version).await?;
+    narrow(&ctx, a.window.bounds(), a.quiet).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format),
@@ -378,6 +431,7 @@ pub(super) async fn cmd_hunt(a: HuntArgs) -> Result<u8> {
     }
     let (ctx, dataset, window) =
         open_source(a.dataset.as_deref(), &a.from, a.times.bounds(), a.version).await?;
+    narrow(&ctx, a.times.bounds(), false).await?;
     // Outputs name what they answer over: a folder, or the window of a stream.
     let dataset = window
         .as_ref()
@@ -441,6 +495,7 @@ pub(super) async fn cmd_timeline(a: TimelineArgs) -> Result<u8> {
     };
     let bounds = (a.since.as_deref(), a.until.as_deref());
     let (ctx, _, _window) = open_source(a.dataset.as_deref(), &a.from, bounds, a.version).await?;
+    narrow(&ctx, bounds, false).await?;
     let target = match &a.output {
         Some(p) => query::Target::File(p.clone()),
         None => query::Target::Stdout(a.format.writer()),

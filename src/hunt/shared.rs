@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
-use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
+use datafusion::datasource::{provider_as_source, source_as_provider, MemTable, ViewTable};
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::logical_expr::utils::conjunction;
@@ -83,7 +83,7 @@ struct SetSpec {
 /// keeps no shared plan: running it alone reports its error as before.
 pub async fn prepare(ctx: &SessionContext, sqls: &[String]) -> Result<Option<OnePass>> {
     let started = std::time::Instant::now();
-    let Ok(events) = ctx.table_provider(query::TABLE).await else {
+    let Some(events) = scanned_table(ctx).await else {
         return Ok(None);
     };
     let mut plans = Vec::with_capacity(sqls.len());
@@ -134,6 +134,26 @@ pub async fn prepare(ctx: &SessionContext, sqls: &[String]) -> Result<Option<One
         stats,
         _memory: memory,
     }))
+}
+
+/// The table the scans of `events` read: `events` itself, or the one table under it when it is
+/// a view (a time window, [`query::restrict_to_window`]).
+async fn scanned_table(ctx: &SessionContext) -> Option<Arc<dyn TableProvider>> {
+    let events = ctx.table_provider(query::TABLE).await.ok()?;
+    let Some(view) = events.downcast_ref::<ViewTable>() else {
+        return Some(events);
+    };
+    let mut under = Vec::new();
+    let _ = view.logical_plan().apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            under.extend(source_as_provider(&scan.source).ok());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    match under.len() {
+        1 => under.pop(),
+        _ => None,
+    }
 }
 
 /// The hunt's single read-only statement, planned and optimised; `None` if it is anything else.

@@ -326,6 +326,100 @@ pub async fn stream_last(ctx: &SessionContext, sql: &str) -> Result<SendableReco
         .ok_or_else(|| Error::Query("no SQL statement given".into()))
 }
 
+/// Where the rows of `events` really live when `events` is a view over them (a time window).
+pub const ALL_EVENTS: &str = "__jsreplay_all_events";
+
+/// Files of a dataset a time window skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowFiles {
+    pub files: usize,
+    /// Files whose `event_time` statistics lie wholly outside the window: only their footers
+    /// are read.
+    pub skipped: usize,
+}
+
+/// Narrows `events` to the events whose `event_time` lies in `[since, until)` (microseconds):
+/// `events` becomes a view over the dataset filtered by that window, so every statement, hunt
+/// and timeline sees only the window, and the filter reaches the Parquet scan, which skips the
+/// files and row groups whose `event_time` statistics lie outside it (events without a time are
+/// outside every window). Returns how many of the dataset's files the window skips, when the
+/// dataset is a listing of Parquet files.
+pub async fn restrict_to_window(
+    ctx: &SessionContext,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<Option<WindowFiles>> {
+    use datafusion::logical_expr::{col, lit};
+    use datafusion::scalar::ScalarValue;
+    let at = |us: i64| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(us),
+            Some("UTC".into()),
+        ))
+    };
+    let provider = ctx
+        .deregister_table(TABLE)
+        .map_err(engine::query_error)?
+        .ok_or_else(|| Error::Query("no events table to narrow".into()))?;
+    ctx.register_table(ALL_EVENTS, provider.clone())
+        .map_err(engine::query_error)?;
+    let mut df = ctx.table(ALL_EVENTS).await.map_err(engine::query_error)?;
+    df = df
+        .filter(col("event_time").is_not_null())
+        .map_err(engine::query_error)?;
+    if let Some(us) = since {
+        df = df
+            .filter(col("event_time").gt_eq(at(us)))
+            .map_err(engine::query_error)?;
+    }
+    if let Some(us) = until {
+        df = df
+            .filter(col("event_time").lt(at(us)))
+            .map_err(engine::query_error)?;
+    }
+    let view = datafusion::datasource::ViewTable::new(df.into_unoptimized_plan(), None);
+    ctx.register_table(TABLE, Arc::new(view))
+        .map_err(engine::query_error)?;
+    let Some(listing) = provider.downcast_ref::<datafusion::datasource::listing::ListingTable>()
+    else {
+        return Ok(None);
+    };
+    let Ok(column) = provider.schema().index_of("event_time") else {
+        return Ok(None);
+    };
+    let state = ctx.state();
+    let listed = listing
+        .list_files_for_scan(&state, &[], None)
+        .await
+        .map_err(engine::query_error)?;
+    let micros = |p: &datafusion::common::stats::Precision<ScalarValue>| match p.get_value() {
+        Some(ScalarValue::TimestampMicrosecond(Some(v), _)) => Some(*v),
+        _ => None,
+    };
+    let mut out = WindowFiles {
+        files: 0,
+        skipped: 0,
+    };
+    for file in listed.file_groups.iter().flat_map(|g| g.files()) {
+        out.files += 1;
+        let Some(stats) = &file.statistics else {
+            continue;
+        };
+        let Some(c) = stats.column_statistics.get(column) else {
+            continue;
+        };
+        let (min, max) = (micros(&c.min_value), micros(&c.max_value));
+        let all_null =
+            matches!(c.null_count.get_value(), Some(n) if Some(n) == stats.num_rows.get_value());
+        let before = matches!((max, since), (Some(max), Some(s)) if max < s);
+        let after = matches!((min, until), (Some(min), Some(u)) if min >= u);
+        if before || after || all_null {
+            out.skipped += 1;
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Runs a plan made from a read-only statement (a hunt's, rewritten to read shared sets).
 pub async fn stream_plan(
     ctx: &SessionContext,

@@ -563,60 +563,87 @@ async fn memory_limit_spills_or_says_so() {
     assert_code(&o, 2, "not a size");
 }
 
-/// A port sweep the way real scanners do it: one process reaching `targets` distinct
-/// address:port pairs within a few minutes, written straight into a dataset with the archive's
-/// sink (what an export of those messages writes), and a service's steady connects beside it.
-fn sweep_dataset(dir: &std::path::Path, targets: u32) -> PathBuf {
+/// One connect or open as the SysArmor template carries it, at `at`, from `(pid, name)`.
+fn sysarmor_event(
+    n: u32,
+    at: chrono::DateTime<chrono::Utc>,
+    evt_type: &str,
+    fd: &str,
+    (pid, name): (&str, &str),
+) -> String {
+    serde_json::json!({"event": {
+        "evt.num": n.to_string(),
+        "evt.time": at.format("%Y-%m-%dT%H:%M:%S%.9f+0000").to_string(),
+        "evt.type": evt_type, "evt.args": format!("res=0 tuple={fd}"), "fd.name": fd,
+        "proc.pid": pid, "proc.name": name, "proc.cmdline": format!("{name} --run"),
+        "proc.ppid": "1", "proc.pname": "systemd", "proc.pcmdline": "/sbin/init",
+    }})
+    .to_string()
+}
+
+/// A dataset written straight from (JetStream time, payload) pairs with the archive's sink,
+/// partitioned by event hour as `jsreplay archive` writes (what archiving those messages gives).
+fn sink_dataset(
+    dir: &std::path::Path,
+    events: impl Iterator<Item = (chrono::DateTime<chrono::Utc>, String)>,
+) -> PathBuf {
     use jsreplay::lake::sink::{Layout, Partitioning, Sink};
-    let ds = dir.join("sweep");
+    let ds = dir.join("sunk");
     std::fs::create_dir_all(&ds).unwrap();
     let layout = Layout {
-        partitioning: Partitioning::EventTime { window_ns: None },
+        partitioning: Partitioning::EventTime {
+            window_ns: Some(24 * 3_600_000_000_000),
+        },
         name_prefix: "part-SYSDIG_EVENTS-".into(),
         name_suffix: String::new(),
         part_bytes: 128 << 20,
     };
-    let start = chrono::DateTime::parse_from_rfc3339("2025-08-01T10:00:00Z")
-        .unwrap()
-        .to_utc();
     let mut sink = Sink::new("SYSDIG_EVENTS", &ds, 0, layout).unwrap();
-    for i in 0..targets + targets / 4 {
-        // Four minutes of the sweep, and a database client's connects to one address.
-        let at = start + chrono::Duration::microseconds(i as i64 * 240_000_000 / targets as i64);
-        let (pid, name, tuple) = if i % 5 == 4 {
-            (
-                "2100",
-                "orders",
-                format!("10.0.1.10:{}->10.0.2.30:3306", 30000 + i % 30000),
-            )
-        } else {
-            let t = i - i / 5;
-            let ip = format!("10.{}.{}.{}", t >> 16, (t >> 8) & 255, t & 255);
-            (
-                "4242",
-                "scanner",
-                format!("10.0.1.10:{}->{ip}:{}", 40000 + t % 20000, 22 + t % 7),
-            )
-        };
-        let event = serde_json::json!({"event": {
-            "evt.num": (i + 1).to_string(),
-            "evt.time": at.format("%Y-%m-%dT%H:%M:%S%.9f+0000").to_string(),
-            "evt.type": "connect", "evt.args": format!("res=0 tuple={tuple}"), "fd.name": tuple,
-            "proc.pid": pid, "proc.name": name, "proc.cmdline": format!("{name} --run"),
-            "proc.ppid": "1", "proc.pname": "systemd", "proc.pcmdline": "/sbin/init",
-        }});
+    for (i, (at, payload)) in events.enumerate() {
         sink.push(&jsreplay::message::RawMessage {
             stream_seq: i as u64 + 1,
             subject: "events.sysdig.lab-01".into(),
-            time_ns: at.timestamp_nanos_opt().unwrap() + 150_000_000,
+            time_ns: at.timestamp_nanos_opt().unwrap(),
             headers: None,
-            payload: event.to_string().into_bytes().into(),
+            payload: payload.into_bytes().into(),
         })
         .unwrap();
     }
     sink.finish().unwrap();
     sink.commit().unwrap();
     ds
+}
+
+fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// A port sweep the way real scanners do it: one process reaching `targets` distinct
+/// address:port pairs within four minutes, and a service's steady connects to one address.
+fn sweep_dataset(dir: &std::path::Path, targets: u32) -> PathBuf {
+    let start = at("2025-08-01T10:00:00Z");
+    let events = (0..targets + targets / 4).map(move |i| {
+        let when = start + chrono::Duration::microseconds(i as i64 * 240_000_000 / targets as i64);
+        let (who, tuple) = if i % 5 == 4 {
+            (
+                ("2100", "orders"),
+                format!("10.0.1.10:{}->10.0.2.30:3306", 30000 + i % 30000),
+            )
+        } else {
+            let t = i - i / 5;
+            let ip = format!("10.{}.{}.{}", t >> 16, (t >> 8) & 255, t & 255);
+            (
+                ("4242", "scanner"),
+                format!("10.0.1.10:{}->{ip}:{}", 40000 + t % 20000, 22 + t % 7),
+            )
+        };
+        let when_nats = when + chrono::Duration::milliseconds(150);
+        (
+            when_nats,
+            sysarmor_event(i + 1, when, "connect", &tuple, who),
+        )
+    });
+    sink_dataset(dir, events)
 }
 
 /// `connection_sweep` over 400,000 distinct targets in four minutes (100,000 per process-minute)
@@ -652,4 +679,89 @@ fn connection_sweep_holds_to_a_tight_memory_limit() {
         peak_mb < 64.0 * 1.048_576 + 250.0,
         "peak RSS {peak_mb:.0} MB, over the 64 MiB limit and the 250 MB fixed overhead"
     );
+}
+
+/// `--since/--until` over an archive partitioned by event hour: `query`, `hunt` and `timeline`
+/// see exactly the events of the window (an event whose clock put it in another hour's file is
+/// still found), the files wholly outside it are skipped and said so, and the hunt pack gives
+/// the same rows with and without its shared pass.
+#[test]
+fn a_time_window_reads_only_its_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let start = at("2025-08-01T00:00:00Z");
+    // Six hours, one event a second; in the last hour every 1000th event's clock is a day and an
+    // hour late (filed under the JetStream hour, as the archive's window rule says).
+    let events = (0..6 * 3600u32).map(move |i| {
+        let nats = start + chrono::Duration::seconds(i as i64);
+        let clock = if i >= 5 * 3600 && i % 1000 == 999 {
+            nats + chrono::Duration::hours(25)
+        } else {
+            nats
+        };
+        let tuple = format!("10.0.1.10:{}->203.0.113.{}:443", 30000 + i % 30000, i % 200);
+        (
+            nats,
+            sysarmor_event(i + 1, clock, "connect", &tuple, ("2200", "curl")),
+        )
+    });
+    let ds = sink_dataset(tmp.path(), events);
+    let d = ds.to_str().unwrap();
+    let (since, until) = ("2025-08-01T02:00:00Z", "2025-08-01T03:00:00Z");
+    let count = "SELECT count(*) AS n FROM events";
+    let o = jsreplay(&[
+        "query", d, "--since", since, "--until", until, "--format", "json", count,
+    ]);
+    assert_ok(&o);
+    let narrowed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let full = query_json(
+        &ds,
+        &format!("{count} WHERE event_time >= '{since}' AND event_time < '{until}'"),
+    );
+    assert_eq!(narrowed[0]["n"], full[0]["n"]);
+    assert_eq!(full[0]["n"], 3600, "the hour");
+    let files = walk_parquet(&ds);
+    assert!(files >= 6, "{files} files");
+    assert!(
+        text(&o).contains(&format!("skips {} of {files} files", files - 1)),
+        "{}",
+        text(&o)
+    );
+    // A day later: only the late clocks, read from the files of the hours they were filed under.
+    let (late_since, late_until) = ("2025-08-02T00:00:00Z", "2025-08-03T00:00:00Z");
+    let late = jsreplay(&[
+        "query", d, "--since", late_since, "--until", late_until, "--format", "json", count,
+    ]);
+    assert_ok(&late);
+    let late: serde_json::Value = serde_json::from_slice(&late.stdout).unwrap();
+    assert_eq!(late[0]["n"], 3, "the late clocks");
+    // The pack in the window: every row inside it, the same both ways.
+    let doc = hunt_json(&ds, &["--since", since, "--until", until]);
+    same_both_ways(&ds, &["--since", since, "--until", until], &doc);
+    let lo = at(since);
+    let hi = at(until);
+    for h in doc["hunts"].as_array().unwrap() {
+        for r in h["results"].as_array().unwrap() {
+            if let Some(t) = r["event_time"].as_str() {
+                let t = chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+                assert!(t >= lo && t < hi, "{}: {r}", h["name"]);
+            }
+        }
+    }
+    let o = jsreplay(&["query", d, "--since", until, "--until", since, count]);
+    assert_code(&o, 2, "--since must come before --until");
+}
+
+fn walk_parquet(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                walk_parquet(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
 }
