@@ -159,8 +159,8 @@ pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::
          default operator memory limit {} MiB) against DuckDB (default settings) on the same files, \
          one run each after the files were read once (page cache). Blocks of 1 M generated events, \
          one night each, written as `jsreplay archive` writes.\n\n\
-         | events | files | GB | jsreplay s | DuckDB s | jsreplay / DuckDB | jsreplay peak RSS MB | DuckDB peak RSS MB | s per M events (jsreplay) | rows equal |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         | events | files | GB | jsreplay s | jsreplay --per-hunt s | DuckDB s | jsreplay / DuckDB | jsreplay peak RSS MB | --per-hunt peak RSS MB | DuckDB peak RSS MB | s per M events (jsreplay) | rows equal |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         rendered.len(),
         jsreplay::sql::engine::DEFAULT_MEMORY_LIMIT >> 20,
     );
@@ -176,14 +176,23 @@ pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::
         let theirs = super::duck_pack(root, &ds, &rendered);
         eprintln!("bench-scale: {m} M events: jsreplay");
         let ours = super::our_pack(jsreplay, &ds, &["--queries", queries.to_str().unwrap()]);
+        eprintln!("bench-scale: {m} M events: jsreplay --per-hunt");
+        let alone = super::our_pack(
+            jsreplay,
+            &ds,
+            &["--queries", queries.to_str().unwrap(), "--per-hunt"],
+        );
         let (table, df_total, duck_total, same) = super::pack_table(&ours, &theirs);
+        let same = same && super::pack_table(&alone, &theirs).3;
         md += &format!(
-            "| {m} M | {files} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} | {:.2} | {} |\n",
+            "| {m} M | {files} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {} |\n",
             bytes as f64 / 1e9,
             ours.wall,
+            alone.wall,
             theirs.wall,
             ours.wall / theirs.wall,
             ours.rss_mb,
+            alone.rss_mb,
             theirs.rss_mb,
             ours.wall / m as f64,
             super::yes(same),
@@ -193,10 +202,11 @@ pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::
         details += &format!("\n## {m} M events\n\n{table}");
         let base = *first.get_or_insert((m, ours.wall));
         targets += &format!(
-            "| pack at least as fast as DuckDB at {m} M | {:.1} s vs {:.1} s | {} |\n",
+            "| pack <= 0.2 x DuckDB's time at {m} M | {:.1} s vs {:.1} s (x{:.2}) | {} |\n",
             ours.wall,
             theirs.wall,
-            super::yes(ours.wall <= theirs.wall)
+            ours.wall / theirs.wall,
+            super::yes(ours.wall <= 0.2 * theirs.wall)
         );
         if m == *sizes.last().unwrap() {
             targets += &format!(
@@ -205,12 +215,11 @@ pub fn run(root: &Path, jsreplay: &Path, sizes: &[u64]) -> (String, serde_json::
                 super::yes(ours.rss_mb <= 2000.0)
             );
             if m > base.0 {
-                let growth = ours.wall / base.1;
-                let linear = m as f64 / base.0 as f64;
+                let (per_first, per_last) = (base.1 / base.0 as f64, ours.wall / m as f64);
                 targets += &format!(
-                    "| time grows no worse than linearly, {} M to {m} M | x{growth:.1} for x{linear:.0} the events | {} |\n",
+                    "| time per M events flat (+-15 %), {} M to {m} M | {per_first:.2} s to {per_last:.2} s | {} |\n",
                     base.0,
-                    super::yes(growth <= linear)
+                    super::yes((per_last / per_first - 1.0).abs() <= 0.15)
                 );
             }
         }

@@ -338,11 +338,11 @@ pub struct WindowFiles {
     pub skipped: usize,
 }
 
-/// Narrows `events` to the events whose `event_time` lies in `[since, until)` (microseconds):
+/// Narrows `events` to the events whose `event_time` lies in `[since, until)` (microseconds;
+/// an event without a readable time by its JetStream time, as timelines place it):
 /// `events` becomes a view over the dataset filtered by that window, so every statement, hunt
 /// and timeline sees only the window, and the filter reaches the Parquet scan, which skips the
-/// files and row groups whose `event_time` statistics lie outside it (events without a time are
-/// outside every window). Returns how many of the dataset's files the window skips, when the
+/// files and row groups whose time statistics lie outside it. Returns how many of the dataset's files the window skips, when the
 /// dataset is a listing of Parquet files.
 pub async fn restrict_to_window(
     ctx: &SessionContext,
@@ -363,20 +363,22 @@ pub async fn restrict_to_window(
         .ok_or_else(|| Error::Query("no events table to narrow".into()))?;
     ctx.register_table(ALL_EVENTS, provider.clone())
         .map_err(engine::query_error)?;
-    let mut df = ctx.table(ALL_EVENTS).await.map_err(engine::query_error)?;
-    df = df
-        .filter(col("event_time").is_not_null())
+    let within = |column: &str| {
+        let mut e = col(column).is_not_null();
+        if let Some(us) = since {
+            e = e.and(col(column).gt_eq(at(us)));
+        }
+        if let Some(us) = until {
+            e = e.and(col(column).lt(at(us)));
+        }
+        e
+    };
+    let window = within("event_time").or(col("event_time").is_null().and(within("nats_time")));
+    let df = ctx
+        .table(ALL_EVENTS)
+        .await
+        .and_then(|t| t.filter(window))
         .map_err(engine::query_error)?;
-    if let Some(us) = since {
-        df = df
-            .filter(col("event_time").gt_eq(at(us)))
-            .map_err(engine::query_error)?;
-    }
-    if let Some(us) = until {
-        df = df
-            .filter(col("event_time").lt(at(us)))
-            .map_err(engine::query_error)?;
-    }
     let view = datafusion::datasource::ViewTable::new(df.into_unoptimized_plan(), None);
     ctx.register_table(TABLE, Arc::new(view))
         .map_err(engine::query_error)?;
@@ -384,7 +386,9 @@ pub async fn restrict_to_window(
     else {
         return Ok(None);
     };
-    let Ok(column) = provider.schema().index_of("event_time") else {
+    let schema = provider.schema();
+    let (Ok(event), Ok(nats)) = (schema.index_of("event_time"), schema.index_of("nats_time"))
+    else {
         return Ok(None);
     };
     let state = ctx.state();
@@ -392,10 +396,6 @@ pub async fn restrict_to_window(
         .list_files_for_scan(&state, &[], None)
         .await
         .map_err(engine::query_error)?;
-    let micros = |p: &datafusion::common::stats::Precision<ScalarValue>| match p.get_value() {
-        Some(ScalarValue::TimestampMicrosecond(Some(v), _)) => Some(*v),
-        _ => None,
-    };
     let mut out = WindowFiles {
         files: 0,
         skipped: 0,
@@ -405,19 +405,41 @@ pub async fn restrict_to_window(
         let Some(stats) = &file.statistics else {
             continue;
         };
-        let Some(c) = stats.column_statistics.get(column) else {
-            continue;
+        let outside = |c: usize| {
+            stats
+                .column_statistics
+                .get(c)
+                .is_some_and(|c| stats_outside(c, stats.num_rows.get_value(), since, until))
         };
-        let (min, max) = (micros(&c.min_value), micros(&c.max_value));
-        let all_null =
-            matches!(c.null_count.get_value(), Some(n) if Some(n) == stats.num_rows.get_value());
-        let before = matches!((max, since), (Some(max), Some(s)) if max < s);
-        let after = matches!((min, until), (Some(min), Some(u)) if min >= u);
-        if before || after || all_null {
+        // Its own times all outside, and no event without one, or their JetStream times outside.
+        let no_nulls = stats
+            .column_statistics
+            .get(event)
+            .is_some_and(|c| c.null_count.get_value() == Some(&0));
+        if outside(event) && (no_nulls || outside(nats)) {
             out.skipped += 1;
         }
     }
     Ok(Some(out))
+}
+
+/// Whether a column's statistics put every non-null value outside `[since, until)` (a column of
+/// nulls only counts as outside: no value of it lies in the window).
+fn stats_outside(
+    c: &datafusion::common::ColumnStatistics,
+    rows: Option<&usize>,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> bool {
+    use datafusion::scalar::ScalarValue;
+    let micros = |p: &datafusion::common::stats::Precision<ScalarValue>| match p.get_value() {
+        Some(ScalarValue::TimestampMicrosecond(Some(v), _)) => Some(*v),
+        _ => None,
+    };
+    let all_null = rows.is_some() && c.null_count.get_value() == rows;
+    let before = matches!((micros(&c.max_value), since), (Some(max), Some(s)) if max < s);
+    let after = matches!((micros(&c.min_value), until), (Some(min), Some(u)) if min >= u);
+    all_null || before || after
 }
 
 /// Runs a plan made from a read-only statement (a hunt's, rewritten to read shared sets).
