@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration as Days};
-use jsreplay::lake::sink::{Layout, Partitioning, Sink};
+use jsreplay::lake::sink::{Layout, Sink};
 use jsreplay::message::RawMessage;
 
 const BLOCK: u64 = 1_000_000;
@@ -77,14 +77,7 @@ fn build_block(k: u64, dir: &Path) {
     }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
-    let layout = Layout {
-        partitioning: Partitioning::EventTime {
-            window_ns: Some(24 * 3_600_000_000_000),
-        },
-        name_prefix: "part-SYSDIG_EVENTS-".into(),
-        name_suffix: String::new(),
-        part_bytes: 128 << 20,
-    };
+    let layout = Layout::archive("SYSDIG_EVENTS", Some(24 * 3_600_000_000_000));
     for (i, chunk) in block(k).chunks(CHUNK).enumerate() {
         let mut sink = Sink::new("SYSDIG_EVENTS", dir, i, layout.clone()).unwrap();
         for msg in chunk {

@@ -176,6 +176,18 @@ impl Layout {
         }
     }
 
+    /// An archive's layout for `stream`: parts by event hour (`window_ns` as
+    /// [`Partitioning::EventTime`] says), named `part-<stream label>-<first>-<last>.parquet`,
+    /// 128 MiB at most.
+    pub fn archive(stream: &str, window_ns: Option<i64>) -> Self {
+        Self {
+            partitioning: Partitioning::EventTime { window_ns },
+            name_prefix: crate::lake::manifest::part_prefix(stream),
+            name_suffix: String::new(),
+            part_bytes: 128 << 20,
+        }
+    }
+
     /// Parts open at once: the least recently written one is closed to open another.
     fn open_parts(&self) -> usize {
         match self.partitioning {

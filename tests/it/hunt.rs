@@ -587,17 +587,10 @@ fn sink_dataset(
     dir: &std::path::Path,
     events: impl Iterator<Item = (chrono::DateTime<chrono::Utc>, String)>,
 ) -> PathBuf {
-    use jsreplay::lake::sink::{Layout, Partitioning, Sink};
+    use jsreplay::lake::sink::{Layout, Sink};
     let ds = dir.join("sunk");
     std::fs::create_dir_all(&ds).unwrap();
-    let layout = Layout {
-        partitioning: Partitioning::EventTime {
-            window_ns: Some(24 * 3_600_000_000_000),
-        },
-        name_prefix: "part-SYSDIG_EVENTS-".into(),
-        name_suffix: String::new(),
-        part_bytes: 128 << 20,
-    };
+    let layout = Layout::archive("SYSDIG_EVENTS", Some(24 * 3_600_000_000_000));
     let mut sink = Sink::new("SYSDIG_EVENTS", &ds, 0, layout).unwrap();
     for (i, (at, payload)) in events.enumerate() {
         sink.push(&jsreplay::message::RawMessage {

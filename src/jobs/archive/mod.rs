@@ -38,7 +38,7 @@ use crate::lake::lease::Lease;
 use crate::lake::manifest::{
     parse_part, schema_columns, Manifest, SeqRange, Tool, CHECKPOINT, META_DIR,
 };
-use crate::lake::sink::{sha256_file, ClosedPart, Layout, PartFile, Partitioning};
+use crate::lake::sink::{sha256_file, ClosedPart, Layout, PartFile};
 use crate::lake::staging::WorkDir;
 use crate::lake::store::{Dest, Version, WriteMode, Written};
 use crate::nats::connect::ConnectSpec;
@@ -652,10 +652,6 @@ async fn run(
         crate::lake::staging::random()
     );
     let layout = Layout {
-        partitioning: Partitioning::EventTime {
-            window_ns: req.event_time_window,
-        },
-        name_prefix: crate::lake::manifest::part_prefix(&req.stream),
         // Two Delta writers racing on a chunk must never write one name: the loser's parts are
         // orphans nobody reads, not a committed file overwritten.
         name_suffix: match keeper.format {
@@ -663,6 +659,7 @@ async fn run(
             TableFormat::Delta => format!(".{run_id}"),
         },
         part_bytes: req.part_bytes,
+        ..Layout::archive(&req.stream, req.event_time_window)
     };
     // Sequences per chunk: `--chunk`, fewer when the stream's messages are large on average
     // (what a killed run redoes; staging is bounded by the open parts, not by the chunk).
