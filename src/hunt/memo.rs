@@ -1,5 +1,6 @@
 //! The shared pass's predicates, each evaluated once per batch for every set that names it, and a
-//! predicate over one text column once per *distinct value*: event columns repeat (`proc_name`,
+//! predicate over one text column once per *distinct value* (the column made a dictionary once
+//! per batch, for all the predicates over it): event columns repeat (`proc_name`,
 //! `evt_type`, the command lines of services and cron jobs), so a regular expression over
 //! `proc_cmdline` runs once for each command line the archive holds, not once per event. What a
 //! value gave is remembered for the rest of the pass, within a budget of bytes shared by all
@@ -9,9 +10,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::compute::{and, prep_null_mask_filter};
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::kernels::boolean::or;
+use datafusion::arrow::compute::{and, cast, is_null, prep_null_mask_filter, take};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::utils::split_conjunction;
@@ -90,7 +94,7 @@ impl Flags {
             if let Ok(column) = schema.index_of(&one.name) {
                 let field = schema.field(column);
                 if field.data_type() == &DataType::Utf8 {
-                    let single = Arc::new(Schema::new(vec![field.clone()]));
+                    let single = Arc::new(Schema::new(vec![field.clone().with_nullable(true)]));
                     let expr = ctx.create_physical_expr(
                         c.clone(),
                         &DFSchema::try_from(single.as_ref().clone())?,
@@ -119,6 +123,7 @@ impl Flags {
         skip: impl Fn(usize) -> bool,
     ) -> DfResult<Vec<Option<BooleanArray>>> {
         let mut done: Vec<Option<BooleanArray>> = vec![None; self.conjuncts.len()];
+        let mut dictionaries: HashMap<usize, DictionaryArray<Int32Type>> = HashMap::new();
         let mut out = Vec::with_capacity(self.sets.len());
         for s in 0..self.sets.len() {
             if skip(s) {
@@ -128,7 +133,12 @@ impl Flags {
             let mut mask: Option<BooleanArray> = None;
             for &c in &self.sets[s] {
                 if done[c].is_none() {
-                    let r = evaluate(&mut self.conjuncts[c], batch, &mut self.budget)?;
+                    let r = evaluate(
+                        &mut self.conjuncts[c],
+                        batch,
+                        &mut dictionaries,
+                        &mut self.budget,
+                    )?;
                     done[c] = Some(r);
                 }
                 let r = done[c].as_ref().expect("just evaluated");
@@ -149,72 +159,85 @@ impl Flags {
 }
 
 /// A conjunct's truth on every row of `batch`: true, or false (where SQL says false or NULL).
-fn evaluate(c: &mut Conjunct, batch: &RecordBatch, budget: &mut usize) -> DfResult<BooleanArray> {
-    match c {
-        Conjunct::Plain(expr) => truth(&expr.evaluate(batch)?.into_array(batch.num_rows())?),
+/// A one-column conjunct works on the batch's column as a dictionary (built once per batch and
+/// column, for every conjunct over that column): each distinct value is looked up in what the
+/// conjunct gave before, the new ones evaluated together, and the answers spread to the rows.
+fn evaluate(
+    c: &mut Conjunct,
+    batch: &RecordBatch,
+    dictionaries: &mut HashMap<usize, DictionaryArray<Int32Type>>,
+    budget: &mut usize,
+) -> DfResult<BooleanArray> {
+    let (expr, schema, column, known, null) = match c {
+        Conjunct::Plain(expr) => {
+            return truth(&expr.evaluate(batch)?.into_array(batch.num_rows())?);
+        }
         Conjunct::Memo {
             expr,
             schema,
             column,
             known,
             null,
-        } => {
-            let col = batch.column(*column).as_string::<i32>();
-            let n = col.len();
-            let mut res = vec![false; n];
-            // Values not known yet, each once, and the rows waiting for them.
-            let mut misses: Vec<&str> = Vec::new();
-            let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
-            let mut waiting: Vec<(usize, usize)> = Vec::new();
-            let mut null_rows = Vec::new();
-            for (i, r) in res.iter_mut().enumerate() {
-                if col.is_null(i) {
-                    match null {
-                        Some(b) => *r = *b,
-                        None => null_rows.push(i),
-                    }
-                    continue;
-                }
-                let v = col.value(i);
-                if let Some(&b) = known.get(v) {
-                    *r = b;
-                    continue;
-                }
-                let k = *index.entry(v).or_insert_with(|| {
-                    misses.push(v);
-                    misses.len() - 1
-                });
-                waiting.push((i, k));
-            }
-            if misses.is_empty() && null_rows.is_empty() {
-                return Ok(BooleanArray::from(res));
-            }
-            let values: StringArray = misses
-                .iter()
-                .map(|v| Some(*v))
-                .chain((!null_rows.is_empty()).then_some(None))
-                .collect();
-            let one = RecordBatch::try_new(schema.clone(), vec![Arc::new(values) as ArrayRef])?;
-            let got = truth(&expr.evaluate(&one)?.into_array(one.num_rows())?)?;
-            for (i, k) in waiting {
-                res[i] = got.value(k);
-            }
-            if !null_rows.is_empty() {
-                let b = got.value(misses.len());
-                *null = Some(b);
-                for i in null_rows {
-                    res[i] = b;
-                }
-            }
-            for (k, v) in misses.iter().enumerate() {
-                let cost = v.len() + 32;
-                if v.len() <= MAX_KEY && *budget >= cost {
-                    *budget -= cost;
-                    known.insert(Box::from(*v), got.value(k));
-                }
-            }
-            Ok(BooleanArray::from(res))
+        } => (expr, schema, *column, known, null),
+    };
+    let dictionary = match dictionaries.entry(column) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let as_dictionary = cast(
+                batch.column(column),
+                &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            )?;
+            e.insert(as_dictionary.as_dictionary::<Int32Type>().clone())
         }
+    };
+    let values = dictionary.values().as_string::<i32>();
+    let mut answers = vec![false; values.len()];
+    let mut misses: Vec<usize> = Vec::new();
+    for (k, answer) in answers.iter_mut().enumerate() {
+        if values.is_null(k) {
+            misses.push(k);
+            continue;
+        }
+        match known.get(values.value(k)) {
+            Some(&b) => *answer = b,
+            None => misses.push(k),
+        }
+    }
+    let rows_null = dictionary.keys().null_count() > 0;
+    if !misses.is_empty() || (rows_null && null.is_none()) {
+        let asked: StringArray = misses
+            .iter()
+            .map(|&k| values.is_valid(k).then(|| values.value(k)))
+            .chain(std::iter::once(None))
+            .collect();
+        let one = RecordBatch::try_new(schema.clone(), vec![Arc::new(asked) as ArrayRef])?;
+        let got = truth(&expr.evaluate(&one)?.into_array(one.num_rows())?)?;
+        *null = Some(got.value(misses.len()));
+        for (j, &k) in misses.iter().enumerate() {
+            answers[k] = got.value(j);
+            if values.is_null(k) {
+                continue;
+            }
+            let v = values.value(k);
+            let cost = v.len() + 32;
+            if v.len() <= MAX_KEY && *budget >= cost {
+                *budget -= cost;
+                known.insert(Box::from(v), got.value(j));
+            }
+        }
+    }
+    let answers = BooleanArray::from(answers);
+    let spread = take(&answers, dictionary.keys(), None)?;
+    let spread = spread.as_boolean();
+    // Rows whose value is NULL have a NULL key: they take what the conjunct gives for NULL.
+    if spread.null_count() == 0 {
+        return Ok(spread.clone());
+    }
+    let known_part = prep_null_mask_filter(spread);
+    if *null == Some(true) {
+        Ok(or(&known_part, &is_null(spread)?)?)
+    } else {
+        Ok(known_part)
     }
 }
 

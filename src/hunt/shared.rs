@@ -13,7 +13,8 @@
 //! and reads the dataset as before. The sets live in the session's memory pool, under half of
 //! it: when they outgrow that, the largest set is dropped and its scans read the dataset as
 //! before (a set that large is most of the dataset, and sharing it would save little), so the
-//! pass costs bounded memory and never more scans than the hunts alone.
+//! pass costs bounded memory and never more scans than the hunts alone. A set that holds more
+//! than half of the rows scanned (after the first [`BROAD_AFTER`]) is dropped the same way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ use crate::sql::{engine, query};
 
 /// Rows gathered per set before they are stored as one batch.
 const BATCH_ROWS: usize = 8192;
+/// Rows scanned before a set that holds more than half of them is dropped: a filter that broad
+/// (`proc_name IS NOT NULL`) saves its hunts almost nothing and costs a copy of the dataset.
+const BROAD_AFTER: usize = 100_000;
 
 /// What the shared pass did, for `--format json` and the bench.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -51,7 +55,8 @@ pub struct PassStats {
     pub sets: usize,
     /// Rows held by the sets (a row in two sets counts twice).
     pub rows: u64,
-    /// Sets dropped for outgrowing the memory they may hold (their scans read the dataset).
+    /// Sets dropped for outgrowing the memory they may hold or for holding most of the rows
+    /// (their scans read the dataset).
     pub dropped: usize,
     pub seconds: f64,
 }
@@ -269,7 +274,9 @@ struct Building {
     pending_rows: usize,
     stored: Vec<RecordBatch>,
     stored_bytes: usize,
-    /// Outgrew the memory: no longer gathered.
+    /// Rows gathered so far.
+    rows: usize,
+    /// Outgrew the memory, or holds most of the dataset: no longer gathered.
     dropped: bool,
 }
 
@@ -321,12 +328,15 @@ async fn build_sets(
                 pending_rows: 0,
                 stored: Vec::new(),
                 stored_bytes: 0,
+                rows: 0,
                 dropped: false,
             }
         })
         .collect();
+    let mut scanned = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(engine::query_error)?;
+        scanned += batch.num_rows();
         let masks = flags
             .rows(&batch, |i| sets[i].dropped)
             .map_err(engine::query_error)?;
@@ -337,9 +347,15 @@ async fn build_sets(
             let part = batch.project(&set.positions).map_err(df_arrow)?;
             let part = filter_record_batch(&part, &mask).map_err(df_arrow)?;
             set.pending_rows += part.num_rows();
+            set.rows += part.num_rows();
             set.pending.push(part);
             if set.pending_rows >= BATCH_ROWS {
                 set.seal()?;
+            }
+        }
+        if scanned >= BROAD_AFTER {
+            for set in sets.iter_mut().filter(|s| s.rows * 2 > scanned) {
+                set.drop_rows();
             }
         }
         hold(&mut sets, &mut reservation, budget);
@@ -372,6 +388,14 @@ fn df_arrow(e: datafusion::arrow::error::ArrowError) -> crate::error::Error {
 }
 
 impl Building {
+    /// Stops gathering the set: its scans will read the dataset.
+    fn drop_rows(&mut self) {
+        self.dropped = true;
+        self.stored = Vec::new();
+        self.pending = Vec::new();
+        self.stored_bytes = 0;
+    }
+
     /// The pending rows as one stored batch.
     fn seal(&mut self) -> Result<()> {
         if self.pending.is_empty() {
@@ -401,9 +425,6 @@ fn hold(sets: &mut [Building], reservation: &mut MemoryReservation, budget: usiz
         else {
             return;
         };
-        largest.dropped = true;
-        largest.stored = Vec::new();
-        largest.pending = Vec::new();
-        largest.stored_bytes = 0;
+        largest.drop_rows();
     }
 }
