@@ -5,7 +5,9 @@
 //! `proc_cmdline` runs once for each command line the archive holds, not once per event. What a
 //! value gave is remembered for the rest of the pass, within a budget of bytes shared by all
 //! predicates (values longer than [`MAX_KEY`] are never remembered): a publisher sending unique
-//! huge command lines costs the plain evaluation, not memory.
+//! huge command lines costs the plain evaluation, not memory. A conjunct whose lookups mostly
+//! miss (a column whose values rarely repeat) goes back to plain evaluation after [`GIVE_UP`]
+//! values.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,8 +45,17 @@ enum Conjunct {
         column: usize,
         known: Known,
         null: Option<bool>,
+        /// Distinct values looked up, and those not known: a column whose values rarely repeat
+        /// (a socket tuple with its port) goes back to plain evaluation ([`GIVE_UP`]).
+        asked: usize,
+        missed: usize,
+        /// The same conjunct over the whole batch, for then.
+        plain: Arc<dyn PhysicalExpr>,
     },
 }
+
+/// Values looked up before a conjunct whose lookups mostly miss goes back to plain evaluation.
+const GIVE_UP: usize = 65_536;
 
 /// Every set's predicate split into conjuncts, the conjuncts shared between sets.
 pub struct Flags {
@@ -105,6 +116,9 @@ impl Flags {
                         column,
                         known: Known::default(),
                         null: None,
+                        asked: 0,
+                        missed: 0,
+                        plain: ctx.create_physical_expr(c.clone(), df_schema)?,
                     });
                 }
             }
@@ -168,7 +182,18 @@ fn evaluate(
     dictionaries: &mut HashMap<usize, DictionaryArray<Int32Type>>,
     budget: &mut usize,
 ) -> DfResult<BooleanArray> {
-    let (expr, schema, column, known, null) = match c {
+    if let Conjunct::Memo {
+        asked,
+        missed,
+        plain,
+        ..
+    } = c
+    {
+        if *asked >= GIVE_UP && *missed * 2 > *asked {
+            *c = Conjunct::Plain(plain.clone());
+        }
+    }
+    let (expr, schema, column, known, null, asked, missed) = match c {
         Conjunct::Plain(expr) => {
             return truth(&expr.evaluate(batch)?.into_array(batch.num_rows())?);
         }
@@ -178,7 +203,10 @@ fn evaluate(
             column,
             known,
             null,
-        } => (expr, schema, *column, known, null),
+            asked,
+            missed,
+            ..
+        } => (expr, schema, *column, known, null, asked, missed),
     };
     let dictionary = match dictionaries.entry(column) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -203,6 +231,8 @@ fn evaluate(
             None => misses.push(k),
         }
     }
+    *asked += values.len();
+    *missed += misses.len();
     let rows_null = dictionary.keys().null_count() > 0;
     if !misses.is_empty() || (rows_null && null.is_none()) {
         let asked: StringArray = misses
