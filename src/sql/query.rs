@@ -333,13 +333,14 @@ pub const ALL_EVENTS: &str = "__jsreplay_all_events";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowFiles {
     pub files: usize,
-    /// Files whose `event_time` statistics lie wholly outside the window: only their footers
-    /// are read.
+    /// Files whose time statistics (both clocks) lie wholly outside the window: only their
+    /// footers are read.
     pub skipped: usize,
 }
 
-/// Narrows `events` to the events whose `event_time` lies in `[since, until)` (microseconds;
-/// an event without a readable time by its JetStream time, as timelines place it):
+/// Narrows `events` to the events whose `event_time` or JetStream time (`nats_time`) lies in
+/// `[since, until)` (microseconds): the publisher's clock can add an event to a window, never
+/// hide one the server received in it; an event without a readable time is placed by the server's.
 /// `events` becomes a view over the dataset filtered by that window, so every statement, hunt
 /// and timeline sees only the window, and the filter reaches the Parquet scan, which skips the
 /// files and row groups whose time statistics lie outside it. Returns how many of the dataset's files the window skips, when the
@@ -373,7 +374,9 @@ pub async fn restrict_to_window(
         }
         e
     };
-    let window = within("event_time").or(col("event_time").is_null().and(within("nats_time")));
+    // Either clock: a collector's clock can add an event to a window, never hide one the
+    // server received in it.
+    let window = within("event_time").or(within("nats_time"));
     let df = ctx
         .table(ALL_EVENTS)
         .await
@@ -411,12 +414,8 @@ pub async fn restrict_to_window(
                 .get(c)
                 .is_some_and(|c| stats_outside(c, stats.num_rows.get_value(), since, until))
         };
-        // Its own times all outside, and no event without one, or their JetStream times outside.
-        let no_nulls = stats
-            .column_statistics
-            .get(event)
-            .is_some_and(|c| c.null_count.get_value() == Some(&0));
-        if outside(event) && (no_nulls || outside(nats)) {
+        // Both clocks' statistics outside the window.
+        if outside(event) && outside(nats) {
             out.skipped += 1;
         }
     }
