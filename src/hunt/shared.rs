@@ -296,43 +296,87 @@ async fn build_sets(
         .iter()
         .map(|&c| Expr::Column(Column::new_unqualified(table_schema.field(c).name())))
         .collect();
-    let mut stream = ctx
+    let streams = ctx
         .table(query::TABLE)
         .await
         .and_then(|t| t.select(select))
         .map_err(engine::query_error)?
-        .execute_stream()
+        .execute_stream_partitioned()
         .await
         .map_err(engine::query_error)?;
     let predicates: Vec<Expr> = specs.iter().map(|s| s.predicate.clone()).collect();
-    let mut flags = Flags::new(ctx, &stream.schema(), &predicates).map_err(engine::query_error)?;
     let pool = &ctx.runtime_env().memory_pool;
-    let mut reservation = MemoryConsumer::new("hunt pack: shared event sets").register(pool);
-    let budget = engine::memory_limit() / 2;
+    // Each partition of the scan gathers on its own task (the pass evaluates and copies on
+    // every core, as the hunts alone would), within its share of the budget.
+    let budget = engine::memory_limit() / 2 / streams.len().max(1);
+    let mut tasks = Vec::with_capacity(streams.len());
+    for stream in streams {
+        let flags = Flags::new(ctx, &stream.schema(), &predicates).map_err(engine::query_error)?;
+        let sets: Vec<Building> = specs
+            .iter()
+            .map(|s| Building::new(&table_schema, &union, &s.columns))
+            .collect();
+        let reservation = MemoryConsumer::new("hunt pack: shared event sets").register(pool);
+        tasks.push(tokio::spawn(gather(
+            stream,
+            flags,
+            sets,
+            reservation,
+            budget,
+        )));
+    }
+    let reservation = MemoryConsumer::new("hunt pack: shared event sets").register(pool);
     let mut sets: Vec<Building> = specs
         .iter()
-        .map(|s| {
-            let positions: Vec<usize> = s
-                .columns
-                .iter()
-                .map(|c| union.binary_search(c).expect("in the union"))
-                .collect();
-            Building {
-                schema: Arc::new(
-                    table_schema
-                        .project(&s.columns)
-                        .expect("columns of the table"),
-                ),
-                positions,
-                pending: Vec::new(),
-                pending_rows: 0,
-                stored: Vec::new(),
-                stored_bytes: 0,
-                rows: 0,
-                dropped: false,
-            }
-        })
+        .map(|s| Building::new(&table_schema, &union, &s.columns))
         .collect();
+    for task in tasks {
+        let (part, held) = task
+            .await
+            .map_err(|e| crate::error::Error::Query(format!("the hunts' shared pass: {e}")))??;
+        for (set, mut p) in sets.iter_mut().zip(part) {
+            if set.dropped || p.dropped {
+                set.drop_rows();
+                continue;
+            }
+            set.rows += p.rows;
+            set.stored_bytes += p.stored_bytes;
+            set.stored.append(&mut p.stored);
+        }
+        reservation.grow(held.size());
+        held.free();
+    }
+    let partitions = ctx.state().config().target_partitions().max(1);
+    let mut providers: Vec<Option<Arc<dyn TableProvider>>> = Vec::with_capacity(sets.len());
+    let mut rows = 0;
+    for set in sets {
+        if set.dropped {
+            providers.push(None);
+            continue;
+        }
+        let mut parts = vec![Vec::new(); partitions];
+        for (k, b) in set.stored.into_iter().enumerate() {
+            rows += b.num_rows() as u64;
+            parts[k % partitions].push(b);
+        }
+        let table = MemTable::try_new(set.schema, parts).map_err(engine::query_error)?;
+        providers.push(Some(Arc::new(table)));
+    }
+    Ok((providers, reservation, rows))
+}
+
+fn df_arrow(e: datafusion::arrow::error::ArrowError) -> crate::error::Error {
+    engine::query_error(e.into())
+}
+
+/// One partition of the pass: rows of `stream` routed to `sets` by `flags`, within `budget`.
+async fn gather(
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    mut flags: Flags,
+    mut sets: Vec<Building>,
+    mut reservation: MemoryReservation,
+    budget: usize,
+) -> Result<(Vec<Building>, MemoryReservation)> {
     let mut scanned = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(engine::query_error)?;
@@ -364,30 +408,27 @@ async fn build_sets(
         set.seal()?;
     }
     hold(&mut sets, &mut reservation, budget);
-    let partitions = ctx.state().config().target_partitions().max(1);
-    let mut providers: Vec<Option<Arc<dyn TableProvider>>> = Vec::with_capacity(sets.len());
-    let mut rows = 0;
-    for set in sets {
-        if set.dropped {
-            providers.push(None);
-            continue;
-        }
-        let mut parts = vec![Vec::new(); partitions];
-        for (k, b) in set.stored.into_iter().enumerate() {
-            rows += b.num_rows() as u64;
-            parts[k % partitions].push(b);
-        }
-        let table = MemTable::try_new(set.schema, parts).map_err(engine::query_error)?;
-        providers.push(Some(Arc::new(table)));
-    }
-    Ok((providers, reservation, rows))
-}
-
-fn df_arrow(e: datafusion::arrow::error::ArrowError) -> crate::error::Error {
-    engine::query_error(e.into())
+    Ok((sets, reservation))
 }
 
 impl Building {
+    /// A set of the table's `columns` (sorted), gathered from batches of the `union` columns.
+    fn new(table: &SchemaRef, union: &[usize], columns: &[usize]) -> Self {
+        Building {
+            schema: Arc::new(table.project(columns).expect("columns of the table")),
+            positions: columns
+                .iter()
+                .map(|c| union.binary_search(c).expect("in the union"))
+                .collect(),
+            pending: Vec::new(),
+            pending_rows: 0,
+            stored: Vec::new(),
+            stored_bytes: 0,
+            rows: 0,
+            dropped: false,
+        }
+    }
+
     /// Stops gathering the set: its scans will read the dataset.
     fn drop_rows(&mut self) {
         self.dropped = true;
