@@ -727,22 +727,25 @@ fn a_time_window_reads_only_its_files() {
         "{}",
         text(&o)
     );
+    let count_in = |since: &str, until: &str| {
+        let o = jsreplay(&[
+            "query", d, "--since", since, "--until", until, "--format", "json", count,
+        ]);
+        assert_ok(&o);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()[0]["n"].clone()
+    };
     // A day later: only the late clocks, read from the files of the hours they were filed under.
-    let (late_since, late_until) = ("2025-08-02T00:00:00Z", "2025-08-03T00:00:00Z");
-    let late = jsreplay(&[
-        "query", d, "--since", late_since, "--until", late_until, "--format", "json", count,
-    ]);
-    assert_ok(&late);
-    let late: serde_json::Value = serde_json::from_slice(&late.stdout).unwrap();
-    assert_eq!(late[0]["n"], 3, "the late clocks");
+    assert_eq!(
+        count_in("2025-08-02T00:00:00Z", "2025-08-03T00:00:00Z"),
+        3,
+        "the late clocks"
+    );
     // And a late clock does not hide its event from the hour the server received it in.
-    let (last, end) = ("2025-08-01T05:00:00Z", "2025-08-01T06:00:00Z");
-    let o = jsreplay(&[
-        "query", d, "--since", last, "--until", end, "--format", "json", count,
-    ]);
-    assert_ok(&o);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v[0]["n"], 3600, "the last hour, late clocks included");
+    assert_eq!(
+        count_in("2025-08-01T05:00:00Z", "2025-08-01T06:00:00Z"),
+        3600,
+        "the last hour, late clocks included"
+    );
     // The pack in the window: every row inside it, the same both ways.
     let doc = hunt_json(&ds, &["--since", since, "--until", until]);
     same_both_ways(&ds, &["--since", since, "--until", until], &doc);
